@@ -1,0 +1,134 @@
+--- The token lifecycle: log in only when needed, never retry a refused login.
+--
+-- A client is ready for API calls when it holds a JWT with more than
+-- `refresh_margin` seconds left, knows its site and user ids, and has an
+-- XSRF token. `ready` gets there with the fewest requests: a warm client
+-- sends none.
+local M = {}
+
+local REFUSALS = { auth = true, mfa = true, locked = true }
+
+--- A full web login (GET /login, POST /login/login, GET jwt_token.json).
+-- After a refusal (bad credentials, MFA, lock-out) the client does not try
+-- again by itself: every later call returns the same error until the user
+-- calls `client:login()` explicitly.
+function M.login(client)
+  client._log("info", "logging in to %s", client._cfg.base_url)
+  local ok, err, kind = client._session:login()
+  if not ok then
+    client._log("warn", "login failed (%s): %s", kind, err)
+    if REFUSALS[kind] then
+      client._refused = { message = err, kind = kind }
+    end
+    return nil, err, kind
+  end
+  client._refused = nil
+  return true
+end
+
+local function refused(client)
+  local r = client._refused
+  return nil, r.message .. " (not retried automatically: call client:login() to try again)", r.kind
+end
+
+--- Makes sure a JWT with more than `refresh_margin` seconds left is held.
+function M.ensure_token(client)
+  if client._refused then
+    return refused(client)
+  end
+  local info = client._session:info()
+  if info.has_jwt and info.exp - client._clock() > client._cfg.refresh_margin then
+    return true
+  end
+  if info.has_jwt then
+    client._log("info", "JWT expires at %d, within the refresh margin", info.exp)
+  end
+  return M.login(client)
+end
+
+local function remember_site_data(client, body)
+  local data = body and require("enphase.json").decode(body)
+  local app = type(data) == "table" and data.app
+  if type(app) == "table" and type(app.timezone) == "string" then
+    client._timezone = app.timezone
+  end
+end
+
+local function discover(client)
+  local session = client._session
+  local info = session:info()
+  if not info.site_id then
+    local site, err, kind = session:discover_site()
+    if not site then
+      return nil, err, kind
+    end
+    client._log("info", "discovered site id %d", site)
+  end
+  if not info.user_id then
+    local user, body_or_err, kind = session:discover_user()
+    if not user then
+      return nil, body_or_err, kind
+    end
+    remember_site_data(client, body_or_err)
+    client._log("info", "discovered user id %d", user)
+  end
+  return true
+end
+
+--- Makes sure the site and user ids are known (given, or discovered).
+-- A web session that has expired meanwhile is renewed once.
+function M.ensure_ids(client)
+  local ok, err, kind = discover(client)
+  if kind == "session" then
+    ok, err, kind = M.login(client)
+    if ok then
+      ok, err, kind = discover(client)
+    end
+  end
+  if kind == "session" then
+    kind = "protocol"
+  end
+  return ok, err, kind
+end
+
+--- Makes sure an XSRF token is held (the isValid dance).
+function M.ensure_xsrf(client)
+  if client._session:info().has_xsrf then
+    return true
+  end
+  client._log("info", "fetching an XSRF token")
+  return client._session:fetch_xsrf()
+end
+
+--- Token, ids and XSRF: everything an API call needs.
+function M.ready(client)
+  local ok, err, kind = M.ensure_token(client)
+  if ok then
+    ok, err, kind = M.ensure_ids(client)
+  end
+  if ok then
+    ok, err, kind = M.ensure_xsrf(client)
+  end
+  return ok, err, kind
+end
+
+--- After the API refused the JWT (401): fetch a new JWT from the web
+-- session first; when that gives nothing new, log in again.
+function M.renew_token(client)
+  local session = client._session
+  local before = session:info().exp
+  local exp = session:refresh_jwt()
+  if exp and exp ~= before and exp > client._clock() then
+    client._log("info", "JWT renewed from the web session")
+    return true
+  end
+  return M.login(client)
+end
+
+--- After the API refused the XSRF token (403): fetch a new one.
+function M.renew_xsrf(client)
+  client._log("info", "XSRF token refused; fetching a new one")
+  return client._session:fetch_xsrf()
+end
+
+return M

@@ -1,0 +1,95 @@
+--- CLI settings: the environment, or a `KEY=value` file given with --config
+-- (the same format as a systemd EnvironmentFile). The password is never
+-- taken from the command line.
+local core = require("enphase.core")
+
+local M = {}
+
+M.KEYS = {
+  ENPHASE_EMAIL = "email",
+  ENPHASE_PASSWORD = "password",
+  ENPHASE_BASE_URL = "base_url",
+  ENPHASE_SITE_ID = "site_id",
+  ENPHASE_USER_ID = "user_id",
+  ENPHASE_TIMEZONE = "timezone",
+  ENPHASE_CA_FILE = "ca_file",
+}
+
+local function unquote(v)
+  local q = v:sub(1, 1)
+  if (q == '"' or q == "'") and v:sub(-1) == q and #v >= 2 then
+    return v:sub(2, -2)
+  end
+  return v
+end
+
+--- Reads a config file; refuses one that others may read.
+function M.read_file(path)
+  local mode, uid_or_err = core.file_mode(path)
+  if not mode then
+    return nil, ("config file %s: %s"):format(path, uid_or_err)
+  end
+  if mode & 0x3F ~= 0 then -- 0077: any group or world permission
+    return nil, ("config file %s is readable by others (mode %03o): it holds a password; "
+      .. "run chmod 600 %s"):format(path, mode & 0x1FF, path)
+  end
+  local f, err = io.open(path, "r")
+  if not f then
+    return nil, ("config file %s: %s"):format(path, err)
+  end
+  local values, n = {}, 0
+  for line in f:lines() do
+    n = n + 1
+    line = line:gsub("^%s+", ""):gsub("%s+$", "")
+    if line ~= "" and not line:match("^#") then
+      local key, value = line:match("^export%s+([%w_]+)%s*=%s*(.*)$")
+      if not key then
+        key, value = line:match("^([%w_]+)%s*=%s*(.*)$")
+      end
+      if not key then
+        f:close()
+        return nil, ("config file %s, line %d: expected KEY=value"):format(path, n)
+      end
+      if not M.KEYS[key] and key ~= "ENPHASE_TOKEN_CACHE" then
+        f:close()
+        return nil, ("config file %s, line %d: unknown key %s (known: %s)"):format(path, n, key,
+          "ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL, ENPHASE_SITE_ID, "
+          .. "ENPHASE_USER_ID, ENPHASE_TIMEZONE, ENPHASE_CA_FILE")
+      end
+      values[key] = unquote(value)
+    end
+  end
+  f:close()
+  return values
+end
+
+--- The client options from the environment and the config file (the file
+-- wins), then `--base-url`. `getenv` is injectable for tests.
+function M.load(options, getenv)
+  getenv = getenv or os.getenv
+  local raw = {}
+  for key in pairs(M.KEYS) do
+    raw[key] = getenv(key)
+  end
+  if options.config then
+    local values, err = M.read_file(options.config)
+    if not values then
+      return nil, err
+    end
+    for k, v in pairs(values) do
+      raw[k] = v
+    end
+  end
+  local opts = {}
+  for key, field in pairs(M.KEYS) do
+    if raw[key] and raw[key] ~= "" then
+      opts[field] = raw[key]
+    end
+  end
+  if options["base-url"] then
+    opts.base_url = options["base-url"]
+  end
+  return opts
+end
+
+return M

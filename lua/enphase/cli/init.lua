@@ -1,0 +1,162 @@
+--- The `enphase` command: dispatch, common options, exit codes.
+--
+-- Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.
+local args = require("enphase.cli.args")
+local config = require("enphase.cli.config")
+
+local M = {}
+
+M.EXIT_OK, M.EXIT_REMOTE, M.EXIT_USAGE = 0, 1, 2
+
+local COMMON_OPTIONS = {
+  help = "flag", json = "flag", config = "value", ["base-url"] = "value",
+}
+
+local COMMON_HELP = [[
+Common options:
+  --config FILE     read ENPHASE_* settings from FILE (KEY=value lines, mode 0600)
+  --base-url URL    the Enlighten server (default https://enlighten.enphaseenergy.com)
+  --json            print JSON instead of a table
+  -h, --help        show help
+
+Settings come from the environment or the --config file:
+  ENPHASE_EMAIL, ENPHASE_PASSWORD (required), ENPHASE_BASE_URL,
+  ENPHASE_SITE_ID, ENPHASE_USER_ID (discovered when not given), ENPHASE_TIMEZONE.
+The password is never taken from the command line.
+
+Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.]]
+
+-- name -> module holding { summary=, usage=, options=, run=function(ctx) }
+local COMMANDS = {
+  { "status", "enphase.cli.account" },
+  { "token", "enphase.cli.account" },
+  { "settings", "enphase.cli.battery" },
+  { "cfg", "enphase.cli.battery" },
+  { "dtg", "enphase.cli.battery" },
+  { "rbd", "enphase.cli.battery" },
+  { "profile", "enphase.cli.battery" },
+  { "reserve", "enphase.cli.battery" },
+  { "schedule", "enphase.cli.schedule" },
+  { "sim", "enphase.cli.sim" },
+}
+
+local function find(name)
+  for _, c in ipairs(COMMANDS) do
+    if c[1] == name then
+      return require(c[2])[name]
+    end
+  end
+  return nil
+end
+
+local function main_help()
+  local lines = {
+    "Usage: enphase COMMAND [options]",
+    "",
+    "Control Enphase IQ Batteries through the Enlighten cloud.",
+    "",
+    "Commands:",
+  }
+  for _, c in ipairs(COMMANDS) do
+    lines[#lines + 1] = ("  %-10s %s"):format(c[1], find(c[1]).summary)
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "Run 'enphase COMMAND --help' for a command's own options."
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = COMMON_HELP
+  return table.concat(lines, "\n")
+end
+
+--- A context: parsed options, output functions, and the client on demand.
+local function context(command, parsed, io_)
+  local ctx = {
+    options = parsed.options,
+    words = parsed.words,
+    out = function(s)
+      io_.stdout:write(s, "\n")
+    end,
+    err = function(s)
+      io_.stderr:write(s, "\n")
+    end,
+  }
+  function ctx.client()
+    if ctx._client then
+      return ctx._client
+    end
+    local opts, err = config.load(parsed.options, io_.getenv)
+    if not opts then
+      return nil, err, "input"
+    end
+    if command.client_options then
+      command.client_options(opts, ctx)
+    end
+    local c, cerr, kind = require("enphase").new(opts)
+    if not c then
+      return nil, cerr .. " (set ENPHASE_EMAIL and ENPHASE_PASSWORD, or use --config)", kind
+    end
+    ctx._client = c
+    return c
+  end
+  return ctx
+end
+
+--- Exit code for a failure kind.
+function M.exit_code(kind)
+  return kind == "input" and M.EXIT_USAGE or M.EXIT_REMOTE
+end
+
+--- Runs the command line `argv`; returns the exit code. `io_` (optional)
+-- replaces stdout, stderr and getenv, for tests.
+function M.main(argv, io_)
+  io_ = io_ or { stdout = io.stdout, stderr = io.stderr, getenv = os.getenv }
+  argv = argv or {}
+  local name = argv[1]
+  if name == nil or name == "--help" or name == "-h" or name == "help" then
+    (name and io_.stdout or io_.stderr):write(main_help(), "\n")
+    return name and M.EXIT_OK or M.EXIT_USAGE
+  end
+  if name == "--version" then
+    io_.stdout:write(require("enphase")._VERSION, "\n")
+    return M.EXIT_OK
+  end
+  local command = find(name)
+  if not command then
+    io_.stderr:write(("enphase: unknown command %q\n\n%s\n"):format(name, main_help()))
+    return M.EXIT_USAGE
+  end
+  local rest = { table.unpack(argv, 2) }
+  if command.raw_args then
+    return command.run(rest, io_)
+  end
+  local spec = {}
+  for k, v in pairs(COMMON_OPTIONS) do
+    spec[k] = v
+  end
+  for k, v in pairs(command.options or {}) do
+    spec[k] = v
+  end
+  local parsed, perr = args.parse(rest, spec)
+  if not parsed then
+    io_.stderr:write(("enphase %s: %s\n%s\n"):format(name, perr, command.usage))
+    return M.EXIT_USAGE
+  end
+  if parsed.options.help then
+    io_.stdout:write(command.usage, "\n\n", COMMON_HELP, "\n")
+    return M.EXIT_OK
+  end
+  local ctx = context(command, parsed, io_)
+  local ok, err, kind = command.run(ctx)
+  if ctx._client then
+    ctx._client:close()
+  end
+  if ok then
+    return M.EXIT_OK
+  end
+  io_.stderr:write(("enphase %s: %s\n"):format(name, tostring(err)))
+  if kind == "input" and err and tostring(err):match("^usage") then
+    io_.stderr:write(command.usage, "\n")
+  end
+  return M.exit_code(kind)
+end
+
+return M

@@ -1,0 +1,258 @@
+--- `enphase schedule list|add|update|delete|clear`.
+local output = require("enphase.cli.output")
+local dryrun = require("enphase.cli.dryrun")
+local validate = require("enphase.validate")
+local json = require("enphase.json")
+local BC = require("enphase.api").BC
+
+local USAGE = [[
+Usage:
+  enphase schedule list [--type cfg|dtg|rbd] [--json]
+  enphase schedule add --type CFG|DTG|RBD --start HH:MM --end HH:MM --days 1,2,3
+                       [--limit N] [--tz Area/City] [--dry-run]
+  enphase schedule update ID [--start HH:MM] [--end HH:MM] [--days 1,2] [--limit N]
+                       [--tz Area/City] [--dry-run]
+  enphase schedule delete ID [--dry-run]
+  enphase schedule clear cfg|dtg|rbd|all [--dry-run]
+
+Days: 1 = Monday ... 7 = Sunday. Limit: 6-100 (default 100 for CFG, 6 for DTG).
+The time zone defaults to ENPHASE_TIMEZONE, else the site's own.
+clear deletes the schedules one by one, 2 s apart (the seed's spacing).]]
+
+local SCHEDULES = BC .. "/battery/sites/{site}/schedules"
+
+local COLUMNS = {
+  { "type", "TYPE" }, { "id", "ID" }, { "start_time", "START" }, { "end_time", "END" },
+  { "days", "DAYS" }, { "limit", "LIMIT" }, { "timezone", "TIMEZONE" }, { "status", "STATUS" },
+}
+
+local function usage_error()
+  return nil, "usage: see 'enphase schedule --help'", "input"
+end
+
+-- "1,2,3" -> {1,2,3}; anything else is kept as is so that validate names it.
+local function parse_days(text)
+  if text == nil then
+    return nil
+  end
+  local days = {}
+  for part in (text .. ","):gmatch("([^,]*),") do
+    days[#days + 1] = tonumber(part) or part
+  end
+  return days
+end
+
+local function parse_limit(text)
+  return text and (tonumber(text) or text)
+end
+
+local function fields(options)
+  return {
+    start_time = options.start,
+    end_time = options["end"],
+    days = parse_days(options.days),
+    limit = parse_limit(options.limit),
+    timezone = options.tz,
+  }
+end
+
+local function client_of(ctx)
+  return ctx.client()
+end
+
+local function list(ctx)
+  local only = ctx.options.type
+  if only then
+    local k, err = validate.kind("--type", only)
+    if not k then
+      return nil, err, "input"
+    end
+    only = k
+  end
+  local client, err, kind = client_of(ctx)
+  if not client then
+    return nil, err, kind
+  end
+  local all
+  all, err, kind = client:schedules()
+  if not all then
+    return nil, err, kind
+  end
+  if ctx.options.json then
+    local out = { pending = all.pending }
+    for _, k in ipairs({ "cfg", "dtg", "rbd" }) do
+      if not only or only == k then
+        local items = json.array()
+        for _, s in ipairs(all[k]) do
+          items[#items + 1] = { id = s.id, type = s.type, start_time = s.start_time,
+            end_time = s.end_time, limit = s.limit, days = json.array(s.days),
+            timezone = s.timezone, enabled = s.enabled, status = s.status }
+        end
+        out[k] = items
+      end
+    end
+    ctx.out(output.json(out))
+    return true
+  end
+  local rows = {}
+  for _, k in ipairs({ "cfg", "dtg", "rbd" }) do
+    if not only or only == k then
+      for _, s in ipairs(all[k]) do
+        rows[#rows + 1] = s
+      end
+    end
+  end
+  ctx.out(#rows > 0 and output.table(rows, COLUMNS) or "no schedules")
+  if all.pending then
+    ctx.out("(a change is still pending on the server)")
+  end
+  return true
+end
+
+local function add(ctx)
+  local spec = fields(ctx.options)
+  spec.type = ctx.options.type
+  if spec.type == nil then
+    return nil, "type must be one of CFG, DTG, RBD (give --type)", "input"
+  end
+  if ctx.options["dry-run"] then
+    local s, err = validate.schedule(spec, { timezone = ctx.options.tz or os.getenv("ENPHASE_TIMEZONE")
+      or "<site time zone>" })
+    if not s then
+      return nil, err, "input"
+    end
+    return dryrun.print(ctx, {
+      { "GET", SCHEDULES },
+      { "POST", SCHEDULES, nil, { timezone = s.timezone, startTime = s.start_time,
+        endTime = s.end_time, limit = s.limit, scheduleType = s.type,
+        days = json.array(s.days), isEnabled = true } },
+      { "GET", SCHEDULES } })
+  end
+  local client, err, kind = client_of(ctx)
+  if not client then
+    return nil, err, kind
+  end
+  local id, state, extra
+  id, state, kind, extra = client:add_schedule(spec)
+  if not id then
+    if kind == "pending" then
+      ctx.out(ctx.options.json and output.json({ id = extra, state = "pending" }) or extra)
+    end
+    return nil, state, kind
+  end
+  ctx.out(ctx.options.json and output.json({ id = id, state = state }) or id)
+  return true
+end
+
+local function update(ctx)
+  local id = ctx.words[2]
+  if not id then
+    return usage_error()
+  end
+  local changes = fields(ctx.options)
+  if next(changes) == nil then
+    return nil, "update needs at least one of --start, --end, --days, --limit, --tz", "input"
+  end
+  if ctx.options["dry-run"] then
+    local sid, err = validate.schedule_id("id", id)
+    if not sid then
+      return nil, err, "input"
+    end
+    return dryrun.print(ctx, { { "GET", SCHEDULES },
+      { "PUT", SCHEDULES .. "/" .. sid, nil, "<the schedule with the changes applied>" },
+      { "GET", SCHEDULES } })
+  end
+  local client, err, kind = client_of(ctx)
+  if not client then
+    return nil, err, kind
+  end
+  local state
+  state, err, kind = client:update_schedule(id, changes)
+  if not state then
+    return nil, err, kind
+  end
+  ctx.out(ctx.options.json and output.json({ id = id, state = state }) or state)
+  return true
+end
+
+local function delete(ctx)
+  local id = ctx.words[2]
+  if not id or ctx.words[3] then
+    return usage_error()
+  end
+  local sid, err = validate.schedule_id("id", id)
+  if not sid then
+    return nil, err, "input"
+  end
+  if ctx.options["dry-run"] then
+    return dryrun.print(ctx, { { "POST", SCHEDULES .. "/" .. sid .. "/delete", nil, {} } })
+  end
+  local client, kind
+  client, err, kind = client_of(ctx)
+  if not client then
+    return nil, err, kind
+  end
+  local ok
+  ok, err, kind = client:delete_schedule(sid)
+  if not ok then
+    return nil, err, kind
+  end
+  ctx.out(ctx.options.json and output.json({ deleted = sid }) or ("deleted " .. sid))
+  return true
+end
+
+local function clear(ctx)
+  local which, err = validate.kind("kind", ctx.words[2], true)
+  if not which then
+    return nil, err, "input"
+  end
+  if ctx.options["dry-run"] then
+    return dryrun.print(ctx, { { "GET", SCHEDULES },
+      { "POST", SCHEDULES .. "/<id>/delete", nil, {} },
+      { wait = 2, why = "the seed's spacing between deletes, then the next id" } })
+  end
+  local client, kind
+  client, err, kind = client_of(ctx)
+  if not client then
+    return nil, err, kind
+  end
+  local deleted, failures, dkind = client:delete_schedules(which)
+  if not deleted then
+    return nil, failures, dkind
+  end
+  if ctx.options.json then
+    ctx.out(output.json({ deleted = deleted, failures = json.array(failures) }))
+  else
+    ctx.out(("%d schedule(s) deleted"):format(deleted))
+    for _, f in ipairs(failures) do
+      ctx.err(("could not delete %s: %s"):format(f.id, f.message))
+    end
+  end
+  if #failures > 0 then
+    return nil, ("%d delete(s) failed"):format(#failures), failures[1].kind
+  end
+  return true
+end
+
+local ACTIONS = { list = list, add = add, update = update, delete = delete, clear = clear }
+
+return {
+  schedule = {
+    summary = "list, add, update, delete or clear CFG/DTG/RBD schedules",
+    usage = USAGE,
+    options = {
+      type = "value", start = "value", ["end"] = "value", days = "value", limit = "value",
+      tz = "value", ["dry-run"] = "flag",
+    },
+    client_options = function(opts, ctx)
+      opts.timezone = ctx.options.tz or opts.timezone
+    end,
+    run = function(ctx)
+      local action = ACTIONS[ctx.words[1] or ""]
+      if not action then
+        return usage_error()
+      end
+      return action(ctx)
+    end,
+  },
+}

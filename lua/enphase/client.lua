@@ -1,0 +1,148 @@
+--- The client object: one Enlighten account, one C session.
+local core = require("enphase.core")
+local options = require("enphase.options")
+local auth = require("enphase.auth")
+local logger = require("enphase.log")
+
+local Client = {}
+Client.__index = Client
+
+local M = {}
+
+--- Creates a client. Nothing is sent until the first call that needs it.
+-- Returns the client, or `nil, message, "input"` for bad options.
+function M.new(opts)
+  local cfg, err = options.check(opts)
+  if not cfg then
+    return nil, err, "input"
+  end
+  local session = core.new({
+    base_url = cfg.base_url,
+    email = cfg.email,
+    password = cfg.password,
+    user_agent = cfg.user_agent,
+    timeout = cfg.timeout,
+    connect_timeout = cfg.connect_timeout,
+    ca_file = cfg.ca_file,
+    verify_tls = cfg.verify_tls,
+    max_body = cfg.max_body,
+    site_id = cfg.site_id,
+    user_id = cfg.user_id,
+  })
+  local password = cfg.password
+  cfg.password = nil -- the C session holds the only copy we keep
+  local self = setmetatable({
+    _session = session,
+    _cfg = cfg,
+    _sleep = cfg.sleep or core.sleep,
+    _clock = cfg.clock or core.now,
+    _random = cfg.random or math.random,
+    _timezone = cfg.timezone,
+  }, Client)
+  self._log = logger.new(cfg.log, function()
+    if self._closed then
+      return { password }
+    end
+    local secrets = session:secrets()
+    return { password, secrets.token or "", secrets.xsrf or "" }
+  end)
+  return self
+end
+
+--- Logs in now (even after an earlier refusal), discovers the ids that were
+-- not given, and fetches the XSRF token. Returns true or `nil, msg, kind`.
+function Client:login()
+  local ok, err, kind = auth.login(self)
+  if ok then
+    ok, err, kind = auth.ensure_ids(self)
+  end
+  if ok then
+    ok, err, kind = auth.ensure_xsrf(self)
+  end
+  return ok, err, kind
+end
+
+local function state(self)
+  local ok, err, kind = auth.ensure_token(self)
+  if ok then
+    ok, err, kind = auth.ensure_ids(self)
+  end
+  if not ok then
+    return nil, err, kind
+  end
+  local partial = false
+  ok, err, kind = auth.ensure_xsrf(self)
+  if not ok then
+    if kind ~= "protocol" then
+      return nil, err, kind
+    end
+    self._log("warn", "no XSRF token: %s", err)
+    partial = true
+  end
+  local info = self._session:info()
+  return {
+    status = partial and "PARTIAL" or "OK",
+    exp = info.exp,
+    site_id = info.site_id,
+    user_id = info.user_id,
+  }
+end
+
+--- `{status="OK"|"PARTIAL", exp=, site_id=, user_id=}`; no secrets.
+-- A client whose JWT is fresh sends no request at all.
+function Client:status()
+  return state(self)
+end
+
+--- The seed script's JSON shape, secrets included (only by this explicit
+-- call): `{status, token, xsrf, exp, user_id, battery_id}`.
+function Client:tokens()
+  local st, err, kind = state(self)
+  if not st then
+    return nil, err, kind
+  end
+  local secrets = self._session:secrets()
+  return {
+    status = st.status,
+    token = secrets.token,
+    xsrf = secrets.xsrf or "",
+    exp = st.exp,
+    user_id = st.user_id,
+    battery_id = st.site_id,
+  }
+end
+
+--- The site's time zone, when given or learnt from data.json.
+function Client:timezone()
+  return self._timezone
+end
+
+--- Releases the connection and clears the password. Idempotent.
+function Client:close()
+  if not self._closed then
+    self._closed = true
+    self._session:close()
+  end
+end
+
+Client.__close = Client.close
+
+function Client:__tostring()
+  if self._closed then
+    return "enphase.client (closed)"
+  end
+  local site = self._session:info().site_id
+  return site and ("enphase.client (site %d)"):format(site) or "enphase.client (site unknown)"
+end
+
+-- Battery control and schedules live in their own files.
+for _, name in ipairs({ "enphase.settings", "enphase.schedules" }) do
+  for k, v in pairs(require(name)) do
+    if type(v) == "function" then
+      Client[k] = v
+    end
+  end
+end
+
+M.Client = Client
+return M

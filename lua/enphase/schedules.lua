@@ -1,0 +1,337 @@
+--- Schedules of charge from grid (CFG), discharge to grid (DTG) and
+-- restrict battery discharge (RBD): list, add, update, delete.
+--
+-- Schedules are always addressed by id, never by their position in the
+-- server's list, which reorders after writes. Writes are verified by polling
+-- the list until nothing is pending.
+local api = require("enphase.api")
+local retry = require("enphase.retry")
+local validate = require("enphase.validate")
+local settings = require("enphase.settings")
+local errors = require("enphase.errors")
+local json = require("enphase.json")
+
+local BC = api.BC
+local M = {}
+
+local function schedules_path(site)
+  return ("%s/battery/sites/%d/schedules"):format(BC, site)
+end
+
+local function send(client, build)
+  return retry.run(client, function()
+    return api.send(client, build)
+  end)
+end
+
+-- One detail of the list, in snake_case, keeping every field it had.
+local function parse_detail(d)
+  local s = {}
+  for k, v in pairs(d) do
+    s[k] = v
+  end
+  s.id = d.scheduleId
+  s.type = d.scheduleType
+  s.start_time = d.startTime
+  s.end_time = d.endTime
+  s.limit = d.limit
+  s.days = type(d.days) == "table" and d.days or {}
+  s.timezone = d.timezone
+  s.enabled = d.isEnabled ~= false
+  s.status = d.scheduleStatus
+  return s
+end
+
+local function fetch(client)
+  local res, err, kind = send(client, function(site)
+    return "GET", schedules_path(site)
+  end)
+  if not res then
+    return nil, err, kind
+  end
+  local body
+  body, err, kind = api.expect_json(res, "schedule list")
+  if not body then
+    return nil, err, kind
+  end
+  local out = { cfg = {}, dtg = {}, rbd = {}, pending = body.anySchedulePending == true }
+  for kind_name in pairs(validate.KINDS) do
+    local group = body[kind_name]
+    local details = type(group) == "table" and group.details
+    if type(details) == "table" then
+      for _, d in ipairs(details) do
+        if type(d) == "table" and d.isDeleted ~= true then
+          out[kind_name][#out[kind_name] + 1] = parse_detail(d)
+        end
+      end
+    end
+  end
+  return out
+end
+
+--- `{cfg={...}, dtg={...}, rbd={...}, pending=<anySchedulePending>}`; each
+-- schedule is `{id, type, start_time, end_time, limit, days, timezone,
+-- enabled, status}` plus every field the server sent.
+function M.schedules(client)
+  return fetch(client)
+end
+
+local function find(list, id)
+  for kind_name in pairs(validate.KINDS) do
+    for _, s in ipairs(list[kind_name]) do
+      if s.id == id then
+        return s
+      end
+    end
+  end
+  return nil
+end
+
+-- Polls the list until nothing is pending; "applied", or a "pending" failure.
+local function settle(client, id)
+  local cfg = client._cfg
+  for check = 0, cfg.pending_checks do
+    if check > 0 then
+      client._sleep(cfg.pending_interval)
+    end
+    local list, err, kind = fetch(client)
+    if not list then
+      return nil, err, kind
+    end
+    if not list.pending then
+      return "applied"
+    end
+  end
+  return errors.fail("pending", "schedule %s is still pending after %d checks", id,
+    cfg.pending_checks)
+end
+
+local function overlapping(list, s, except_id)
+  for _, other in ipairs(list[s.type:lower()]) do
+    if other.id ~= except_id and other.enabled and validate.overlaps(s, other) then
+      return other
+    end
+  end
+  return nil
+end
+
+local function payload(s)
+  return {
+    timezone = s.timezone,
+    startTime = s.start_time,
+    endTime = s.end_time,
+    limit = s.limit,
+    scheduleType = s.type,
+    days = json.array(s.days),
+    isEnabled = true,
+  }
+end
+
+local function timezone_default(client)
+  if not client._timezone then
+    -- data.json carries the site's time zone; learn it once.
+    local ok = require("enphase.auth").ready(client)
+    if ok then
+      local _, body = client._session:discover_user()
+      local data = type(body) == "string" and json.decode(body)
+      local app = type(data) == "table" and data.app
+      client._timezone = type(app) == "table" and type(app.timezone) == "string"
+        and app.timezone or nil
+    end
+  end
+  return { timezone = client._timezone }
+end
+
+local function write_failure(res, err, kind, failed)
+  if failed and failed.status == 409 then
+    local said = api.server_message(failed) or "conflicting schedule"
+    local code = type(failed.data) == "table" and failed.data.code or nil
+    return nil, ("%s: %s"):format(failed.label, said), "conflict", code
+  end
+  return res, err, kind
+end
+
+local function check_free(client, s, except_id)
+  local list, err, kind = fetch(client)
+  if not list then
+    return nil, err, kind
+  end
+  local other = overlapping(list, s, except_id)
+  if other then
+    return errors.fail("input", "the %s window %s-%s overlaps schedule %s (%s-%s); delete or "
+      .. "update that one first", s.type, s.start_time, s.end_time, tostring(other.id),
+      tostring(other.start_time), tostring(other.end_time))
+  end
+  return list
+end
+
+--- Adds a schedule `{type=, start_time=, end_time=, days=, limit=, timezone=}`
+-- (limit defaults to 100 for CFG and 6 for DTG; timezone to the site's).
+-- Returns `id, "applied"`, or `nil, msg, kind` ("pending" with the id as a
+-- fourth value when the server has not applied it yet; "conflict" with the
+-- server's code as a fourth value).
+function M.add_schedule(client, spec)
+  local s, err = validate.schedule(spec, type(spec) == "table" and spec.timezone == nil
+    and timezone_default(client) or nil)
+  if not s then
+    return nil, err, "input"
+  end
+  local ok, ferr, fkind = check_free(client, s)
+  if not ok then
+    return nil, ferr, fkind
+  end
+  local res, werr, wkind, failed = send(client, function(site)
+    return "POST", schedules_path(site), nil, payload(s)
+  end)
+  if not res then
+    return write_failure(res, werr, wkind, failed)
+  end
+  local body = type(res.data) == "table" and res.data or {}
+  local id = body.scheduleId or (type(body.data) == "table" and body.data.scheduleId)
+  if type(id) ~= "string" then
+    return nil, res.label .. ": the answer carries no scheduleId", "protocol"
+  end
+  client._log("info", "added %s schedule %s", s.type, id)
+  local state, serr, skind = settle(client, id)
+  if not state then
+    return nil, serr, skind, id
+  end
+  return id, state
+end
+
+--- Changes the times, days and limit of schedule `id` in one PUT; fields
+-- not given keep their current values. Returns "applied" or a failure.
+function M.update_schedule(client, id, fields)
+  local sid, err = validate.schedule_id("id", id)
+  if not sid then
+    return nil, err, "input"
+  end
+  if type(fields) ~= "table" then
+    return nil, "fields must be a table {start_time=, end_time=, days=, limit=, timezone=}", "input"
+  end
+  if fields.type ~= nil then
+    return nil, "type cannot be changed by an update: delete the schedule and add another", "input"
+  end
+  local list, lerr, lkind = fetch(client)
+  if not list then
+    return nil, lerr, lkind
+  end
+  local current = find(list, sid)
+  if not current then
+    return errors.fail("input", "no schedule with id %s", sid)
+  end
+  local merged = { type = current.type }
+  for _, k in ipairs({ "start_time", "end_time", "days", "limit", "timezone" }) do
+    if fields[k] ~= nil then
+      merged[k] = fields[k]
+    else
+      merged[k] = current[k]
+    end
+  end
+  for k in pairs(fields) do
+    if merged[k] == nil then
+      return nil, ("unknown schedule field %q (allowed: start_time, end_time, days, limit, "
+        .. "timezone)"):format(tostring(k)), "input"
+    end
+  end
+  local s
+  s, err = validate.schedule(merged)
+  if not s then
+    return nil, err, "input"
+  end
+  local other = overlapping(list, s, sid)
+  if other then
+    return errors.fail("input", "the new window %s-%s overlaps schedule %s", s.start_time,
+      s.end_time, tostring(other.id))
+  end
+  local res, werr, wkind, failed = send(client, function(site)
+    return "PUT", schedules_path(site) .. "/" .. sid, nil, payload(s)
+  end)
+  if not res then
+    return write_failure(res, werr, wkind, failed)
+  end
+  return settle(client, sid)
+end
+
+--- Deletes one schedule by id (POST .../<id>/delete with `{}`).
+function M.delete_schedule(client, id)
+  local sid, err = validate.schedule_id("id", id)
+  if not sid then
+    return nil, err, "input"
+  end
+  local res, derr, dkind = send(client, function(site)
+    return "POST", ("%s/%s/delete"):format(schedules_path(site), sid), nil, {}
+  end)
+  if not res then
+    return nil, derr, dkind
+  end
+  if type(res.data) ~= "table" or res.data.message ~= "success" then
+    return nil, res.label .. ': the answer is not {"message":"success"}', "protocol"
+  end
+  client._log("info", "deleted schedule %s", sid)
+  return true
+end
+
+--- Deletes every schedule of `kind` ("cfg", "dtg", "rbd" or "all"), the seed's
+-- 2 s apart. Returns the number deleted and the list of failures
+-- `{id=, message=, kind=}`; one failure does not stop the others.
+function M.delete_schedules(client, kind)
+  local which, err = validate.kind("kind", kind, true)
+  if not which then
+    return nil, err, "input"
+  end
+  local list, lerr, lkind = fetch(client)
+  if not list then
+    return nil, lerr, lkind
+  end
+  local ids = {}
+  for _, name in ipairs({ "cfg", "dtg", "rbd" }) do
+    if which == "all" or which == name then
+      for _, s in ipairs(list[name]) do
+        ids[#ids + 1] = s.id
+      end
+    end
+  end
+  local deleted, failures = 0, {}
+  for i, id in ipairs(ids) do
+    if i > 1 then
+      client._sleep(client._cfg.delete_spacing)
+    end
+    local ok, derr, dkind = M.delete_schedule(client, id)
+    if ok then
+      deleted = deleted + 1
+    else
+      failures[#failures + 1] = { id = id, message = derr, kind = dkind }
+    end
+  end
+  return deleted, failures
+end
+
+--- Turns cfg, dtg or rbd off the seed's way (October 2025): toggle first,
+-- then, 2-3 s later, delete that kind's schedules when
+-- `opts.delete_schedules` is true. Returns true, the number deleted and
+-- the failures.
+function M.disable(client, kind, opts)
+  local which, err = validate.kind("kind", kind)
+  if not which then
+    return nil, err, "input"
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    return nil, "opts must be a table such as {delete_schedules=true}", "input"
+  end
+  local ok, terr, tkind = settings.toggle(client, which, false)
+  if not ok then
+    return nil, terr, tkind
+  end
+  if not (opts and opts.delete_schedules) then
+    return true, 0, {}
+  end
+  client._sleep(client._cfg.toggle_delete_delay)
+  local deleted, failures, dkind = M.delete_schedules(client, which)
+  if not deleted then
+    return nil, failures, dkind
+  end
+  return true, deleted, failures
+end
+
+return M

@@ -1,0 +1,331 @@
+--- Battery settings: charge from grid, discharge to grid, restrict battery
+-- discharge, profile and reserve, very-low state of charge, capabilities.
+--
+-- The seed's rule for every settings PUT: validate (isValid) first, wait
+-- about a second, then PUT; a PUT without a fresh isValid answers 200 and
+-- changes nothing, so every change is read back.
+local api = require("enphase.api")
+local retry = require("enphase.retry")
+local validate = require("enphase.validate")
+local errors = require("enphase.errors")
+
+local BC = api.BC
+local M = {}
+
+local function settings_query(user, source)
+  return ("userId=%d&source=%s"):format(user, source)
+end
+
+local function get(client, build, what)
+  local res, err, kind = retry.run(client, function()
+    return api.send(client, build)
+  end)
+  if not res then
+    return nil, err, kind
+  end
+  return api.expect_json(res, what)
+end
+
+local function data_of(body, what, label)
+  if type(body.data) ~= "table" then
+    return nil, ("%s: the answer has no %s data"):format(label, what), "protocol"
+  end
+  return body.data
+end
+
+local function flag(control)
+  if type(control) == "table" then
+    return control.enabled == true
+  end
+  return nil
+end
+
+--- The current battery settings: `{charge_from_grid=, discharge_to_grid=,
+-- restrict_discharge=, profile=, reserve=, very_low_soc=, raw=<data>}`;
+-- `raw` keeps every field the server sent.
+function M.settings(client)
+  local body, err, kind = get(client, function(site, user)
+    return "GET", ("%s/batterySettings/%d"):format(BC, site), settings_query(user, "enlm")
+  end, "battery settings")
+  if not body then
+    return nil, err, kind
+  end
+  local data
+  data, err, kind = data_of(body, "battery settings", "GET batterySettings")
+  if not data then
+    return nil, err, kind
+  end
+  return {
+    charge_from_grid = data.chargeFromGrid == true,
+    discharge_to_grid = flag(data.dtgControl),
+    restrict_discharge = flag(data.rbdControl),
+    profile = data.profile,
+    reserve = data.batteryBackupPercentage,
+    very_low_soc = data.veryLowSoc,
+    raw = data,
+  }
+end
+
+--- The site's capability flags (`raw` siteSettings data), fetched once per client.
+function M.site_settings(client)
+  if client._site_settings then
+    return client._site_settings
+  end
+  local body, err, kind = get(client, function(site, user)
+    return "GET", ("%s/siteSettings/%d"):format(BC, site), ("userId=%d"):format(user)
+  end, "site settings")
+  if not body then
+    return nil, err, kind
+  end
+  local data
+  data, err, kind = data_of(body, "site settings", "GET siteSettings")
+  if not data then
+    return nil, err, kind
+  end
+  client._site_settings = data
+  return data
+end
+
+-- Refuses, before sending, a feature the site says it does not have.
+local function require_feature(client, flag_name, feature)
+  local site, err, kind = M.site_settings(client)
+  if not site then
+    return nil, err, kind
+  end
+  if site[flag_name] == false then
+    return errors.fail("unsupported", "%s is not supported by this site (%s is false)", feature,
+      flag_name)
+  end
+  return true
+end
+
+-- Milliseconds UTC "YYYY-MM-DDTHH:MM:SS.mmmZ", the ITC disclaimer's format.
+local function utc_stamp(now)
+  local seconds = math.floor(now)
+  local ms = math.floor((now - seconds) * 1000)
+  return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(ms)
+end
+
+M.TOGGLES = {
+  cfg = {
+    name = "charge_from_grid",
+    feature_flag = "showChargeFromGrid",
+    validation = { scheduleType = "cfg", forceScheduleOpted = true },
+    payload = function(on, now)
+      return { chargeFromGrid = on, acceptedItcDisclaimer = utc_stamp(now) }
+    end,
+    read = function(s)
+      return s.charge_from_grid
+    end,
+  },
+  dtg = {
+    name = "discharge_to_grid",
+    feature_flag = "showDischargeToGrid",
+    validation = { scheduleType = "dtg" },
+    payload = function(on)
+      return { dtgControl = { enabled = on } }
+    end,
+    read = function(s)
+      return s.discharge_to_grid
+    end,
+  },
+  rbd = {
+    name = "restrict_discharge",
+    feature_flag = "showRestrictBatteryDischarge",
+    validation = { scheduleType = "rbd" },
+    payload = function(on)
+      return { rbdControl = { enabled = on } }
+    end,
+    read = function(s)
+      return s.restrict_discharge
+    end,
+  },
+}
+
+local function validate_request(kind_spec)
+  return function(site)
+    return "POST", ("%s/battery/sites/%d/schedules/isValid"):format(BC, site), nil,
+      kind_spec.validation
+  end
+end
+
+--- Sets cfg, dtg or rbd to `on`: isValid, the seed's delay, PUT, read back.
+-- The PUT is never retried alone: a retry starts again from isValid.
+function M.toggle(client, kind, on)
+  local spec = M.TOGGLES[kind]
+  local value, err = validate.boolean("on", on)
+  if value == nil then
+    return nil, err, "input"
+  end
+  local ok, ferr, fkind = require_feature(client, spec.feature_flag, spec.name)
+  if not ok then
+    return nil, ferr, fkind
+  end
+  local put = function(site, user)
+    return "PUT", ("%s/batterySettings/%d"):format(BC, site), settings_query(user, "enho"),
+      spec.payload(on, client._clock())
+  end
+  local res, rerr, rkind = retry.run(client, function()
+    local checked, e, k = api.send(client, validate_request(spec))
+    if not checked or checked.status >= 300 then
+      return checked, e, k
+    end
+    client._sleep(client._cfg.validate_delay)
+    return api.send(client, put)
+  end)
+  if not res then
+    return nil, rerr, rkind
+  end
+  local now, serr, skind = M.settings(client)
+  if not now then
+    return nil, serr, skind
+  end
+  if spec.read(now) ~= on then
+    return errors.fail("not_applied", "%s(%s) not applied: the server answered %d but the "
+      .. "setting is unchanged", spec.name, tostring(on), res.status)
+  end
+  client._log("info", "%s set to %s", spec.name, tostring(on))
+  return true
+end
+
+function M.charge_from_grid(client, on)
+  return M.toggle(client, "cfg", on)
+end
+
+function M.discharge_to_grid(client, on)
+  return M.toggle(client, "dtg", on)
+end
+
+function M.restrict_discharge(client, on)
+  return M.toggle(client, "rbd", on)
+end
+
+--- `{profile=, reserve=, pending=, raw=}` from the profile endpoint.
+function M.profile(client)
+  local body, err, kind = get(client, function(site, user)
+    return "GET", ("%s/profile/%d"):format(BC, site), ("source=enho&userId=%d"):format(user)
+  end, "profile")
+  if not body then
+    return nil, err, kind
+  end
+  local data
+  data, err, kind = data_of(body, "profile", "GET profile")
+  if not data then
+    return nil, err, kind
+  end
+  return {
+    profile = data.profile,
+    reserve = data.batteryBackupPercentage,
+    pending = data.isBatteryChangePending == true,
+    raw = data,
+  }
+end
+
+local SUBTYPED = { cost_savings = true, ai_optimisation = true }
+
+--- Sets the profile and its backup reserve (percent). Returns true and
+-- "applied" or "pending" (the cloud applies profile changes later).
+function M.set_profile(client, name, reserve)
+  local profile, err = validate.profile("profile", name)
+  if not profile then
+    return nil, err, "input"
+  end
+  local percent
+  percent, err = validate.integer("reserve", reserve, 0, 100)
+  if not percent then
+    return nil, err, "input"
+  end
+  local ok, ferr, fkind = require_feature(client, "showProfile", "profile")
+  if not ok then
+    return nil, ferr, fkind
+  end
+  local payload = { profile = profile, batteryBackupPercentage = percent }
+  if SUBTYPED[profile] then
+    payload.operationModeSubType = "prioritize-energy"
+  end
+  local res, rerr, rkind = retry.run(client, function()
+    return api.send(client, function(site, user)
+      return "PUT", ("%s/profile/%d"):format(BC, site), ("userId=%d"):format(user), payload
+    end)
+  end)
+  if not res then
+    return nil, rerr, rkind
+  end
+  local now, perr, pkind = M.profile(client)
+  if not now then
+    return nil, perr, pkind
+  end
+  if now.pending then
+    return true, "pending"
+  end
+  if now.profile ~= profile or now.reserve ~= percent then
+    return errors.fail("not_applied", "profile %s with reserve %d%% not applied", profile, percent)
+  end
+  return true, "applied"
+end
+
+--- Keeps the current profile and changes only the backup reserve.
+function M.set_reserve(client, reserve)
+  local percent, err = validate.integer("reserve", reserve, 0, 100)
+  if not percent then
+    return nil, err, "input"
+  end
+  local now, perr, pkind = M.profile(client)
+  if not now then
+    return nil, perr, pkind
+  end
+  return M.set_profile(client, now.profile, percent)
+end
+
+--- Cancels a pending profile change; nothing pending is not an error.
+-- Returns true and "cancelled" or "nothing pending".
+function M.cancel_pending_profile(client)
+  local res, err, kind, failed = retry.run(client, function()
+    return api.send(client, function(site)
+      return "PUT", ("%s/cancel/profile/%d"):format(BC, site), nil, {}
+    end)
+  end)
+  if res then
+    return true, "cancelled"
+  end
+  if failed and failed.status == 409 then
+    return true, "nothing pending"
+  end
+  return nil, err, kind
+end
+
+--- Sets the very-low state of charge (percent), within the site's range.
+function M.set_very_low_soc(client, percent)
+  local value, err = validate.integer("percent", percent, 0, 100)
+  if not value then
+    return nil, err, "input"
+  end
+  local now, serr, skind = M.settings(client)
+  if not now then
+    return nil, serr, skind
+  end
+  local lo, hi = now.raw.veryLowSocMin, now.raw.veryLowSocMax
+  if type(lo) == "number" and type(hi) == "number" and (value < lo or value > hi) then
+    return errors.fail("input", "percent must be an integer from %d to %d for this site (got %d)",
+      lo, hi, value)
+  end
+  local res, rerr, rkind = retry.run(client, function()
+    return api.send(client, function(site, user)
+      return "PUT", ("%s/batterySettings/%d"):format(BC, site), settings_query(user, "enho"),
+        { veryLowSoc = value }
+    end)
+  end)
+  if not res then
+    return nil, rerr, rkind
+  end
+  now, serr, skind = M.settings(client)
+  if not now then
+    return nil, serr, skind
+  end
+  if now.very_low_soc ~= value then
+    return errors.fail("not_applied", "very low SoC %d%% not applied", value)
+  end
+  return true
+end
+
+return M

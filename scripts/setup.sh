@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lua-enphase needs (only those missing) and
+# builds the C module into build/enphase/core.so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(gcc make cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev
+  lua-cjson lua-socket lua-busted lua-check luarocks curl jq ca-certificates)
+PACKAGES+=("$@")
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$(nproc)" >/dev/null

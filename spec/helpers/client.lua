@@ -1,0 +1,63 @@
+-- Builds clients wired to a running simulator, with a recording sleep, an
+-- adjustable clock and a capturing logger, so specs never wait for real.
+local enphase = require("enphase")
+
+local M = {}
+
+M.EMAIL, M.PASSWORD = "demo@example.com", "demo-password"
+M.SITE_ID, M.USER_ID = 5652514, 4980363
+
+--- Returns client, probe. `probe.sleeps` lists every sleep asked for,
+-- `probe.lines` every log line, `probe.advance(s)` moves the clock.
+function M.new(sim, extra)
+  local probe = { sleeps = {}, lines = {}, offset = 0 }
+  function probe.advance(seconds)
+    probe.offset = probe.offset + seconds
+  end
+  local opts = {
+    email = M.EMAIL,
+    password = M.PASSWORD,
+    base_url = sim.base_url,
+    timeout = 5,
+    sleep = function(s)
+      probe.sleeps[#probe.sleeps + 1] = s
+    end,
+    clock = function()
+      return os.time() + probe.offset
+    end,
+    log = function(level, line)
+      probe.lines[#probe.lines + 1] = level .. " " .. line
+    end,
+  }
+  for k, v in pairs(extra or {}) do
+    if v == false and k ~= "verify_tls" then
+      opts[k] = nil
+    else
+      opts[k] = v
+    end
+  end
+  local client, err, kind = enphase.new(opts)
+  assert(client, err and (err .. " (" .. kind .. ")"))
+  return client, probe
+end
+
+--- Requests in the simulator's log since `from` (a length of an earlier log).
+function M.since(sim, from)
+  local log = sim:log()
+  local out = {}
+  for i = from + 1, #log do
+    out[#out + 1] = log[i]
+  end
+  return out
+end
+
+--- "METHOD path" lines of a log slice, for readable assertions.
+function M.lines(entries)
+  local out = {}
+  for i, e in ipairs(entries) do
+    out[i] = e.method .. " " .. e.path
+  end
+  return out
+end
+
+return M
