@@ -127,9 +127,9 @@ local function payload(s)
   }
 end
 
-local function timezone_default(client)
+-- The site's time zone: given, or learnt once from data.json.
+local function site_timezone(client)
   if not client._timezone then
-    -- data.json carries the site's time zone; learn it once.
     local ok = require("enphase.auth").ready(client)
     if ok then
       local _, body = client._session:discover_user()
@@ -139,7 +139,20 @@ local function timezone_default(client)
         and app.timezone or nil
     end
   end
-  return { timezone = client._timezone }
+  return client._timezone
+end
+
+-- Checks every field before anything is sent; only then, when no time zone
+-- was given, asks the site for its own.
+local function checked_schedule(client, spec)
+  local s, err = validate.schedule(spec, { timezone = "UTC" })
+  if not s then
+    return nil, err
+  end
+  if spec.timezone == nil then
+    return validate.schedule(spec, { timezone = site_timezone(client) })
+  end
+  return s
 end
 
 local function write_failure(res, err, kind, failed)
@@ -171,8 +184,7 @@ end
 -- fourth value when the server has not applied it yet; "conflict" with the
 -- server's code as a fourth value).
 function M.add_schedule(client, spec)
-  local s, err = validate.schedule(spec, type(spec) == "table" and spec.timezone == nil
-    and timezone_default(client) or nil)
+  local s, err = checked_schedule(client, spec)
   if not s then
     return nil, err, "input"
   end

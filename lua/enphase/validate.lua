@@ -52,7 +52,10 @@ end
 
 --- "HH:MM" from 00:00 to 23:59; returns the string and minutes after midnight.
 function M.time(field, v)
-  local h, m = type(v) == "string" and v:match("^(%d%d):(%d%d)$")
+  local h, m
+  if type(v) == "string" then
+    h, m = v:match("^(%d%d):(%d%d)$")
+  end
   h, m = tonumber(h), tonumber(m)
   if not h or h > 23 or m > 59 then
     return bad(field, "a time HH:MM from 00:00 to 23:59", v)

@@ -1,0 +1,181 @@
+-- Battery settings: the seed's isValid -> 1 s -> PUT sequence, read-back,
+-- profile, reserve and capabilities, checked on what the server received.
+local simulator = require("helpers.sim")
+local H = require("helpers.client")
+local json = require("cjson")
+
+local BC = "/service/batteryConfig/api/v1"
+local SETTINGS = BC .. "/batterySettings/" .. H.SITE_ID
+local ISVALID = BC .. "/battery/sites/" .. H.SITE_ID .. "/schedules/isValid"
+
+describe("battery settings", function()
+  local sim, client, probe, mark
+
+  setup(function()
+    sim = simulator.start()
+  end)
+
+  teardown(function()
+    sim:stop()
+  end)
+
+  before_each(function()
+    sim:reset()
+    client, probe = H.new(sim)
+    assert.truthy(client:status())
+    assert.truthy(client:site_settings()) -- fetched once per client, then cached
+    mark = #sim:log()
+    probe.sleeps = {}
+  end)
+
+  after_each(function()
+    client:close()
+  end)
+
+  local function sent()
+    return H.since(sim, mark)
+  end
+
+  local function expect_toggle(kind, validation, payload_check)
+    local log = sent()
+    assert.same({ "POST " .. ISVALID, "PUT " .. SETTINGS, "GET " .. SETTINGS }, H.lines(log))
+    assert.same(validation, json.decode(log[1].body))
+    assert.equal(("userId=%d&source=enho"):format(H.USER_ID), log[2].query)
+    assert.equal(("userId=%d&source=enlm"):format(H.USER_ID), log[3].query)
+    payload_check(json.decode(log[2].body))
+    assert.same({ 1 }, probe.sleeps, kind .. ": one 1 s wait between isValid and PUT")
+    for _, e in ipairs({ log[1], log[2] }) do
+      local h = e.headers
+      assert.equal("application/json", h["content-type"])
+      assert.equal("https://battery-profile-ui.enphaseenergy.com", h.origin)
+      assert.equal("https://battery-profile-ui.enphaseenergy.com/", h.referer)
+      assert.equal(tostring(H.USER_ID), h.username)
+      assert.equal(client:tokens().token, h["e-auth-token"])
+      assert.equal(client:tokens().xsrf, h["x-xsrf-token"])
+      assert.equal(h["x-xsrf-token"], e.cookies["BP-XSRF-Token"])
+    end
+  end
+
+  it("charges from grid: isValid(cfg, forced), 1 s, PUT with the ITC disclaimer, read-back", function()
+    assert.is_true(client:charge_from_grid(true))
+    expect_toggle("cfg", { scheduleType = "cfg", forceScheduleOpted = true }, function(body)
+      assert.is_true(body.chargeFromGrid)
+      assert.truthy(body.acceptedItcDisclaimer:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$"))
+    end)
+    assert.is_true(client:settings().charge_from_grid)
+  end)
+
+  it("discharges to grid with isValid(dtg) first", function()
+    assert.is_true(client:discharge_to_grid(true))
+    expect_toggle("dtg", { scheduleType = "dtg" }, function(body)
+      assert.same({ dtgControl = { enabled = true } }, body)
+    end)
+    assert.is_true(client:settings().discharge_to_grid)
+    assert.is_true(client:discharge_to_grid(false))
+    assert.is_false(client:settings().discharge_to_grid)
+  end)
+
+  it("restricts battery discharge with isValid(rbd) first", function()
+    assert.is_true(client:restrict_discharge(true))
+    expect_toggle("rbd", { scheduleType = "rbd" }, function(body)
+      assert.same({ rbdControl = { enabled = true } }, body)
+    end)
+    assert.is_true(client:settings().restrict_discharge)
+  end)
+
+  it("detects the silent no-op of a PUT whose validation went stale", function()
+    local slow = H.new(sim, {
+      sleep = function()
+        sim:clock(600) -- the wait outlived the server's validation window
+      end,
+    })
+    local ok, err, kind = slow:charge_from_grid(true)
+    assert.is_nil(ok)
+    assert.equal("not_applied", kind)
+    assert.truthy(err:find("not applied", 1, true))
+    assert.is_false(slow:settings().charge_from_grid)
+  end)
+
+  it("refuses a non-boolean toggle and sends nothing", function()
+    for _, v in ipairs({ "on", 1, 0 }) do
+      local ok, err, kind = client:charge_from_grid(v)
+      assert.is_nil(ok)
+      assert.equal("input", kind)
+      assert.truthy(err:find("on must be true or false", 1, true))
+    end
+    local _, _, kind = client:discharge_to_grid(nil)
+    assert.equal("input", kind)
+    assert.same({}, sent())
+  end)
+
+  it("refuses a feature the site does not support before sending it", function()
+    sim:config({ site_settings = { showDischargeToGrid = false } })
+    local fresh = H.new(sim)
+    assert.truthy(fresh:status())
+    mark = #sim:log()
+    local ok, err, kind = fresh:discharge_to_grid(true)
+    assert.is_nil(ok)
+    assert.equal("unsupported", kind)
+    assert.truthy(err:find("showDischargeToGrid", 1, true))
+    assert.same({ "GET " .. BC .. "/siteSettings/" .. H.SITE_ID }, H.lines(sent()))
+  end)
+
+  it("reads the settings, keeping every field the server sent", function()
+    local s = assert(client:settings())
+    assert.is_false(s.charge_from_grid)
+    assert.is_table(s.raw.cfgControl)
+    assert.is_number(s.raw.veryLowSocMin)
+  end)
+
+  it("reads and sets the profile and its reserve", function()
+    local p = assert(client:profile())
+    assert.equal("self-consumption", p.profile)
+    local ok, state = client:set_profile("cost_savings", 30)
+    assert.is_true(ok)
+    assert.equal("applied", state)
+    local put = sim:requests_matching("PUT", "/profile/")[1]
+    assert.same({ profile = "cost_savings", batteryBackupPercentage = 30,
+                  operationModeSubType = "prioritize-energy" }, json.decode(put.body))
+    assert.equal("userId=" .. H.USER_ID, put.query)
+    p = client:profile()
+    assert.same({ "cost_savings", 30 }, { p.profile, p.reserve })
+    assert.is_true(client:set_reserve(45))
+    assert.same({ "cost_savings", 45 }, { client:profile().profile, client:profile().reserve })
+  end)
+
+  it("reports a profile change that the cloud keeps pending, and cancels it", function()
+    sim:config({ pending_seconds = 300 })
+    local ok, state = client:set_profile("backup_only", 100)
+    assert.is_true(ok)
+    assert.equal("pending", state)
+    assert.is_true(client:profile().pending)
+    local done, what = client:cancel_pending_profile()
+    assert.is_true(done)
+    assert.equal("cancelled", what)
+    assert.is_false(client:profile().pending)
+    done, what = client:cancel_pending_profile()
+    assert.is_true(done)
+    assert.equal("nothing pending", what)
+  end)
+
+  it("refuses bad profiles and reserves with a clear message and sends nothing", function()
+    local _, err, kind = client:set_profile("eco", 20)
+    assert.equal("input", kind)
+    assert.truthy(err:find("self-consumption, cost_savings, backup_only, ai_optimisation", 1, true))
+    _, err, kind = client:set_profile("backup_only", 101)
+    assert.equal("input", kind)
+    assert.truthy(err:find("reserve must be an integer from 0 to 100", 1, true))
+    assert.same({}, sent())
+  end)
+
+  it("sets the very-low state of charge within the site's range", function()
+    local s = client:settings()
+    local lo, hi = s.raw.veryLowSocMin, s.raw.veryLowSocMax
+    assert.is_true(client:set_very_low_soc(lo + 1))
+    assert.equal(lo + 1, client:settings().very_low_soc)
+    local ok, err, kind = client:set_very_low_soc(hi + 1)
+    assert.is_nil(ok)
+    assert.equal("input", kind)
+    assert.truthy(err:find(("from %d to %d"):format(lo, hi), 1, true))
+  end)
+end)
