@@ -1,0 +1,203 @@
+/*
+ * s:discover_site(), s:discover_user() and s:fetch_xsrf(): the seed's
+ * discover_ids and get_xsrf.
+ */
+#include "errors.h"
+#include "http.h"
+#include "login.h"
+#include "parse.h"
+#include "request.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+#define BC "/service/batteryConfig/api/v1"
+
+static void need_site(lua_State *L, const session *s, const char *method)
+{
+    if (s->site_id <= 0)
+        luaL_error(L, "%s: the site id is unknown (call discover_site() or "
+                      "set_ids() first)",
+                   method);
+}
+
+static int same_host(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        int x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x += 'a' - 'A';
+        if (y >= 'A' && y <= 'Z')
+            y += 'a' - 'A';
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* May a redirect of discover_site go to url? Only on base_url's host, and
+ * never from https down to http. */
+static int redirect_allowed(const session *s, const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *scheme = NULL;
+    int ok = 0;
+    if (u == NULL)
+        return 0;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        ok = same_host(host, s->base_host) &&
+             (strncmp(s->base_url, "https:", 6) != 0 ||
+              strcmp(scheme, "https") == 0);
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+int discover_site(lua_State *L)
+{
+    session *s = session_check(L, 1);
+    http_request rq = {"GET /", "GET", NULL, NULL, 0};
+    const char *final;
+    long hops = 0, st;
+    int64_t id = 0;
+    int n;
+
+    lua_settop(L, 1);
+    rq.url = session_push_url(L, s, "/");
+    for (;;) {
+        http_clear_headers(s);
+        n = http_perform(L, s, &rq);
+        if (n > 0)
+            return n;
+        st = s->resp.status;
+        if (st < 300 || st >= 400 || s->resp.location == NULL)
+            break;
+        if (hops++ >= s->max_redirs)
+            return push_failure(L, KIND_PROTOCOL, "%s: more than %d redirects",
+                                rq.label, (int)s->max_redirs);
+        if (!redirect_allowed(s, s->resp.location))
+            return push_failure(L, KIND_PROTOCOL,
+                                "%s: refusing a redirect away from %s",
+                                rq.label, s->base_host);
+        lua_settop(L, 1);
+        rq.url = lua_pushstring(L, s->resp.location);
+    }
+    final = s->resp.effective_url ? s->resp.effective_url : rq.url;
+    if (site_id_from_url(final, strlen(final), &id)) {
+        s->site_id = (lua_Integer)id;
+        lua_pushinteger(L, s->site_id);
+        return 1;
+    }
+    if (url_is_login_page(final, strlen(final)))
+        return push_failure(L, KIND_SESSION,
+                            "%s: not logged in (redirected to /login)",
+                            rq.label);
+    if (st < 200 || st >= 300)
+        return push_failure(L, KIND_HTTP, "%s: HTTP %d", rq.label, (int)st);
+    lua_pushlstring(L, final, strcspn(final, "?#"));
+    return push_failure(L, KIND_PROTOCOL, "%s: no site id in the final URL %s",
+                        rq.label, lua_tostring(L, -1));
+}
+
+/* The user id at one of the seed's paths; 0 when none is a positive
+ * integer, -1 when the body is not JSON. */
+static int find_user_id(const session *s, int64_t *id)
+{
+    static const char *const p1[] = {"app", "userId"};
+    static const char *const p2[] = {"app", "user_id"};
+    static const char *const p3[] = {"app", "user", "id"};
+    static const char *const *const paths[] = {p1, p2, p3};
+    static const size_t lens[] = {2, 2, 3};
+    size_t i;
+    for (i = 0; i < 3; i++) {
+        json_value v;
+        int rc = json_lookup(s->resp.body, s->resp.body_len, paths[i], lens[i],
+                             &v);
+        json_type t = v.type;
+        int64_t n = v.integer;
+        json_value_free(&v);
+        if (rc != 0)
+            return -1;
+        if (t == JSON_INTEGER && n > 0) {
+            *id = n;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int discover_user(lua_State *L)
+{
+    session *s = session_check(L, 1);
+    http_request rq = {NULL, "GET", NULL, NULL, 0};
+    int64_t id = 0;
+    long st;
+    int n;
+
+    lua_settop(L, 1);
+    need_site(L, s, "discover_user");
+    rq.label = lua_pushfstring(L, "GET /app-api/%I/data.json", s->site_id);
+    rq.url = lua_pushfstring(L,
+                             "%s/app-api/%I/data.json?app=1&device_status="
+                             "non_retired&is_mobile=0",
+                             s->base_url, s->site_id);
+    http_clear_headers(s);
+    n = http_perform(L, s, &rq);
+    if (n > 0)
+        return n;
+    st = s->resp.status;
+    if ((st >= 300 && st < 400) || st == 401)
+        return push_failure(L, KIND_SESSION, "%s: not logged in (HTTP %d)",
+                            rq.label, (int)st);
+    if (st < 200 || st >= 300)
+        return push_failure(L, KIND_HTTP, "%s: HTTP %d", rq.label, (int)st);
+    if (login_is_html(s))
+        return push_failure(L, KIND_SESSION,
+                            "%s: not logged in (got an HTML page)", rq.label);
+    n = find_user_id(s, &id);
+    if (n < 0)
+        return push_failure(L, KIND_PROTOCOL, "%s: the answer is not JSON",
+                            rq.label);
+    if (n == 0)
+        return push_failure(L, KIND_PROTOCOL,
+                            "%s: no numeric app.userId, app.user_id or "
+                            "app.user.id",
+                            rq.label);
+    s->user_id = (lua_Integer)id;
+    lua_pushinteger(L, s->user_id);
+    lua_pushlstring(L, s->resp.body, s->resp.body_len);
+    return 2;
+}
+
+int discover_xsrf(lua_State *L)
+{
+    static const char body[] = "{\"scheduleType\":\"dtg\"}";
+    session *s = session_check(L, 1);
+    http_request rq = {NULL, "POST", NULL, body, sizeof body - 1};
+    const char *path;
+    int n;
+
+    lua_settop(L, 1);
+    need_site(L, s, "fetch_xsrf");
+    path = lua_pushfstring(L, BC "/battery/sites/%I/schedules/isValid",
+                           s->site_id);
+    rq.label = lua_pushfstring(L, "POST %s", path);
+    rq.url = session_push_url(L, s, path);
+    secret_free(&s->xsrf);
+    if (request_api_headers(s, 0) != 0)
+        return luaL_error(L, "not enough memory");
+    n = http_perform(L, s, &rq);
+    if (n > 0)
+        return n;
+    if (s->resp.status == 401)
+        return push_failure(L, KIND_HTTP, "%s: HTTP 401", rq.label);
+    if (s->xsrf == NULL)
+        return push_failure(L, KIND_PROTOCOL,
+                            "%s: no BP-XSRF-Token cookie came back (HTTP %d)",
+                            rq.label, (int)s->resp.status);
+    lua_pushboolean(L, 1);
+    return 1;
+}

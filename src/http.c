@@ -1,0 +1,352 @@
+/*
+ * The one request path (see http.h). libcurl callbacks never raise: they
+ * record what went wrong in s->resp and abort the transfer; http_perform
+ * reports it after curl_easy_perform has returned.
+ */
+#include "http.h"
+
+#include "errors.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Most response headers kept for one response. */
+#define MAX_HEADERS 256
+
+#define XSRF_COOKIE "BP-XSRF-Token"
+
+/* ------------------------------------------------------------------ */
+/* Response buffers                                                    */
+/* ------------------------------------------------------------------ */
+
+static void clear_response_headers(http_response *r)
+{
+    size_t i;
+    for (i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    r->nheaders = 0;
+}
+
+static void reset_response(http_response *r)
+{
+    clear_response_headers(r);
+    r->status = 0;
+    r->body_len = 0;
+    if (r->body != NULL)
+        r->body[0] = '\0';
+    r->effective_url = NULL;
+    r->location = NULL;
+    r->too_big = 0;
+    r->too_many_headers = 0;
+    r->no_memory = 0;
+}
+
+void http_response_free(http_response *r)
+{
+    clear_response_headers(r);
+    free(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    session *s = ud;
+    http_response *r = &s->resp;
+    size_t len = size * n;
+    if (len > s->max_body - r->body_len) {
+        r->too_big = 1;
+        return 0;
+    }
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        char *nb;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        nb = realloc(r->body, cap);
+        if (nb == NULL) {
+            r->no_memory = 1;
+            return 0;
+        }
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, p, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+    return len;
+}
+
+static char *copy_span(const char *p, size_t n)
+{
+    char *c = malloc(n + 1);
+    if (c != NULL) {
+        memcpy(c, p, n);
+        c[n] = '\0';
+    }
+    return c;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    session *s = ud;
+    http_response *r = &s->resp;
+    size_t len = size * n, nlen, vs, ve, i;
+    const char *colon;
+    http_header h;
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new response */
+        clear_response_headers(r);
+        return len;
+    }
+    colon = memchr(p, ':', len);
+    if (colon == NULL || colon == p)
+        return len; /* the blank line, or not a header */
+    nlen = (size_t)(colon - p);
+    vs = nlen + 1;
+    ve = len;
+    while (ve > vs && (p[ve - 1] == '\r' || p[ve - 1] == '\n' ||
+                       p[ve - 1] == ' ' || p[ve - 1] == '\t'))
+        ve--;
+    while (vs < ve && (p[vs] == ' ' || p[vs] == '\t'))
+        vs++;
+    if (r->nheaders >= MAX_HEADERS) {
+        r->too_many_headers = 1;
+        return 0;
+    }
+    if (r->nheaders == r->headers_cap) {
+        size_t cap = r->headers_cap ? r->headers_cap * 2 : 16;
+        http_header *nh = realloc(r->headers, cap * sizeof *nh);
+        if (nh == NULL) {
+            r->no_memory = 1;
+            return 0;
+        }
+        r->headers = nh;
+        r->headers_cap = cap;
+    }
+    h.name = copy_span(p, nlen);
+    h.value = copy_span(p + vs, ve - vs);
+    if (h.name == NULL || h.value == NULL) {
+        free(h.name);
+        free(h.value);
+        r->no_memory = 1;
+        return 0;
+    }
+    for (i = 0; i < nlen; i++)
+        if (h.name[i] >= 'A' && h.name[i] <= 'Z')
+            h.name[i] = (char)(h.name[i] - 'A' + 'a');
+    r->headers[r->nheaders++] = h;
+    return len;
+}
+
+const char *http_response_header(const session *s, const char *name)
+{
+    size_t i;
+    for (i = s->resp.nheaders; i > 0; i--)
+        if (strcmp(s->resp.headers[i - 1].name, name) == 0)
+            return s->resp.headers[i - 1].value;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Handle setup and cookies                                            */
+/* ------------------------------------------------------------------ */
+
+#define SETOPT(opt, val)                                                     \
+    do {                                                                     \
+        CURLcode rc_ = curl_easy_setopt(c, opt, val);                        \
+        if (rc_ != CURLE_OK)                                                 \
+            return rc_;                                                      \
+    } while (0)
+
+CURLcode http_setup(session *s, const http_options *o)
+{
+    CURL *c = s->curl;
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_ERRORBUFFER, s->errbuf);
+    SETOPT(CURLOPT_COOKIEFILE, ""); /* the in-memory cookie engine */
+    SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    SETOPT(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SETOPT(CURLOPT_SSL_VERIFYPEER, o->verify_tls ? 1L : 0L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
+    if (o->ca_file != NULL)
+        SETOPT(CURLOPT_CAINFO, o->ca_file);
+    SETOPT(CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    SETOPT(CURLOPT_MAXREDIRS, o->max_redirs);
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_USERAGENT, o->user_agent);
+    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_WRITEDATA, (void *)s);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, (void *)s);
+    return CURLE_OK;
+}
+
+/* Overwrites then frees a list that may carry secrets (tokens, cookies). */
+static void wipe_slist(struct curl_slist *l)
+{
+    struct curl_slist *it;
+    for (it = l; it != NULL; it = it->next) {
+        volatile char *p = it->data;
+        while (p != NULL && *p != '\0')
+            *p++ = '\0';
+    }
+    curl_slist_free_all(l);
+}
+
+void http_clear_headers(session *s)
+{
+    if (s->curl != NULL)
+        curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)0);
+    wipe_slist(s->req_headers);
+    s->req_headers = NULL;
+}
+
+int http_add_header(session *s, const char *name, const char *value)
+{
+    size_t nn = strlen(name), vn = strlen(value);
+    char *line = malloc(nn + vn + 3);
+    struct curl_slist *l;
+    if (line == NULL)
+        return -1;
+    memcpy(line, name, nn);
+    memcpy(line + nn, ": ", 2);
+    memcpy(line + nn + 2, value, vn + 1);
+    if (vn == 0)
+        line[nn + 1] = '\0'; /* "Name:" removes one of curl's headers */
+    l = curl_slist_append(s->req_headers, line);
+    secret_free(&line);
+    if (l == NULL)
+        return -1;
+    s->req_headers = l;
+    return 0;
+}
+
+int http_cookie(session *s, const char *name, char **value)
+{
+    struct curl_slist *list = NULL, *it;
+    const char *found = NULL;
+    size_t nlen = strlen(name);
+    int rc = 0;
+    if (curl_easy_getinfo(s->curl, CURLINFO_COOKIELIST, &list) != CURLE_OK)
+        return 0;
+    /* Netscape format: domain, tailmatch, path, secure, expires, name,
+     * value; separated by tabs. */
+    for (it = list; it != NULL; it = it->next) {
+        const char *p = it->data;
+        int tabs = 0;
+        while (*p != '\0' && tabs < 5)
+            if (*p++ == '\t')
+                tabs++;
+        if (tabs == 5 && strncmp(p, name, nlen) == 0 && p[nlen] == '\t')
+            found = p + nlen + 1;
+    }
+    if (found != NULL)
+        rc = secret_set(value, found, strlen(found)) == 0 ? 1 : -1;
+    wipe_slist(list);
+    return rc;
+}
+
+void http_clear_cookies(session *s) { curl_easy_setopt(s->curl, CURLOPT_COOKIELIST, "ALL"); }
+
+/* Follows a rotated BP-XSRF-Token cookie. Only header-safe values count. */
+static void sync_xsrf(session *s)
+{
+    char *v = NULL;
+    const char *p;
+    if (http_cookie(s, XSRF_COOKIE, &v) != 1)
+        return;
+    for (p = v; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7F)
+            break;
+    if (*v != '\0' && *p == '\0' && (s->xsrf == NULL || strcmp(s->xsrf, v))) {
+        secret_free(&s->xsrf);
+        s->xsrf = v;
+        v = NULL;
+    }
+    secret_free(&v);
+}
+
+/* ------------------------------------------------------------------ */
+/* The request                                                         */
+/* ------------------------------------------------------------------ */
+
+int http_perform(lua_State *L, session *s, const http_request *rq)
+{
+    CURL *c = s->curl;
+    CURLcode rc = CURLE_OK;
+    long sent = 0, status = 0;
+    char *url = NULL;
+    int post = strcmp(rq->method, "POST") == 0;
+    int get = strcmp(rq->method, "GET") == 0;
+
+    reset_response(&s->resp);
+    s->errbuf[0] = '\0';
+    if (http_add_header(s, "Expect", "") != 0) {
+        s->resp.no_memory = 1;
+        goto cleanup;
+    }
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->req_headers);
+    if (rq->body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)rq->body_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, post ? NULL : rq->method);
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, get ? NULL : rq->method);
+    }
+    rc = curl_easy_setopt(c, CURLOPT_URL, rq->url);
+    if (rc == CURLE_OK)
+        rc = curl_easy_perform(c);
+    if (curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK &&
+        sent > 0)
+        s->requests++;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    s->resp.status = status;
+    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &url);
+    s->resp.effective_url = url;
+    url = NULL;
+    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &url);
+    s->resp.location = url;
+    sync_xsrf(s);
+
+cleanup:
+    /* Leave no pointer into the caller's body or the header list behind. */
+    if (rq->body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)0);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, (char *)0);
+    http_clear_headers(s);
+    if (s->resp.no_memory)
+        return luaL_error(L, "%s: not enough memory", rq->label);
+    if (s->resp.too_big)
+        return push_failure(L, KIND_PROTOCOL,
+                            "%s: response body larger than %I bytes",
+                            rq->label, (lua_Integer)s->max_body);
+    if (s->resp.too_many_headers)
+        return push_failure(L, KIND_PROTOCOL,
+                            "%s: more than %d response headers", rq->label,
+                            MAX_HEADERS);
+    if (rc != CURLE_OK) {
+        if (s->errbuf[0] != '\0')
+            return push_failure(L, KIND_NETWORK, "%s: %s (%s)", rq->label,
+                                curl_easy_strerror(rc), s->errbuf);
+        return push_failure(L, KIND_NETWORK, "%s: %s", rq->label,
+                            curl_easy_strerror(rc));
+    }
+    return 0;
+}

@@ -1,0 +1,293 @@
+/*
+ * s:login() and s:refresh_jwt(): the web login of the seed's
+ * get_jwt_and_login (GET /login, POST /login/login, GET
+ * /app-api/jwt_token.json). Messages never carry the password, the JWT or a
+ * cookie value.
+ */
+#include "login.h"
+
+#include "errors.h"
+#include "http.h"
+#include "parse.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOGIN_PAGE "GET /login"
+#define LOGIN_POST "POST /login/login"
+#define JWT_GET "GET /app-api/jwt_token.json"
+
+/* Longest JWT kept. */
+#define JWT_MAX 16384
+
+static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
+
+static int is_alnum(int c)
+{
+    c = lower(c);
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z');
+}
+
+/* Case-insensitive search of a lower-case needle in s[0..n); with word set,
+ * the match must not touch a letter or digit on either side. */
+static int mentions(const char *s, size_t n, const char *needle, int word)
+{
+    size_t m = strlen(needle), i, j;
+    if (s == NULL)
+        return 0;
+    for (i = 0; i + m <= n; i++) {
+        for (j = 0; j < m; j++)
+            if (lower((unsigned char)s[i + j]) != needle[j])
+                break;
+        if (j < m)
+            continue;
+        if (!word || ((i == 0 || !is_alnum((unsigned char)s[i - 1])) &&
+                      (i + m == n || !is_alnum((unsigned char)s[i + m]))))
+            return 1;
+    }
+    return 0;
+}
+
+static int mentions_mfa(const char *s, size_t n)
+{
+    return mentions(s, n, "otp", 1) || mentions(s, n, "mfa", 1);
+}
+
+int login_is_html(const session *s)
+{
+    const char *ct = http_response_header(s, "content-type");
+    size_t i;
+    if (ct != NULL && mentions(ct, strlen(ct), "text/html", 0))
+        return 1;
+    for (i = 0; i < s->resp.body_len; i++) {
+        char c = s->resp.body[i];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+            return c == '<';
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The JWT                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A JWT goes into a request header: base64url parts and dots only. */
+static int header_safe_jwt(const char *p, size_t n)
+{
+    size_t i;
+    if (n == 0 || n > JWT_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!is_alnum((unsigned char)p[i]) && p[i] != '-' && p[i] != '_' &&
+            p[i] != '.' && p[i] != '=')
+            return 0;
+    return 1;
+}
+
+int login_fetch_jwt(lua_State *L, session *s)
+{
+    static const char *const path[] = {"token"};
+    json_value v = {JSON_NONE, 0, NULL, 0};
+    http_request rq = {JWT_GET, "GET", NULL, NULL, 0};
+    const char *why = NULL;
+    int64_t exp = 0;
+    long st;
+    int n;
+
+    rq.url = session_push_url(L, s, "/app-api/jwt_token.json");
+    http_clear_headers(s);
+    n = http_perform(L, s, &rq);
+    if (n > 0)
+        return n;
+    st = s->resp.status;
+    if ((st >= 300 && st < 400) || st == 401)
+        return push_failure(L, KIND_SESSION, "%s: not logged in (HTTP %d)",
+                            JWT_GET, (int)st);
+    if (st < 200 || st >= 300)
+        return push_failure(L, KIND_HTTP, "%s: HTTP %d", JWT_GET, (int)st);
+    if (login_is_html(s))
+        return push_failure(L, KIND_SESSION,
+                            "%s: not logged in (got an HTML page)", JWT_GET);
+    /* No Lua call until v is freed: it may hold the JWT. */
+    if (json_lookup(s->resp.body, s->resp.body_len, path, 1, &v) != 0)
+        why = "the answer is not JSON";
+    else if (v.type != JSON_STRING)
+        why = "the answer has no string token";
+    else if (!header_safe_jwt(v.str, v.len))
+        why = "the token is not a JWT";
+    else if (jwt_exp(v.str, v.len, &exp, &why) == 0 &&
+             secret_set(&s->jwt, v.str, v.len) != 0)
+        why = "not enough memory";
+    if (v.str != NULL)
+        secret_free(&v.str);
+    json_value_free(&v);
+    if (why != NULL)
+        return push_failure(L, KIND_PROTOCOL, "%s: %s", JWT_GET, why);
+    s->exp = (lua_Integer)exp;
+    return 0;
+}
+
+int login_refresh_jwt(lua_State *L)
+{
+    session *s = session_check(L, 1);
+    int n = login_fetch_jwt(L, s);
+    if (n > 0)
+        return n;
+    lua_pushinteger(L, s->exp);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The login form                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Builds the login form into s->form; 0, or -1 when out of memory. */
+static int build_form(session *s, const char *token, size_t tlen)
+{
+    static const char *const keys[] = {
+        "utf8=%E2%9C%93&authenticity_token=", "&user[email]=",
+        "&user[password]="};
+    char *vals[3] = {NULL, NULL, NULL};
+    size_t lens[3], total = 0, i;
+    int rc = -1;
+
+    vals[0] = curl_easy_escape(s->curl, token, (int)tlen);
+    vals[1] = curl_easy_escape(s->curl, s->email, (int)s->email_len);
+    vals[2] = curl_easy_escape(s->curl, s->password, (int)s->password_len);
+    for (i = 0; i < 3; i++) {
+        if (vals[i] == NULL)
+            goto cleanup;
+        lens[i] = strlen(vals[i]);
+        total += strlen(keys[i]) + lens[i];
+    }
+    secret_free_n(&s->form, s->form_len);
+    s->form_len = 0;
+    s->form = malloc(total + 1);
+    if (s->form == NULL)
+        goto cleanup;
+    for (i = 0; i < 3; i++) {
+        memcpy(s->form + s->form_len, keys[i], strlen(keys[i]));
+        s->form_len += strlen(keys[i]);
+        memcpy(s->form + s->form_len, vals[i], lens[i]);
+        s->form_len += lens[i];
+    }
+    s->form[s->form_len] = '\0';
+    rc = 0;
+cleanup:
+    for (i = 0; i < 3; i++) {
+        if (vals[i] != NULL) {
+            volatile char *p = vals[i];
+            while (*p != '\0')
+                *p++ = '\0';
+            curl_free(vals[i]);
+        }
+    }
+    return rc;
+}
+
+/* Classifies the answer to the login POST: 0 (logged in) or a failure. */
+static int login_outcome(lua_State *L, session *s)
+{
+    long st = s->resp.status;
+    const char *loc = s->resp.location, *body = s->resp.body;
+    size_t blen = s->resp.body_len;
+    char *nonce = NULL;
+    int otp = http_cookie(s, "login_otp_nonce", &nonce);
+    secret_free(&nonce);
+    if (st == 423 || st == 429)
+        return push_failure(L, KIND_LOCKED,
+                            "%s: account locked or too many attempts "
+                            "(HTTP %d)",
+                            LOGIN_POST, (int)st);
+    if (otp == 1 || (loc != NULL && mentions_mfa(loc, strlen(loc))))
+        return push_failure(L, KIND_MFA,
+                            "%s: the account asks for a one-time code "
+                            "(multi-factor authentication is not supported)",
+                            LOGIN_POST);
+    if (st >= 300 && st < 400) {
+        if (loc != NULL && !url_is_login_page(loc, strlen(loc)))
+            return 0;
+        return push_failure(L, KIND_AUTH,
+                            "%s: login refused (redirected to the login page)",
+                            LOGIN_POST);
+    }
+    if (st >= 500)
+        return push_failure(L, KIND_HTTP, "%s: HTTP %d", LOGIN_POST, (int)st);
+    if (mentions(body, blen, "too many", 0))
+        return push_failure(L, KIND_LOCKED,
+                            "%s: account locked (too many sessions or "
+                            "attempts)",
+                            LOGIN_POST);
+    if (!mentions(body, blen, "invalid", 1) && mentions_mfa(body, blen))
+        return push_failure(L, KIND_MFA,
+                            "%s: the account asks for a one-time code "
+                            "(multi-factor authentication is not supported)",
+                            LOGIN_POST);
+    return push_failure(L, KIND_AUTH,
+                        "%s: invalid email or password (HTTP %d)", LOGIN_POST,
+                        (int)st);
+}
+
+int login_login(lua_State *L)
+{
+    session *s = session_check(L, 1);
+    char token[PARSE_TOKEN_MAX + 1];
+    size_t tlen;
+    http_request rq = {LOGIN_PAGE, "GET", NULL, NULL, 0};
+    int n;
+
+    lua_settop(L, 1);
+    session_forget_tokens(s);
+    http_clear_cookies(s);
+
+    rq.url = session_push_url(L, s, "/login");
+    http_clear_headers(s);
+    n = http_perform(L, s, &rq);
+    if (n > 0)
+        return n;
+    if (s->resp.status < 200 || s->resp.status >= 300)
+        return push_failure(L, KIND_HTTP, "%s: HTTP %d", LOGIN_PAGE,
+                            (int)s->resp.status);
+    tlen = extract_authenticity_token(s->resp.body, s->resp.body_len, token,
+                                      sizeof token);
+    if (tlen == 0)
+        return push_failure(L, KIND_PROTOCOL,
+                            "%s: no authenticity_token in the login page",
+                            LOGIN_PAGE);
+
+    http_clear_headers(s);
+    if (build_form(s, token, tlen) != 0 ||
+        http_add_header(s, "Content-Type",
+                        "application/x-www-form-urlencoded") != 0) {
+        secret_free_n(&s->form, s->form_len);
+        return luaL_error(L, "not enough memory");
+    }
+    rq.label = LOGIN_POST;
+    rq.method = "POST";
+    rq.url = session_push_url(L, s, "/login/login");
+    rq.body = s->form;
+    rq.body_len = s->form_len;
+    n = http_perform(L, s, &rq);
+    secret_free_n(&s->form, s->form_len);
+    s->form_len = 0;
+    if (n > 0)
+        return n;
+    n = login_outcome(L, s);
+    if (n > 0)
+        return n;
+
+    n = login_fetch_jwt(L, s);
+    if (n > 0) {
+        /* Logged in a moment ago yet not logged in: the login failed. */
+        if (strcmp(lua_tostring(L, -1), KIND_SESSION) == 0) {
+            lua_pop(L, n);
+            return push_failure(L, KIND_AUTH,
+                                "%s: login not accepted (no JWT after it)",
+                                LOGIN_POST);
+        }
+        return n;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}

@@ -1,0 +1,26 @@
+/*
+ * The web login and the JWT (login.c), the discovery of the site and user
+ * ids and the XSRF token (discover.c).
+ */
+#ifndef ENPHASE_LOGIN_H
+#define ENPHASE_LOGIN_H
+
+#include "session.h"
+
+/* True when the last response is an HTML page (content-type or body). */
+int login_is_html(const session *s);
+
+/* GET /app-api/jwt_token.json into s->jwt and s->exp: 0, or pushes
+ * nil, message, kind and returns 3. */
+int login_fetch_jwt(lua_State *L, session *s);
+
+/* Methods s:login(), s:refresh_jwt(). */
+int login_login(lua_State *L);
+int login_refresh_jwt(lua_State *L);
+
+/* Methods s:discover_site(), s:discover_user(), s:fetch_xsrf(). */
+int discover_site(lua_State *L);
+int discover_user(lua_State *L);
+int discover_xsrf(lua_State *L);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * The session userdata: one libcurl easy handle (keep-alive, in-memory
+ * cookie engine), the account and the tokens. Everything it points to is
+ * owned by it and freed by session_close, so a Lua error raised anywhere
+ * after an allocation leaks nothing: __gc still runs.
+ */
+#ifndef ENPHASE_SESSION_H
+#define ENPHASE_SESSION_H
+
+#include <curl/curl.h>
+#include <lua.h>
+#include <stddef.h>
+
+#define SESSION_MT "enphase.session"
+
+/* One response header of the final response: name lower-cased. */
+typedef struct http_header {
+    char *name;
+    char *value;
+} http_header;
+
+/* The last response; reused for every request (see http.h). */
+typedef struct http_response {
+    long status;
+    char *body; /* NUL-terminated for convenience; may hold NULs */
+    size_t body_len, body_cap;
+    http_header *headers;
+    size_t nheaders, headers_cap;
+    const char *effective_url; /* owned by libcurl, valid until next request */
+    const char *location;      /* idem; NULL when not a redirect */
+    int too_big;               /* the body went over max_body */
+    int too_many_headers;
+    int no_memory;
+} http_response;
+
+typedef struct session {
+    CURL *curl; /* NULL once closed */
+    char errbuf[CURL_ERROR_SIZE];
+    struct curl_slist *req_headers; /* of the request in flight */
+    char *form;                     /* the login form (has the password) */
+    size_t form_len;
+    http_response resp;
+
+    /* options */
+    char *base_url; /* without a trailing slash */
+    char *base_host;
+    char *email;
+    size_t email_len;
+    char *password; /* wiped before free */
+    size_t password_len;
+    long max_redirs;
+    size_t max_body;
+
+    /* state */
+    lua_Integer site_id, user_id; /* 0: unknown */
+    char *jwt;                    /* wiped before free */
+    lua_Integer exp;
+    char *xsrf; /* wiped before free */
+    lua_Integer requests;
+} session;
+
+/* The session at index idx; raises when it is not one, or is closed. */
+session *session_check(lua_State *L, int idx);
+
+/* Frees a string holding a secret after overwriting its bytes. */
+void secret_free(char **p);
+
+/* Replaces *dst with a malloc'd copy of src[0..n); returns 0 or -1. */
+int secret_set(char **dst, const char *src, size_t n);
+
+/* Like secret_free for a buffer of n bytes that may hold NULs. */
+void secret_free_n(char **p, size_t n);
+
+/* Pushes base_url .. path and returns it. */
+const char *session_push_url(lua_State *L, const session *s,
+                             const char *path);
+
+/* Forgets the JWT, its exp and the XSRF token. */
+void session_forget_tokens(session *s);
+
+/* Lua functions: core.new and the methods set_ids, info, secrets, close
+ * (also __gc and __close), __tostring. */
+int session_new(lua_State *L);
+int session_set_ids(lua_State *L);
+int session_info(lua_State *L);
+int session_secrets(lua_State *L);
+int session_close(lua_State *L);
+int session_tostring(lua_State *L);
+
+#endif
