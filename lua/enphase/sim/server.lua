@@ -49,10 +49,6 @@ function Server:listen()
   return self.port
 end
 
-function Server:now()
-  return socket.gettime()
-end
-
 --- Run fn after `seconds` (wall clock).
 function Server:after(seconds, fn)
   self.timers[#self.timers + 1] = { at = socket.gettime() + seconds, fn = fn }
@@ -108,7 +104,7 @@ function Server:accept()
 end
 
 --- Queue bytes (or a generator) for sending.
-function Server:queue(conn, item)
+function Server:queue(conn, item) -- luacheck: ignore 212/self
   conn.queue[#conn.queue + 1] = item
 end
 

@@ -68,6 +68,7 @@ function State:reset()
   self.log_first = 1
   self.seq = 0
   self.last_ms = 0
+  self.schedule_seq = 0
   self.counted_conns = {}
   for _, spec in ipairs(self.initial.accounts or { M.DEFAULT_ACCOUNT }) do
     assert(self:add_account(spec))
@@ -249,7 +250,7 @@ end
 
 --- A fresh authenticity token bound to the session (Rails masks the token
 -- on every render; every rendered token stays valid for the session).
-function State:auth_token(s)
+function State:auth_token(s) -- luacheck: ignore 212/self
   local t = jwt.b64url(jwt.random_bytes(64))
   s.tokens[t] = true
   return t
@@ -359,7 +360,7 @@ local function hhmm_minutes(s)
   return tonumber(h) * 60 + tonumber(m)
 end
 
-function State:sorted_schedules(acct, kind)
+function State:sorted_schedules(acct, kind) -- luacheck: ignore 212/self
   local list = {}
   for _, s in ipairs(acct.schedules) do
     if kind == nil or s.scheduleType == kind:upper() then

@@ -1,0 +1,255 @@
+-- The control API under /__sim/ (never logged, never faulted, no auth), JSON
+-- in and out. Errors are 400 {"ok":false,"error":"..."}.
+--
+--   GET  /__sim/log[?since=SEQ]  -> [ {seq, conn, method, path, query, headers,
+--                                     cookies, body, status, time[, fault][, note]} ]
+--   POST /__sim/log/clear        -> {"ok":true}
+--   GET  /__sim/state            -> counters, clock, config, faults, accounts
+--   POST /__sim/reset            -> {"ok":true}
+--   POST /__sim/fault            {match, method?, count?, action?, status?, body?,
+--                                 size?, headers?, retry_after?, delay?}
+--                                or {"clear":true}    -> {"ok":true,"pending":N}
+--   POST /__sim/config           {jwt_ttl?, validate_window?, pending_seconds?,
+--                                 login_page?, site_settings?, log_cap?}
+--                                -> {"ok":true,"config":{...}}
+--   POST /__sim/clock            {"advance":SECONDS} or {"offset":SECONDS}
+--                                -> {"ok":true,"now":T,"offset":S}
+--   POST /__sim/account          {email, password?, site_id?, user_id?, mfa?,
+--                                 locked?, timezone?} -> {"ok":true,"account":{...}}
+--   POST /__sim/sessions/clear   {"email":E}? -> {"ok":true,"cleared":N}
+--   POST /__sim/shutdown         -> {"ok":true}, then the simulator exits
+local http = require("enphase.sim.http")
+local json = require("enphase.sim.json")
+local router_mod = require("enphase.sim.router")
+
+local M = {}
+
+local function ok(t)
+  t = t or {}
+  t.ok = true
+  return http.json(200, t)
+end
+
+local function fail(message, status)
+  return http.json(status or 400, { ok = false, error = message })
+end
+
+local function body_object(req)
+  if req.body == nil or req.body == "" then
+    return {}
+  end
+  local v = json.decode(req.body)
+  if type(v) ~= "table" then
+    return nil
+  end
+  return v
+end
+
+local LOGIN_PAGES = { normal = true, no_token = true, two_tokens = true, meta_only = true }
+
+local CONFIG_CHECKS = {
+  jwt_ttl = function(v)
+    return type(v) == "number" and v > 0, "jwt_ttl must be a positive number of seconds"
+  end,
+  validate_window = function(v)
+    return type(v) == "number" and v >= 0, "validate_window must be a number >= 0"
+  end,
+  pending_seconds = function(v)
+    return type(v) == "number" and v >= 0, "pending_seconds must be a number >= 0"
+  end,
+  login_page = function(v)
+    return LOGIN_PAGES[v] ~= nil, "login_page must be normal, no_token, two_tokens or meta_only"
+  end,
+  site_settings = function(v)
+    return type(v) == "table", "site_settings must be an object"
+  end,
+  log_cap = function(v)
+    return math.tointeger(v) ~= nil and v >= 1, "log_cap must be a positive integer"
+  end,
+}
+
+function M.log(app, req)
+  local since = math.tointeger(tonumber(req.params.since or ""))
+  return http.json(200, app.state:log_entries(since))
+end
+
+function M.log_clear(app)
+  app.state:clear_log()
+  return ok()
+end
+
+function M.state(app, _, conn)
+  local st = app.state
+  local accounts = json.array()
+  for i, a in ipairs(st.accounts) do
+    accounts[i] = st:account_view(a)
+  end
+  local sessions, logged_in = 0, 0
+  for _, s in pairs(st.sessions) do
+    sessions = sessions + 1
+    if s.account then
+      logged_in = logged_in + 1
+    end
+  end
+  local jwts = 0
+  for _ in pairs(st.jwts) do
+    jwts = jwts + 1
+  end
+  local c = st.counters
+  local open = app.server and app.server:open_count() or 0
+  if conn then
+    open = open - 1           -- not the connection asking
+  end
+  return http.json(200, {
+    logins = c.logins,
+    login_attempts = c.login_attempts,
+    connections = c.connections,
+    accepted = app.server and app.server.accepted or 0,
+    open_connections = open,
+    requests = c.requests,
+    jwts_issued = c.jwts_issued,
+    now = st:now(),
+    clock_offset = st.offset,
+    config = st.config,
+    faults = json.array(app.faults:pending()),
+    sessions = sessions,
+    logged_in_sessions = logged_in,
+    jwts = jwts,
+    log_seq = st.seq,
+    accounts = accounts,
+  })
+end
+
+function M.reset(app)
+  app.state:reset()
+  app.faults:clear()
+  return ok()
+end
+
+function M.fault(app, req)
+  local spec = body_object(req)
+  if not spec then
+    return fail("body must be a JSON object")
+  end
+  if spec.clear then
+    app.faults:clear()
+    return ok({ pending = 0 })
+  end
+  local f, err = app.faults:add(spec)
+  if not f then
+    return fail(err)
+  end
+  return ok({ pending = #app.faults.list })
+end
+
+function M.config(app, req)
+  local spec = body_object(req)
+  if not spec then
+    return fail("body must be a JSON object")
+  end
+  for k, v in pairs(spec) do
+    local check = CONFIG_CHECKS[k]
+    if not check then
+      return fail("unknown config key " .. tostring(k))
+    end
+    local good, msg = check(v)
+    if not good then
+      return fail(msg)
+    end
+  end
+  local cfg = app.state.config
+  for k, v in pairs(spec) do
+    if k == "site_settings" then
+      for name, value in pairs(v) do
+        cfg.site_settings[name] = value ~= json.null and value or nil
+      end
+    elseif k == "log_cap" then
+      cfg.log_cap = math.tointeger(v)
+    else
+      cfg[k] = v
+    end
+  end
+  return ok({ config = cfg })
+end
+
+function M.clock(app, req)
+  local spec = body_object(req)
+  if not spec then
+    return fail("body must be a JSON object")
+  end
+  local st = app.state
+  if spec.advance ~= nil then
+    if type(spec.advance) ~= "number" then
+      return fail("advance must be a number of seconds")
+    end
+    st.offset = st.offset + spec.advance
+  elseif spec.offset ~= nil then
+    if type(spec.offset) ~= "number" then
+      return fail("offset must be a number of seconds")
+    end
+    st.offset = spec.offset
+  end
+  return ok({ now = st:now(), offset = st.offset })
+end
+
+function M.account(app, req)
+  local spec = body_object(req)
+  if not spec then
+    return fail("body must be a JSON object")
+  end
+  local acct, err = app.state:add_account(spec)
+  if not acct then
+    return fail(err)
+  end
+  return ok({ account = {
+    email = acct.email, site_id = acct.site_id, user_id = acct.user_id,
+    timezone = acct.timezone, mfa = acct.mfa, locked = acct.locked,
+  } })
+end
+
+function M.sessions_clear(app, req)
+  local spec = body_object(req) or {}
+  local st = app.state
+  local n = 0
+  for id, s in pairs(st.sessions) do
+    if spec.email == nil or (s.account and s.account.email:lower() == tostring(spec.email):lower()) then
+      st.sessions[id] = nil
+      n = n + 1
+    end
+  end
+  return ok({ cleared = n })
+end
+
+function M.shutdown(app)
+  local resp = ok()
+  resp.close = true
+  resp.after = function()
+    if app.server then
+      app.server:stop()
+    end
+  end
+  return resp
+end
+
+local router = router_mod.new()
+router:add("GET", "/__sim/log", M.log)
+router:add("POST", "/__sim/log/clear", M.log_clear)
+router:add("GET", "/__sim/state", M.state)
+router:add("POST", "/__sim/reset", M.reset)
+router:add("POST", "/__sim/fault", M.fault)
+router:add("POST", "/__sim/config", M.config)
+router:add("POST", "/__sim/clock", M.clock)
+router:add("POST", "/__sim/account", M.account)
+router:add("POST", "/__sim/sessions/clear", M.sessions_clear)
+router:add("POST", "/__sim/shutdown", M.shutdown)
+
+function M.handle(app, req, conn)
+  local handler, why = router:find(req.method, req.path)
+  if not handler then
+    return fail(why == "method" and "method not allowed" or "no such control endpoint",
+      why == "method" and 405 or 404)
+  end
+  return handler(app, req, conn)
+end
+
+return M
