@@ -1,0 +1,78 @@
+-- The examples are run, not just shipped: each against the simulator.
+local simulator = require("helpers.sim")
+local H = require("helpers.client")
+
+local function run_example(sim, script, ...)
+  local env = ("ENPHASE_EMAIL=%s ENPHASE_PASSWORD=%s ENPHASE_BASE_URL=%s ENPHASE_TIMEZONE=Europe/London")
+    :format(H.EMAIL, H.PASSWORD, sim.base_url)
+  local p = assert(io.popen(("env %s lua5.4 %s %s 2>&1"):format(env, script, table.concat({ ... }, " "))))
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok and 0 or code, out
+end
+
+describe("the examples", function()
+  local sim
+
+  setup(function()
+    sim = simulator.start()
+  end)
+
+  teardown(function()
+    sim:stop()
+  end)
+
+  before_each(function()
+    sim:reset()
+  end)
+
+  it("demo.lua runs the whole flow", function()
+    local code, out = run_example(sim, "examples/demo.lua")
+    assert.equal(0, code, out)
+    assert.truthy(out:find("status OK: site 5652514, user 4980363", 1, true), out)
+    assert.truthy(out:find("1 schedule(s) deleted", 1, true), out)
+    assert.truthy(out:find("demo finished: OK", 1, true), out)
+    assert.equal(0, #sim:state().accounts[1].schedules)
+  end)
+
+  it("night_charge_policy.lua converges, and a second run changes nothing", function()
+    local code, out = run_example(sim, "examples/night_charge_policy.lua", "00:30", "04:30")
+    assert.equal(0, code, out)
+    assert.truthy(out:find("added CFG window 00:30-04:30", 1, true), out)
+    local writes = #sim:requests_matching("POST", "/schedules") + #sim:requests_matching("PUT", "")
+    code, out = run_example(sim, "examples/night_charge_policy.lua", "00:30", "04:30")
+    assert.equal(0, code, out)
+    assert.falsy(out:find("added", 1, true))
+    assert.equal(writes, #sim:requests_matching("POST", "/schedules")
+      + #sim:requests_matching("PUT", ""))
+  end)
+
+  it("domoticz_event.lua toggles discharge to grid and logs failures without raising", function()
+    local logs = {}
+    local domoticz = {
+      LOG_INFO = 1, LOG_ERROR = 2,
+      variables = function(name)
+        return { value = name == "enphase_email" and H.EMAIL or H.PASSWORD }
+      end,
+      log = function(msg, level)
+        logs[#logs + 1] = { msg, level }
+      end,
+    }
+    local enphase = require("enphase")
+    local real_new = enphase.new
+    enphase.new = function(opts)
+      opts.base_url = sim.base_url
+      opts.sleep = function() end
+      return real_new(opts)
+    end
+    local script = dofile("examples/domoticz_event.lua")
+    script.execute(domoticz, { trigger = "at 17:00" })
+    assert.truthy(logs[#logs][1]:find("discharge to grid on", 1, true))
+    sim:fault({ match = "batterySettings", action = "status", status = 400, count = 10 })
+    assert.has_no.errors(function()
+      script.execute(domoticz, { trigger = "at 20:00" })
+    end)
+    assert.equal(2, logs[#logs][2])
+    enphase.new = real_new
+  end)
+end)
