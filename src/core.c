@@ -18,18 +18,17 @@
 #define ENPHASE_API __attribute__((visibility("default")))
 #endif
 
-static const luaL_Reg session_methods[] = {
-    {"login", login_login},
-    {"refresh_jwt", login_refresh_jwt},
-    {"discover_site", discover_site},
-    {"discover_user", discover_user},
-    {"fetch_xsrf", discover_xsrf},
-    {"request", request_call},
-    {"set_ids", session_set_ids},
-    {"info", session_info},
-    {"secrets", session_secrets},
-    {"close", session_close},
-    {NULL, NULL}};
+static const luaL_Reg session_methods[] = {{"login", login_login},
+                                           {"refresh_jwt", login_refresh_jwt},
+                                           {"discover_site", discover_site},
+                                           {"discover_user", discover_user},
+                                           {"fetch_xsrf", discover_xsrf},
+                                           {"request", request_call},
+                                           {"set_ids", session_set_ids},
+                                           {"info", session_info},
+                                           {"secrets", session_secrets},
+                                           {"close", session_close},
+                                           {NULL, NULL}};
 
 static const luaL_Reg session_meta[] = {{"__gc", session_close},
                                         {"__close", session_close},

@@ -16,8 +16,9 @@
 static void need_site(lua_State *L, const session *s, const char *method)
 {
     if (s->site_id <= 0)
-        luaL_error(L, "%s: the site id is unknown (call discover_site() or "
-                      "set_ids() first)",
+        luaL_error(L,
+                   "%s: the site id is unknown (call discover_site() or "
+                   "set_ids() first)",
                    method);
 }
 
@@ -114,8 +115,8 @@ static int find_user_id(const session *s, int64_t *id)
     size_t i;
     for (i = 0; i < 3; i++) {
         json_value v;
-        int rc = json_lookup(s->resp.body, s->resp.body_len, paths[i], lens[i],
-                             &v);
+        int rc =
+            json_lookup(s->resp.body, s->resp.body_len, paths[i], lens[i], &v);
         json_type t = v.type;
         int64_t n = v.integer;
         json_value_free(&v);

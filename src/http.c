@@ -154,11 +154,11 @@ const char *http_response_header(const session *s, const char *name)
 /* Handle setup and cookies                                            */
 /* ------------------------------------------------------------------ */
 
-#define SETOPT(opt, val)                                                     \
-    do {                                                                     \
-        CURLcode rc_ = curl_easy_setopt(c, opt, val);                        \
-        if (rc_ != CURLE_OK)                                                 \
-            return rc_;                                                      \
+#define SETOPT(opt, val)                                                      \
+    do {                                                                      \
+        CURLcode rc_ = curl_easy_setopt(c, opt, val);                         \
+        if (rc_ != CURLE_OK)                                                  \
+            return rc_;                                                       \
     } while (0)
 
 CURLcode http_setup(session *s, const http_options *o)
@@ -257,7 +257,10 @@ int http_cookie(session *s, const char *name, char **value)
     return rc;
 }
 
-void http_clear_cookies(session *s) { curl_easy_setopt(s->curl, CURLOPT_COOKIELIST, "ALL"); }
+void http_clear_cookies(session *s)
+{
+    curl_easy_setopt(s->curl, CURLOPT_COOKIELIST, "ALL");
+}
 
 /* Follows a rotated BP-XSRF-Token cookie. Only header-safe values count. */
 static void sync_xsrf(session *s)

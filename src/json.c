@@ -134,14 +134,26 @@ static int read_string(reader *r, sink *k)
             return -1;
         c = r->s[r->pos++];
         switch (c) {
-        case '"': case '\\': case '/':
+        case '"':
+        case '\\':
+        case '/':
             cp = (unsigned char)c;
             break;
-        case 'b': cp = '\b'; break;
-        case 'f': cp = '\f'; break;
-        case 'n': cp = '\n'; break;
-        case 'r': cp = '\r'; break;
-        case 't': cp = '\t'; break;
+        case 'b':
+            cp = '\b';
+            break;
+        case 'f':
+            cp = '\f';
+            break;
+        case 'n':
+            cp = '\n';
+            break;
+        case 'r':
+            cp = '\r';
+            break;
+        case 't':
+            cp = '\t';
+            break;
         case 'u':
             if (hex4(r, &cp) != 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
                 return -1;
@@ -163,7 +175,10 @@ static int read_string(reader *r, sink *k)
     }
 }
 
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 /* Reads a number; sets *isint and *v for an integer that fits in int64. */
 static int read_number(reader *r, int *isint, int64_t *v)
@@ -210,8 +225,7 @@ static int read_number(reader *r, int *isint, int64_t *v)
     if (!ok)
         *isint = 0;
     if (*isint)
-        *v = neg ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN
-                                                   : -(int64_t)mag)
+        *v = neg ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag)
                  : (int64_t)mag;
     return 0;
 }

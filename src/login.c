@@ -21,7 +21,10 @@
 /* Longest JWT kept. */
 #define JWT_MAX 16384
 
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
+static int lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
 
 static int is_alnum(int c)
 {
@@ -145,9 +148,8 @@ int login_refresh_jwt(lua_State *L)
 /* Builds the login form into s->form; 0, or -1 when out of memory. */
 static int build_form(session *s, const char *token, size_t tlen)
 {
-    static const char *const keys[] = {
-        "utf8=%E2%9C%93&authenticity_token=", "&user[email]=",
-        "&user[password]="};
+    static const char *const keys[] = {"utf8=%E2%9C%93&authenticity_token=",
+                                       "&user[email]=", "&user[password]="};
     char *vals[3] = {NULL, NULL, NULL};
     size_t lens[3], total = 0, i;
     int rc = -1;

@@ -7,14 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
+static int lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
 
 static int is_space(int c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
 }
 
-static int is_digit(int c) { return c >= '0' && c <= '9'; }
+static int is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
 
 static int is_alnum(int c)
 {
@@ -113,8 +119,8 @@ static size_t decode_entities(const char *s, size_t n, char *out, size_t cap)
     static const struct {
         const char *name;
         char c;
-    } named[] = {{"amp", '&'}, {"quot", '"'}, {"apos", '\''}, {"lt", '<'},
-                 {"gt", '>'}};
+    } named[] = {
+        {"amp", '&'}, {"quot", '"'}, {"apos", '\''}, {"lt", '<'}, {"gt", '>'}};
     size_t i = 0, o = 0;
     if (cap == 0)
         return 0;
@@ -316,7 +322,10 @@ int base64url_decode(const char *in, size_t len, unsigned char *out,
 /* Longest JWT accepted, in bytes. */
 #define JWT_MAX 16384
 
-static int jwt_char(int c) { return b64val(c) >= 0 || c == '='; }
+static int jwt_char(int c)
+{
+    return b64val(c) >= 0 || c == '=';
+}
 
 int jwt_exp(const char *jwt, size_t len, int64_t *exp, const char **why)
 {

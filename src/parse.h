@@ -3,8 +3,8 @@
  * redirect URLs and JSON bodies.
  *
  * Pure C: no Lua and no libcurl in parse.c and json.c, so the libFuzzer
- * targets in spec/fuzz/ link those two files alone. Every function takes an explicit length: response
- * bodies are neither NUL-terminated nor trusted.
+ * targets in spec/fuzz/ link those two files alone. Every function takes an
+ * explicit length: response bodies are neither NUL-terminated nor trusted.
  */
 #ifndef ENPHASE_PARSE_H
 #define ENPHASE_PARSE_H

@@ -17,7 +17,8 @@ int request_api_headers(session *s, int full)
 {
     char user[32];
     http_clear_headers(s);
-    if (full && http_add_header(s, "accept", "application/json, text/plain, */*"))
+    if (full &&
+        http_add_header(s, "accept", "application/json, text/plain, */*"))
         return -1;
     if (http_add_header(s, "content-type", "application/json") ||
         http_add_header(s, "origin", UI_ORIGIN) ||
@@ -44,8 +45,9 @@ static void check_url_part(lua_State *L, int arg, const char *what,
         unsigned char c = (unsigned char)p[i];
         if (c <= 0x20 || c >= 0x7F || c == '#')
             luaL_argerror(L, arg,
-                          lua_pushfstring(L, "%s: byte %d is not allowed in "
-                                             "a URL (encode it)",
+                          lua_pushfstring(L,
+                                          "%s: byte %d is not allowed in "
+                                          "a URL (encode it)",
                                           what, (int)c));
     }
 }
@@ -87,8 +89,8 @@ static const char *opt_field(lua_State *L, const char *field, size_t *len)
 
 int request_call(lua_State *L)
 {
-    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE",
-                                          "PATCH", NULL};
+    static const char *const methods[] = {"GET",    "POST",  "PUT",
+                                          "DELETE", "PATCH", NULL};
     session *s = session_check(L, 1);
     const char *method = methods[luaL_checkoption(L, 2, NULL, methods)];
     size_t plen, qlen, blen;

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_USER_AGENT                                                   \
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, " \
+#define DEFAULT_USER_AGENT                                                    \
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "   \
     "like Gecko) Chrome/122.0 Safari/537.36"
 
 /* ------------------------------------------------------------------ */
@@ -59,8 +59,7 @@ void session_forget_tokens(session *s)
     s->exp = 0;
 }
 
-const char *session_push_url(lua_State *L, const session *s,
-                             const char *path)
+const char *session_push_url(lua_State *L, const session *s, const char *path)
 {
     return lua_pushfstring(L, "%s%s", s->base_url, path);
 }
@@ -83,8 +82,8 @@ static int opt_error(lua_State *L, const char *field, const char *expected)
                           ? "integer"
                           : luaL_typename(L, -1);
     return luaL_argerror(
-        L, 1, lua_pushfstring(L, "%s: %s expected, got %s", field, expected,
-                              got));
+        L, 1,
+        lua_pushfstring(L, "%s: %s expected, got %s", field, expected, got));
 }
 
 /* Pushes options[field]; raises unless it is a string (or nil when
@@ -101,8 +100,7 @@ static const char *opt_string(lua_State *L, const char *field, int required,
 }
 
 /* A copy of options[field] into *dst (wiped on close). */
-static void opt_copy(lua_State *L, const char *field, char **dst,
-                     size_t *len)
+static void opt_copy(lua_State *L, const char *field, char **dst, size_t *len)
 {
     size_t n;
     const char *v = opt_string(L, field, 1, &n);
@@ -123,9 +121,8 @@ static long opt_millis(lua_State *L, const char *field, double dflt)
             opt_error(L, field, "number");
         v = lua_tonumber(L, -1);
         if (!(v > 0 && v <= 86400.0 * 365))
-            luaL_argerror(L, 1,
-                          lua_pushfstring(L, "%s: must be > 0 seconds",
-                                          field));
+            luaL_argerror(
+                L, 1, lua_pushfstring(L, "%s: must be > 0 seconds", field));
     }
     lua_pop(L, 1);
     return (long)ceil(v * 1000.0);
@@ -153,8 +150,9 @@ static lua_Integer opt_integer(lua_State *L, const char *field,
             opt_error(L, field, "integer");
         if (rc == -2)
             luaL_argerror(L, 1,
-                          lua_pushfstring(L, "%s: integer expected, got "
-                                             "non-integral number",
+                          lua_pushfstring(L,
+                                          "%s: integer expected, got "
+                                          "non-integral number",
                                           field));
         if (v < min)
             luaL_argerror(L, 1,

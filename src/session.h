@@ -72,8 +72,7 @@ int secret_set(char **dst, const char *src, size_t n);
 void secret_free_n(char **p, size_t n);
 
 /* Pushes base_url .. path and returns it. */
-const char *session_push_url(lua_State *L, const session *s,
-                             const char *path);
+const char *session_push_url(lua_State *L, const session *s, const char *path);
 
 /* Forgets the JWT, its exp and the XSRF token. */
 void session_forget_tokens(session *s);
