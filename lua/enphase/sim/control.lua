@@ -161,7 +161,11 @@ function M.config(app, req)
   for k, v in pairs(spec) do
     if k == "site_settings" then
       for name, value in pairs(v) do
-        cfg.site_settings[name] = value ~= json.null and value or nil
+        if value == json.null then
+          cfg.site_settings[name] = nil
+        else
+          cfg.site_settings[name] = value
+        end
       end
     elseif k == "log_cap" then
       cfg.log_cap = math.tointeger(v)

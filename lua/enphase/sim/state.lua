@@ -465,11 +465,17 @@ function State:profile_view(acct)
   }
 end
 
---- The account as /__sim/state shows it.
+--- The account as /__sim/state shows it: `schedules` is the flat list of
+-- details (all types, newest update first), `schedule_list` the listing the
+-- API answers.
 function State:account_view(acct)
   local validated = {}
   for kind, t in pairs(acct.validated) do
     validated[kind] = t
+  end
+  local schedules = json.array()
+  for i, s in ipairs(self:sorted_schedules(acct)) do
+    schedules[i] = self:schedule_detail(s)
   end
   return {
     email = acct.email,
@@ -480,7 +486,8 @@ function State:account_view(acct)
     locked = acct.locked,
     settings = self:settings_view(acct),
     profile = self:profile_view(acct),
-    schedules = self:schedules_view(acct),
+    schedules = schedules,
+    schedule_list = self:schedules_view(acct),
     validated = validated,
   }
 end
