@@ -77,7 +77,8 @@ describe("the simulator", function()
       local root = sim:request("GET", "/", { headers = cookie })
       assert.same({ 302, "/web/77/today" }, { root.status, root.headers.location })
       assert.equal(200, sim:request("GET", "/web/77/today", { headers = cookie }).status)
-      local data = decode(sim:request("GET", "/app-api/77/data.json?app=1&device_status=non_retired&is_mobile=0",
+      local data = decode(sim:request("GET",
+        "/app-api/77/data.json?app=1&device_status=non_retired&is_mobile=0",
         { headers = cookie }))
       assert.equal(88, data.app.userId)
       assert.equal("Europe/London", data.app.timezone)
@@ -269,7 +270,8 @@ describe("the simulator", function()
       local r = decode(sim:bc(t, "GET", SETTINGS))
       assert.equal("battery-details", r.type)
       local d = r.data
-      assert.same({ "self-consumption", 20, false }, { d.profile, d.batteryBackupPercentage, d.chargeFromGrid })
+      assert.same({ "self-consumption", 20, false },
+        { d.profile, d.batteryBackupPercentage, d.chargeFromGrid })
       assert.is_true(d.cfgControl.forceScheduleSupported)
       assert.is_false(d.dtgControl.enabled)
       assert.same({ 5, 5, 25 }, { d.veryLowSoc, d.veryLowSocMin, d.veryLowSocMax })
@@ -289,7 +291,8 @@ describe("the simulator", function()
     it("applies a change validated within the window", function()
       local t = assert(sim:tokens())
       validate(t, "cfg")
-      sim:bc(t, "PUT", PUT_SETTINGS, { chargeFromGrid = true, acceptedItcDisclaimer = "2025-10-01T10:00:00.000Z" })
+      sim:bc(t, "PUT", PUT_SETTINGS,
+        { chargeFromGrid = true, acceptedItcDisclaimer = "2025-10-01T10:00:00.000Z" })
       local d = settings(t)
       assert.is_true(d.chargeFromGrid)
       assert.is_true(d.cfgControl.enabled)
@@ -341,10 +344,12 @@ describe("the simulator", function()
       sim:bc(t, "PUT", PROFILE, { profile = "backup_only", batteryBackupPercentage = 100 })
       sim:clock(61)
       p = decode(sim:bc(t, "GET", PROFILE)).data
-      assert.same({ "backup_only", 100, false }, { p.profile, p.batteryBackupPercentage, p.isBatteryChangePending })
+      assert.same({ "backup_only", 100, false },
+        { p.profile, p.batteryBackupPercentage, p.isBatteryChangePending })
       assert.equal(100, settings(t).batteryBackupPercentage)
       assert.equal(400, sim:bc(t, "PUT", PROFILE, { profile = "party" }).status)
-      assert.equal(400, sim:bc(t, "PUT", PROFILE, { profile = "backup_only", batteryBackupPercentage = 101 }).status)
+      assert.equal(400, sim:bc(t, "PUT", PROFILE,
+        { profile = "backup_only", batteryBackupPercentage = 101 }).status)
     end)
   end)
 
