@@ -224,6 +224,13 @@ function M.start(opts)
   assert(dir ~= "", "mktemp failed")
   local portfile = dir .. "/port"
   local args = { "--port", "0", "--portfile", portfile, "--quiet" }
+  -- the simulator stops by itself if this test process dies without stop()
+  local self_stat = read_file("/proc/self/stat")
+  local my_pid = self_stat and self_stat:match("^(%d+)")
+  if my_pid then
+    args[#args + 1] = "--watch-pid"
+    args[#args + 1] = my_pid
+  end
   for _, a in ipairs(opts.args or {}) do
     args[#args + 1] = a
   end

@@ -26,6 +26,8 @@ Run the Enlighten cloud simulator (web login, JWT, battery API) on HTTP.
   --jwt-ttl SECONDS    JWT lifetime (default 86400)
   --validate-window S  how long an isValid call enables PUTs (default 30)
   --pending-seconds S  how long schedule/profile changes stay pending (default 0)
+  --watch-pid PID      stop when process PID is gone (checked every second
+                       through /proc; test helpers pass their own pid)
   --quiet              print nothing on start
   --help               show this help
 
@@ -38,7 +40,7 @@ local VALUE_OPTS = {
   port = "int", host = "string", portfile = "string", email = "string",
   password = "string", ["site-id"] = "int", ["user-id"] = "int", timezone = "string",
   sites = "int", ["jwt-ttl"] = "number", ["validate-window"] = "number",
-  ["pending-seconds"] = "number",
+  ["pending-seconds"] = "number", ["watch-pid"] = "int",
 }
 
 --- Parse arguments. Returns an options table, or nil and a message.
@@ -169,6 +171,23 @@ function M.main(args)
   if not o.quiet then
     io.stdout:write(string.format("enphase sim: listening on http://%s:%d\n", server.host, port))
     io.stdout:flush()
+  end
+  local watched = o["watch-pid"]
+  if watched then
+    local function check()
+      local f = io.open(string.format("/proc/%d/stat", watched))
+      if f then
+        local stat = f:read("a") or ""
+        f:close()
+        if stat:match("^%d+ %b() (%a)") ~= "Z" then
+          server:after(1, check)
+          return
+        end
+      end
+      io.stderr:write(string.format("enphase sim: process %d is gone, stopping\n", watched))
+      server:stop()
+    end
+    server:after(1, check)
   end
   server:run()
   if o.portfile then
