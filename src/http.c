@@ -39,6 +39,8 @@ static void reset_response(http_response *r)
         r->body[0] = '\0';
     r->effective_url = NULL;
     r->location = NULL;
+    r->attempts = 0;
+    r->retry_refused = 0;
     r->too_big = 0;
     r->too_many_headers = 0;
     r->no_memory = 0;
@@ -141,6 +143,29 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+#if LIBCURL_VERSION_NUM >= 0x075000 /* 7.80.0 */
+/*
+ * Called before each request goes out. libcurl silently sends a request
+ * again on a fresh connection when a reused one closed without an answer;
+ * for a POST or PUT that may run it twice. The retry policy belongs to the
+ * Lua layer, so the second attempt is refused and reported.
+ */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip,
+                     int primary_port, int local_port)
+{
+    session *s = ud;
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    if (s->resp.attempts++ > 0) {
+        s->resp.retry_refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
+}
+#endif
+
 const char *http_response_header(const session *s, const char *name)
 {
     size_t i;
@@ -189,6 +214,10 @@ CURLcode http_setup(session *s, const http_options *o)
     SETOPT(CURLOPT_WRITEDATA, (void *)s);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_HEADERDATA, (void *)s);
+#if LIBCURL_VERSION_NUM >= 0x075000
+    SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
+    SETOPT(CURLOPT_PREREQDATA, (void *)s);
+#endif
     return CURLE_OK;
 }
 
@@ -344,6 +373,10 @@ cleanup:
         return push_failure(L, KIND_PROTOCOL,
                             "%s: more than %d response headers", rq->label,
                             MAX_HEADERS);
+    if (s->resp.retry_refused)
+        return push_failure(L, KIND_NETWORK,
+                            "%s: the connection closed without an answer",
+                            rq->label);
     if (rc != CURLE_OK) {
         if (s->errbuf[0] != '\0')
             return push_failure(L, KIND_NETWORK, "%s: %s (%s)", rq->label,

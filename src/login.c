@@ -148,8 +148,10 @@ int login_refresh_jwt(lua_State *L)
 /* Builds the login form into s->form; 0, or -1 when out of memory. */
 static int build_form(session *s, const char *token, size_t tlen)
 {
-    static const char *const keys[] = {"utf8=%E2%9C%93&authenticity_token=",
-                                       "&user[email]=", "&user[password]="};
+    /* The seed's fields; names URL-encoded too, as a browser sends them. */
+    static const char *const keys[] = {
+        "utf8=%E2%9C%93&authenticity_token=", "&user%5Bemail%5D=",
+        "&user%5Bpassword%5D="};
     char *vals[3] = {NULL, NULL, NULL};
     size_t lens[3], total = 0, i;
     int rc = -1;

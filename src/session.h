@@ -28,6 +28,8 @@ typedef struct http_response {
     size_t nheaders, headers_cap;
     const char *effective_url; /* owned by libcurl, valid until next request */
     const char *location;      /* idem; NULL when not a redirect */
+    int attempts;              /* requests sent by this transfer */
+    int retry_refused;         /* libcurl tried to send it a second time */
     int too_big;               /* the body went over max_body */
     int too_many_headers;
     int no_memory;
