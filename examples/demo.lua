@@ -7,12 +7,13 @@ package.cpath = "build/?.so;" .. package.cpath
 
 local enphase = require("enphase")
 
-local function check(ok, err, kind)
+local function check(ok, ...)
   if not ok then
+    local err, kind = ...
     io.stderr:write(("demo: %s (%s)\n"):format(err, kind))
     os.exit(1)
   end
-  return ok
+  return ok, ...
 end
 
 local client <close> = check(enphase.new({

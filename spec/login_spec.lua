@@ -79,7 +79,10 @@ describe("a client against the simulator", function()
     probe.advance(86400 - 3600 + 1)
     assert.equal("OK", client:status().status)
     local after = H.since(sim, n)
-    assert.same({ "GET /login", "POST /login/login", "GET /app-api/jwt_token.json" }, H.lines(after))
+    -- A fresh login starts a fresh cookie jar, so the XSRF token is fetched again.
+    assert.same({ "GET /login", "POST /login/login", "GET /app-api/jwt_token.json",
+                  "POST /service/batteryConfig/api/v1/battery/sites/5652514/schedules/isValid" },
+      H.lines(after))
     assert.equal(2, sim:state().logins)
   end)
 

@@ -44,8 +44,10 @@ function M.server_message(res)
   end
   local nested = type(data.error) == "table" and data.error or {}
   local parts = {}
-  for _, v in ipairs({ data.code or nested.code, data.message or nested.message,
-                       type(data.error) == "string" and data.error or nil }) do
+  local candidates = { data.code or nested.code, data.message or nested.message,
+                       type(data.error) == "string" and data.error or nil }
+  for i = 1, 3 do
+    local v = candidates[i]
     if type(v) == "string" and v ~= "" then
       parts[#parts + 1] = v
     end

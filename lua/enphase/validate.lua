@@ -133,7 +133,8 @@ function M.schedule(spec, defaults)
         .. "limit, timezone)"):format(show(k))
     end
   end
-  local out, err = {}, nil
+  local out = {}
+  local err
   out.type, err = M.schedule_type("type", spec.type)
   if not out.type then
     return nil, err
