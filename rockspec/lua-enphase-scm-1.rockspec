@@ -1,0 +1,38 @@
+-- Install from a source checkout, offline:
+--   luarocks --lua-version 5.4 make --deps-mode=none rockspec/lua-enphase-scm-1.rockspec
+rockspec_format = "3.0"
+package = "lua-enphase"
+version = "scm-1"
+source = {
+  url = "git+file:///lua-enphase",  -- `luarocks make` builds the checkout it runs in
+}
+description = {
+  summary = "Control Enphase IQ Batteries (charge/discharge/schedules) through the Enlighten cloud",
+  detailed = [[
+A C module over one reused libcurl connection (login, JWT, XSRF, battery API)
+with a Lua layer that validates every input, honours the documented delays,
+and retries safely; plus the `enphase` command and a local Enlighten simulator.]],
+  license = "MIT",
+  labels = { "enphase", "battery", "home-automation", "libcurl" },
+}
+dependencies = {
+  "lua >= 5.4, < 5.5",
+  "lua-cjson >= 2.1.0",
+  -- the simulator (`enphase sim`) and the tests also need luasocket
+}
+-- libcurl's headers are found by CMake's FindCURL (Debian: libcurl4-openssl-dev),
+-- which also knows the multiarch include folder.
+build = {
+  type = "cmake",
+  variables = {
+    CMAKE_BUILD_TYPE = "Release",
+    LUA_INCLUDE_DIR = "$(LUA_INCDIR)",
+    LUA_CMOD_DIR = "$(LIBDIR)",
+    LUA_MOD_DIR = "$(LUADIR)",
+    CMAKE_INSTALL_PREFIX = "$(PREFIX)",
+  },
+  install = {
+    bin = { enphase = "bin/enphase" },
+  },
+  copy_directories = { "doc", "examples" },
+}
