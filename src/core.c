@@ -6,6 +6,7 @@
 #include "login.h"
 #include "request.h"
 #include "session.h"
+#include "store.h"
 #include "util.h"
 
 #include <lauxlib.h>
@@ -18,17 +19,20 @@
 #define ENPHASE_API __attribute__((visibility("default")))
 #endif
 
-static const luaL_Reg session_methods[] = {{"login", login_login},
-                                           {"refresh_jwt", login_refresh_jwt},
-                                           {"discover_site", discover_site},
-                                           {"discover_user", discover_user},
-                                           {"fetch_xsrf", discover_xsrf},
-                                           {"request", request_call},
-                                           {"set_ids", session_set_ids},
-                                           {"info", session_info},
-                                           {"secrets", session_secrets},
-                                           {"close", session_close},
-                                           {NULL, NULL}};
+static const luaL_Reg session_methods[] = {
+    {"login", login_login},
+    {"refresh_jwt", login_refresh_jwt},
+    {"discover_site", discover_site},
+    {"discover_user", discover_user},
+    {"fetch_xsrf", discover_xsrf},
+    {"request", request_call},
+    {"set_ids", session_set_ids},
+    {"info", session_info},
+    {"secrets", session_secrets},
+    {"export_state", store_export_state},
+    {"import_state", store_import_state},
+    {"close", session_close},
+    {NULL, NULL}};
 
 static const luaL_Reg session_meta[] = {{"__gc", session_close},
                                         {"__close", session_close},
@@ -46,6 +50,11 @@ static const luaL_Reg functions[] = {
     {"monotonic", util_monotonic},
     {"sleep", util_sleep},
     {"file_mode", util_file_mode},
+    {"write_private", store_write_private},
+    {"check_private", store_check_private},
+    {"make_private_dir", store_make_private_dir},
+    {"lock", store_lock},
+    {"sha256", store_sha256},
     {NULL, NULL}};
 
 ENPHASE_API int luaopen_enphase_core(lua_State *L);
@@ -66,6 +75,7 @@ ENPHASE_API int luaopen_enphase_core(lua_State *L)
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
+    store_register(L);
     luaL_newlib(L, functions);
     lua_pushliteral(L, ENPHASE_VERSION);
     lua_setfield(L, -2, "_VERSION");

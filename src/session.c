@@ -4,6 +4,7 @@
 #include "session.h"
 
 #include "http.h"
+#include "store.h"
 
 #include <lauxlib.h>
 #include <math.h>
@@ -289,7 +290,7 @@ int session_set_ids(lua_State *L)
 int session_info(lua_State *L)
 {
     session *s = session_check(L, 1);
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 7);
     if (s->site_id > 0) {
         lua_pushinteger(L, s->site_id);
         lua_setfield(L, -2, "site_id");
@@ -308,6 +309,8 @@ int session_info(lua_State *L)
     lua_setfield(L, -2, "has_xsrf");
     lua_pushinteger(L, s->requests);
     lua_setfield(L, -2, "requests");
+    lua_pushinteger(L, store_generation(s));
+    lua_setfield(L, -2, "generation");
     return 1;
 }
 

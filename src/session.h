@@ -59,6 +59,8 @@ typedef struct session {
     lua_Integer exp;
     char *xsrf; /* wiped before free */
     lua_Integer requests;
+    unsigned long long state_hash; /* of the state above (store.c) */
+    lua_Integer generation;        /* bumped when state_hash changes */
 } session;
 
 /* The session at index idx; raises when it is not one, or is closed. */
