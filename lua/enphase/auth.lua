@@ -4,6 +4,8 @@
 -- `refresh_margin` seconds left, knows its site and user ids, and has an
 -- XSRF token. `ready` gets there with the fewest requests: a warm client
 -- sends none.
+local cache = require("enphase.cache")
+
 local M = {}
 
 local REFUSALS = { auth = true, mfa = true, locked = true }
@@ -23,6 +25,7 @@ function M.login(client)
     return nil, err, kind
   end
   client._refused = nil
+  cache.changed(client)
   return true
 end
 
@@ -72,6 +75,9 @@ local function discover(client)
     remember_site_data(client, body_or_err)
     client._log("info", "discovered user id %d", user)
   end
+  if not (info.site_id and info.user_id) then
+    cache.changed(client)
+  end
   return true
 end
 
@@ -97,11 +103,16 @@ function M.ensure_xsrf(client)
     return true
   end
   client._log("info", "fetching an XSRF token")
-  return client._session:fetch_xsrf()
+  local ok, err, kind = client._session:fetch_xsrf()
+  if ok then
+    cache.changed(client)
+  end
+  return ok, err, kind
 end
 
 --- Token, ids and XSRF: everything an API call needs.
 function M.ready(client)
+  local guard <close> = cache.guard(client) -- luacheck: ignore guard (released at scope end)
   local ok, err, kind = M.ensure_token(client)
   if ok then
     ok, err, kind = M.ensure_ids(client)
@@ -120,6 +131,7 @@ function M.renew_token(client)
   local exp = session:refresh_jwt()
   if exp and exp ~= before and exp > client._clock() then
     client._log("info", "JWT renewed from the web session")
+    cache.changed(client)
     return true
   end
   return M.login(client)
@@ -128,7 +140,11 @@ end
 --- After the API refused the XSRF token (403): fetch a new one.
 function M.renew_xsrf(client)
   client._log("info", "XSRF token refused; fetching a new one")
-  return client._session:fetch_xsrf()
+  local ok, err, kind = client._session:fetch_xsrf()
+  if ok then
+    cache.changed(client)
+  end
+  return ok, err, kind
 end
 
 return M

@@ -2,6 +2,7 @@
 local core = require("enphase.core")
 local options = require("enphase.options")
 local auth = require("enphase.auth")
+local cache = require("enphase.cache")
 local logger = require("enphase.log")
 
 local Client = {}
@@ -15,6 +16,13 @@ function M.new(opts)
   local cfg, err = options.check(opts)
   if not cfg then
     return nil, err, "input"
+  end
+  local store, kind
+  if cfg.token_cache then
+    store, err, kind = cache.open(cfg)
+    if not store then
+      return nil, "option token_cache: " .. err, kind
+    end
   end
   local session = core.new({
     base_url = cfg.base_url,
@@ -46,12 +54,17 @@ function M.new(opts)
     local secrets = session:secrets()
     return { password, secrets.token or "", secrets.xsrf or "" }
   end)
+  if store then
+    self._cache = store
+    store:load(self)
+  end
   return self
 end
 
 --- Logs in now (even after an earlier refusal), discovers the ids that were
 -- not given, and fetches the XSRF token. Returns true or `nil, msg, kind`.
 function Client:login()
+  local guard <close> = cache.guard(self, true) -- luacheck: ignore guard (released at scope end)
   local ok, err, kind = auth.login(self)
   if ok then
     ok, err, kind = auth.ensure_ids(self)
@@ -63,6 +76,7 @@ function Client:login()
 end
 
 local function state(self)
+  local guard <close> = cache.guard(self) -- luacheck: ignore guard (released at scope end)
   local ok, err, kind = auth.ensure_token(self)
   if ok then
     ok, err, kind = auth.ensure_ids(self)
@@ -120,6 +134,7 @@ end
 --- Releases the connection and clears the password. Idempotent.
 function Client:close()
   if not self._closed then
+    cache.changed(self) -- cookies the server rotated since the last save
     self._closed = true
     self._session:close()
   end

@@ -38,7 +38,7 @@ local known = {
   delete_spacing = "nonnegative", attempts = "positive", backoff = "nonnegative",
   max_backoff = "nonnegative", max_retry_after = "nonnegative",
   pending_checks = "nonnegative", pending_interval = "nonnegative",
-  timezone = "string",
+  timezone = "string", token_cache = "path",
 }
 
 local function describe_value(v)
@@ -79,6 +79,10 @@ local checkers = {
   end,
   id = function(v)
     return M.to_id(v) ~= nil, "a positive integer (digits only)"
+  end,
+  path = function(v)
+    return type(v) == "string" and v ~= "" and not v:find("\0", 1, true)
+      and v:sub(-1) ~= "/", "a file path (a non-empty string)"
   end,
 }
 

@@ -13,6 +13,7 @@ M.KEYS = {
   ENPHASE_USER_ID = "user_id",
   ENPHASE_TIMEZONE = "timezone",
   ENPHASE_CA_FILE = "ca_file",
+  ENPHASE_TOKEN_CACHE = "token_cache",
 }
 
 local function unquote(v)
@@ -50,11 +51,11 @@ function M.read_file(path)
         f:close()
         return nil, ("config file %s, line %d: expected KEY=value"):format(path, n)
       end
-      if not M.KEYS[key] and key ~= "ENPHASE_TOKEN_CACHE" then
+      if not M.KEYS[key] then
         f:close()
         return nil, ("config file %s, line %d: unknown key %s (known: %s)"):format(path, n, key,
           "ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL, ENPHASE_SITE_ID, "
-          .. "ENPHASE_USER_ID, ENPHASE_TIMEZONE, ENPHASE_CA_FILE")
+          .. "ENPHASE_USER_ID, ENPHASE_TIMEZONE, ENPHASE_CA_FILE, ENPHASE_TOKEN_CACHE")
       end
       values[key] = unquote(value)
     end
@@ -63,8 +64,22 @@ function M.read_file(path)
   return values
 end
 
+--- The default token cache: `$XDG_CACHE_HOME/enphase/session.json`, else
+-- `$HOME/.cache/enphase/session.json`; nil without a HOME.
+function M.default_token_cache(getenv)
+  local xdg, home = getenv("XDG_CACHE_HOME"), getenv("HOME")
+  if xdg and xdg:sub(1, 1) == "/" then
+    return xdg:gsub("/+$", "") .. "/enphase/session.json"
+  elseif home and home:sub(1, 1) == "/" then
+    return home:gsub("/+$", "") .. "/.cache/enphase/session.json"
+  end
+  return nil
+end
+
 --- The client options from the environment and the config file (the file
--- wins), then `--base-url`. `getenv` is injectable for tests.
+-- wins), then `--base-url` and the token cache options. `getenv` is
+-- injectable for tests. A third value `{default_token_cache=true}` says
+-- that the token cache is only the default one (nobody asked for it).
 function M.load(options, getenv)
   getenv = getenv or os.getenv
   local raw = {}
@@ -89,7 +104,16 @@ function M.load(options, getenv)
   if options["base-url"] then
     opts.base_url = options["base-url"]
   end
-  return opts
+  local defaulted = false
+  if options["no-token-cache"] then
+    opts.token_cache = nil
+  elseif options["token-cache"] then
+    opts.token_cache = options["token-cache"]
+  elseif not opts.token_cache then
+    opts.token_cache = M.default_token_cache(getenv)
+    defaulted = opts.token_cache ~= nil
+  end
+  return opts, nil, { default_token_cache = defaulted }
 end
 
 return M

@@ -10,18 +10,25 @@ M.EXIT_OK, M.EXIT_REMOTE, M.EXIT_USAGE = 0, 1, 2
 
 local COMMON_OPTIONS = {
   help = "flag", json = "flag", config = "value", ["base-url"] = "value",
+  ["token-cache"] = "value", ["no-token-cache"] = "flag",
 }
 
 local COMMON_HELP = [[
 Common options:
   --config FILE     read ENPHASE_* settings from FILE (KEY=value lines, mode 0600)
   --base-url URL    the Enlighten server (default https://enlighten.enphaseenergy.com)
+  --token-cache FILE
+                    keep the session (JWT, XSRF, ids, cookies) in FILE between runs
+                    (default $XDG_CACHE_HOME/enphase/session.json, else
+                    ~/.cache/enphase/session.json; or ENPHASE_TOKEN_CACHE)
+  --no-token-cache  log in afresh, read and write no cache
   --json            print JSON instead of a table
   -h, --help        show help
 
 Settings come from the environment or the --config file:
   ENPHASE_EMAIL, ENPHASE_PASSWORD (required), ENPHASE_BASE_URL,
-  ENPHASE_SITE_ID, ENPHASE_USER_ID (discovered when not given), ENPHASE_TIMEZONE.
+  ENPHASE_SITE_ID, ENPHASE_USER_ID (discovered when not given), ENPHASE_TIMEZONE,
+  ENPHASE_TOKEN_CACHE.
 The password is never taken from the command line.
 
 Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.]]
@@ -83,16 +90,27 @@ local function context(command, parsed, io_)
     if ctx._client then
       return ctx._client
     end
-    local opts, err = config.load(parsed.options, io_.getenv)
+    local opts, err, how = config.load(parsed.options, io_.getenv)
     if not opts then
       return nil, err, "input"
+    end
+    if how.default_token_cache then
+      -- Only the default: an unusable cache folder is not worth failing for.
+      local ok, why = require("enphase.cache").prepare(opts.token_cache)
+      if not ok then
+        ctx.err("enphase: warning: token cache: " .. why .. " (going on without it)")
+        opts.token_cache = nil
+      end
     end
     if command.client_options then
       command.client_options(opts, ctx)
     end
     local c, cerr, kind = require("enphase").new(opts)
     if not c then
-      return nil, cerr .. " (set ENPHASE_EMAIL and ENPHASE_PASSWORD, or use --config)", kind
+      if cerr:find("email") or cerr:find("password") then
+        cerr = cerr .. " (set ENPHASE_EMAIL and ENPHASE_PASSWORD, or use --config)"
+      end
+      return nil, cerr, kind
     end
     ctx._client = c
     return c
