@@ -2,8 +2,11 @@
 --
 --   local sim = require("helpers.sim").start{ args = { "--sites", "2" } }
 --   sim.base_url                  "http://127.0.0.1:PORT"
+--   start{ tls = {cert=, key=} }  also HTTPS: sim.https_port, sim.https_url
+--                                 ("https://localhost:PORT")
 --   sim:log([since]) sim:clear_log() sim:state() sim:reset()
 --   sim:fault{...} sim:config{...} sim:clock(seconds) sim:account{...}
+--   sim:revoke{jwt=, xsrf=, email=}  sim:refuse(seconds) sim:wait_listening()
 --   sim:requests_matching(method, path_substring)
 --   sim:request(method, path, {headers=, body=, timeout=}) -> response
 --   sim:login(email, password) / sim:tokens(email, password) (plain HTTP)
@@ -33,20 +36,24 @@ M.shell_quote = shell_quote
 -- root). The one place to choose how: straight through enphase.sim.cli (works
 -- whatever state enphase.cli is in), or through bin/enphase when
 -- ENPHASE_SIM_VIA_BIN=1.
+-- The simulator is plain Lua: a sanitizer runtime preloaded into the test
+-- run (scripts/test.sh's ASan pass) is kept out of it, so it neither slows
+-- it down nor reports the interpreter's own allocations.
 function M.command_line(args)
   local quoted = {}
   for i, a in ipairs(args) do
     quoted[i] = shell_quote(a)
   end
   if os.getenv("ENPHASE_SIM_VIA_BIN") == "1" then
-    return "exec lua5.4 bin/enphase sim " .. table.concat(quoted, " ")
+    return "exec env -u LD_PRELOAD lua5.4 bin/enphase sim " .. table.concat(quoted, " ")
   end
   local lits = {}
   for i, a in ipairs(args) do
     lits[i] = string.format("%q", a)
   end
   local code = 'os.exit(require("enphase.sim.cli").main({' .. table.concat(lits, ",") .. "}), true)"
-  return "exec lua5.4 -e " .. shell_quote('package.path="lua/?.lua;lua/?/init.lua;"..package.path')
+  return "exec env -u LD_PRELOAD lua5.4 -e "
+    .. shell_quote('package.path="lua/?.lua;lua/?/init.lua;"..package.path')
     .. " -e " .. shell_quote(code)
 end
 
@@ -187,12 +194,13 @@ function M.build_request(method, path, opts)
 end
 
 --- One request on a new connection. Returns the response, or nil and an
--- error. opts as build_request plus timeout (seconds, default 5).
+-- error. opts as build_request plus timeout (seconds, default 5) and host
+-- (default 127.0.0.1).
 function M.http(port, method, path, opts)
   opts = opts or {}
   local sock = socket.tcp()
   sock:settimeout(opts.timeout or 5)
-  local ok, err = sock:connect("127.0.0.1", port)
+  local ok, err = sock:connect(opts.host or "127.0.0.1", port)
   if not ok then
     sock:close()
     return nil, err
@@ -202,6 +210,7 @@ function M.http(port, method, path, opts)
     req_opts[k] = v
   end
   req_opts.keep_alive = false
+  req_opts.host = nil
   local sent, serr = sock:send(M.build_request(method, path, req_opts))
   if not sent then
     sock:close()
@@ -217,7 +226,10 @@ end
 local Sim = {}
 Sim.__index = Sim
 
---- Start a simulator. opts.args: extra command-line arguments.
+--- Start a simulator. opts.args: extra command-line arguments (a --host
+-- there is where the helper talks to it too); opts.tls:
+-- {cert=, key=} (PEM files) to serve HTTPS as well, on opts.tls.port or any
+-- free port.
 function M.start(opts)
   opts = opts or {}
   local dir = run("mktemp -d /tmp/enphase-sim.XXXXXX"):gsub("%s+$", "")
@@ -234,18 +246,34 @@ function M.start(opts)
   for _, a in ipairs(opts.args or {}) do
     args[#args + 1] = a
   end
+  if opts.tls then
+    for _, a in ipairs({ "--tls-cert", opts.tls.cert, "--tls-key", opts.tls.key,
+                         "--tls-port", tostring(opts.tls.port or 0) }) do
+      args[#args + 1] = a
+    end
+  end
   local cmd = "cd " .. shell_quote(M.ROOT) .. " && { " .. M.command_line(args) .. " ; } >"
     .. shell_quote(dir .. "/output.log") .. " 2>&1 </dev/null & echo $!"
   local pid = tonumber(run(cmd):match("(%d+)"))
   assert(pid, "could not start the simulator: " .. cmd)
-  local self = setmetatable({ pid = pid, dir = dir, portfile = portfile }, Sim)
+  local host = "127.0.0.1"
+  for i, a in ipairs(opts.args or {}) do
+    if a == "--host" then
+      host = opts.args[i + 1]
+    end
+  end
+  local self = setmetatable({ pid = pid, dir = dir, portfile = portfile, host = host }, Sim)
   local deadline = socket.gettime() + (opts.wait or 10)
   while socket.gettime() < deadline do
     local text = read_file(portfile)
     local port = text and tonumber(text:match("^(%d+)\n"))
     if port then
       self.port = port
-      self.base_url = "http://127.0.0.1:" .. port
+      self.base_url = "http://" .. host .. ":" .. port
+      if opts.tls then
+        self.https_port = tonumber(text:match("^%d+\n(%d+)\n"))
+        self.https_url = "https://localhost:" .. tostring(self.https_port)
+      end
       return self
     end
     if not alive(pid) then
@@ -272,7 +300,7 @@ end
 -- remove the temporary files.
 function Sim:stop()
   if self.port then
-    M.http(self.port, "POST", "/__sim/shutdown", { timeout = 2, body = "{}" })
+    M.http(self.port, "POST", "/__sim/shutdown", { timeout = 2, body = "{}", host = self.host })
     local deadline = socket.gettime() + 3
     while alive(self.pid) and socket.gettime() < deadline do
       socket.sleep(0.02)
@@ -288,12 +316,20 @@ function Sim:output()
 end
 
 function Sim:request(method, path, opts)
+  if self.host ~= "127.0.0.1" then
+    local o = { host = self.host }
+    for k, v in pairs(opts or {}) do
+      o[k] = v
+    end
+    opts = o
+  end
   return M.http(self.port, method, path, opts)
 end
 
 --- A control call: JSON in, decoded JSON out; raises on any failure.
 function Sim:control(method, path, body)
   local res, err = M.http(self.port, method, path, {
+    host = self.host,
     timeout = 5,
     body = body ~= nil and json.encode(body) or (method == "POST" and "{}" or nil),
     headers = { ["Content-Type"] = "application/json" },
@@ -342,6 +378,34 @@ end
 
 function Sim:clear_sessions(email)
   return self:control("POST", "/__sim/sessions/clear", { email = email })
+end
+
+--- Forget issued JWTs and/or XSRF tokens: {jwt=true, xsrf=true, email=}.
+function Sim:revoke(tbl)
+  return self:control("POST", "/__sim/tokens/revoke", tbl or {})
+end
+
+--- Refuse connections for `seconds` (the listening socket is closed).
+-- Returns at once; see wait_listening().
+function Sim:refuse(seconds)
+  return self:control("POST", "/__sim/refuse", { seconds = seconds })
+end
+
+--- Wait until the simulator accepts connections again (at most `timeout`
+-- seconds, default 5). Returns true, or raises.
+function Sim:wait_listening(timeout)
+  local deadline = socket.gettime() + (timeout or 5)
+  repeat
+    local sock = socket.tcp()
+    sock:settimeout(0.5)
+    local ok = sock:connect(self.host, self.port)
+    sock:close()
+    if ok then
+      return true
+    end
+    socket.sleep(0.02)
+  until socket.gettime() > deadline
+  error("the simulator did not listen again", 2)
 end
 
 --- Log entries whose method is `method` (nil: any) and whose path contains

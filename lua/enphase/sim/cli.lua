@@ -11,11 +11,16 @@ local M = {}
 M.USAGE = [[
 usage: enphase sim [options]
 
-Run the Enlighten cloud simulator (web login, JWT, battery API) on HTTP.
+Run the Enlighten cloud simulator (web login, JWT, battery API) on HTTP,
+and also on HTTPS when given a certificate and its key.
 
   --port N             TCP port (default 8087; 0 picks a free port)
   --host ADDR          address to listen on (default 127.0.0.1)
-  --portfile FILE      once listening, write the port number to FILE
+  --portfile FILE      once listening, write the port number to FILE (and
+                       the HTTPS port on a second line when serving HTTPS)
+  --tls-cert FILE      PEM certificate (chain) for HTTPS; needs --tls-key
+  --tls-key FILE       PEM private key of --tls-cert
+  --tls-port N         HTTPS port (default 0: any free port)
   --email E            account e-mail (default demo@example.com)
   --password P         account password (default demo-password)
   --site-id N          site (battery) id (default 5652514)
@@ -41,6 +46,7 @@ local VALUE_OPTS = {
   password = "string", ["site-id"] = "int", ["user-id"] = "int", timezone = "string",
   sites = "int", ["jwt-ttl"] = "number", ["validate-window"] = "number",
   ["pending-seconds"] = "number", ["watch-pid"] = "int",
+  ["tls-cert"] = "string", ["tls-key"] = "string", ["tls-port"] = "int",
 }
 
 --- Parse arguments. Returns an options table, or nil and a message.
@@ -87,6 +93,15 @@ function M.parse(args)
   if o.port and o.port > 65535 then
     return nil, "--port must be 0..65535"
   end
+  if o["tls-port"] and o["tls-port"] > 65535 then
+    return nil, "--tls-port must be 0..65535"
+  end
+  if (o["tls-cert"] == nil) ~= (o["tls-key"] == nil) then
+    return nil, "--tls-cert and --tls-key go together"
+  end
+  if o["tls-port"] and not o["tls-cert"] then
+    return nil, "--tls-port needs --tls-cert and --tls-key"
+  end
   return o
 end
 
@@ -112,13 +127,16 @@ function M.accounts(o)
   return list
 end
 
-local function write_portfile(path, port)
+local function write_portfile(path, port, tls_port)
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "w")
   if not f then
     return nil, err
   end
   f:write(string.format("%d\n", port))
+  if tls_port then
+    f:write(string.format("%d\n", tls_port))
+  end
   f:close()
   local ok, rerr = os.rename(tmp, path)
   if not ok then
@@ -145,9 +163,14 @@ function M.main(args)
     validate_window = o["validate-window"],
     pending_seconds = o["pending-seconds"],
   })
+  local tls
+  if o["tls-cert"] then
+    tls = { certificate = o["tls-cert"], key = o["tls-key"], port = o["tls-port"] or 0 }
+  end
   local server = server_mod.new({
     host = o.host or "127.0.0.1",
     port = o.port or 8087,
+    tls = tls,
     handler = function(req, conn)
       return app:handle(req, conn)
     end,
@@ -162,7 +185,7 @@ function M.main(args)
     return 1
   end
   if o.portfile then
-    local ok, perr = write_portfile(o.portfile, port)
+    local ok, perr = write_portfile(o.portfile, port, server.tls_port)
     if not ok then
       io.stderr:write("enphase sim: cannot write port file: ", tostring(perr), "\n")
       return 1
@@ -170,6 +193,10 @@ function M.main(args)
   end
   if not o.quiet then
     io.stdout:write(string.format("enphase sim: listening on http://%s:%d\n", server.host, port))
+    if server.tls_port then
+      io.stdout:write(string.format("enphase sim: listening on https://%s:%d\n", server.host,
+        server.tls_port))
+    end
     io.stdout:flush()
   end
   local watched = o["watch-pid"]

@@ -6,9 +6,10 @@
 --   POST /__sim/log/clear        -> {"ok":true}
 --   GET  /__sim/state            -> counters, clock, config, faults, accounts
 --   POST /__sim/reset            -> {"ok":true}
---   POST /__sim/fault            {match, method?, count?, action?, status?, body?,
---                                 size?, headers?, retry_after?, delay?}
+--   POST /__sim/fault            {match, path?, method?, count?, action?, status?,
+--                                 body?, size?, headers?, retry_after?, delay?, rst?}
 --                                or {"clear":true}    -> {"ok":true,"pending":N}
+--                                (see faults.lua for the actions)
 --   POST /__sim/config           {jwt_ttl?, validate_window?, pending_seconds?,
 --                                 login_page?, site_settings?, log_cap?}
 --                                -> {"ok":true,"config":{...}}
@@ -17,6 +18,15 @@
 --   POST /__sim/account          {email, password?, site_id?, user_id?, mfa?,
 --                                 locked?, timezone?} -> {"ok":true,"account":{...}}
 --   POST /__sim/sessions/clear   {"email":E}? -> {"ok":true,"cleared":N}
+--   POST /__sim/tokens/revoke    {jwt?, xsrf?, email?} -> {"ok":true,"jwts":N,"xsrf":N}
+--                                forget the JWTs and/or XSRF tokens issued so far
+--                                (of one account, or all; both when neither flag
+--                                is given): a client holding one still thinks it
+--                                valid and meets 401 / 403
+--   POST /__sim/refuse           {"seconds":S} -> {"ok":true}, then the simulator
+--                                closes its listening sockets and every connection
+--                                for S seconds (0 < S <= 60): connection refused;
+--                                the control API is unreachable meanwhile
 --   POST /__sim/shutdown         -> {"ok":true}, then the simulator exits
 local http = require("enphase.sim.http")
 local json = require("enphase.sim.json")
@@ -117,6 +127,9 @@ function M.state(app, _, conn)
     jwts = jwts,
     log_seq = st.seq,
     accounts = accounts,
+    tls_port = app.server and app.server.tls_port or nil,
+    tls_failures = app.server and app.server.tls_failures or 0,
+    refusing = app.server and app.server.refusing or false,
   })
 end
 
@@ -224,6 +237,65 @@ function M.sessions_clear(app, req)
   return ok({ cleared = n })
 end
 
+function M.tokens_revoke(app, req)
+  local spec = body_object(req)
+  if not spec then
+    return fail("body must be a JSON object")
+  end
+  for _, k in ipairs({ "jwt", "xsrf" }) do
+    if spec[k] ~= nil and type(spec[k]) ~= "boolean" then
+      return fail(k .. " must be true or false")
+    end
+  end
+  local st = app.state
+  local user
+  if spec.email ~= nil then
+    local acct = st:account_by_email(spec.email)
+    if not acct then
+      return fail("no account " .. tostring(spec.email))
+    end
+    user = acct.user_id
+  end
+  local both = spec.jwt == nil and spec.xsrf == nil
+  local jwts, xsrfs = 0, 0
+  if both or spec.jwt then
+    for token, rec in pairs(st.jwts) do
+      if user == nil or rec.user_id == user then
+        st.jwts[token] = nil
+        jwts = jwts + 1
+      end
+    end
+  end
+  if both or spec.xsrf then
+    for token, uid in pairs(st.xsrf) do
+      if user == nil or uid == user then
+        st.xsrf[token] = nil
+        xsrfs = xsrfs + 1
+      end
+    end
+  end
+  return ok({ jwts = jwts, xsrf = xsrfs })
+end
+
+function M.refuse(app, req, conn)
+  local spec = body_object(req)
+  if not spec then
+    return fail("body must be a JSON object")
+  end
+  local seconds = spec.seconds
+  if type(seconds) ~= "number" or seconds <= 0 or seconds > 60 then
+    return fail("seconds must be a number in (0, 60]")
+  end
+  -- closed before the answer leaves, so that nothing connecting after it
+  -- can slip into the accept queue
+  if app.server then
+    app.server:refuse(seconds, conn)
+  end
+  local resp = ok({ seconds = seconds })
+  resp.close = true
+  return resp
+end
+
 function M.shutdown(app)
   local resp = ok()
   resp.close = true
@@ -245,6 +317,8 @@ router:add("POST", "/__sim/config", M.config)
 router:add("POST", "/__sim/clock", M.clock)
 router:add("POST", "/__sim/account", M.account)
 router:add("POST", "/__sim/sessions/clear", M.sessions_clear)
+router:add("POST", "/__sim/tokens/revoke", M.tokens_revoke)
+router:add("POST", "/__sim/refuse", M.refuse)
 router:add("POST", "/__sim/shutdown", M.shutdown)
 
 function M.handle(app, req, conn)

@@ -1,14 +1,17 @@
 -- Injected faults. POST /__sim/fault queues one; the next non-control
--- request whose path contains `match` (and whose method is `method`, when
--- given) consumes one of its `count` uses.
+-- request whose path contains `match` (or equals `path`, when given; and
+-- whose method is `method`, when given) consumes one of its `count` uses.
 --   status          answer `status` (JSON body unless `body`), Retry-After
 --                   when `retry_after` is given; the request is not handled
 --   body            answer `status` (default 200) with the raw `body`, or a
 --                   generated body of `size` bytes streamed in pieces
---   close           close the connection without answering
+--   close           close the connection without answering (`rst`: with a
+--                   TCP reset instead of a FIN)
 --   hang            never answer; the socket stays open until the client goes
 --   reset_mid_body  the normal answer's head (full Content-Length) and half
---                   its body, then close
+--                   its body, then close (`rst`: with a TCP reset)
+--   raw             send the bytes of `body` as they are (no status line or
+--                   headers added), then close: answers that are not HTTP
 --   slow_body       the normal answer, its body trickled over `delay` seconds
 --   delay           the normal answer, `delay` seconds late
 -- `delay` with status/body delays those answers too; `headers` adds headers.
@@ -18,8 +21,9 @@ local M = {}
 
 local ACTIONS = {
   status = true, body = true, close = true, hang = true,
-  reset_mid_body = true, slow_body = true, delay = true,
+  reset_mid_body = true, slow_body = true, delay = true, raw = true,
 }
+M.ACTIONS = ACTIONS
 
 local Faults = {}
 Faults.__index = Faults
@@ -40,6 +44,7 @@ function Faults:add(spec)
   end
   local f = {
     match = spec.match or "",
+    path = spec.path,
     method = spec.method,
     count = spec.count == nil and 1 or math.tointeger(spec.count),
     action = spec.action,
@@ -49,9 +54,16 @@ function Faults:add(spec)
     headers = spec.headers,
     retry_after = spec.retry_after,
     delay = spec.delay,
+    rst = spec.rst,
   }
   if type(f.match) ~= "string" then
     return nil, "match must be a string (a substring of the path)"
+  end
+  if f.path ~= nil and type(f.path) ~= "string" then
+    return nil, "path must be a string (the whole path, without the query)"
+  end
+  if f.rst ~= nil and type(f.rst) ~= "boolean" then
+    return nil, "rst must be true or false"
   end
   if f.method ~= nil then
     if type(f.method) ~= "string" then
@@ -72,7 +84,11 @@ function Faults:add(spec)
     end
   end
   if not ACTIONS[f.action] then
-    return nil, "action must be one of status, body, close, hang, reset_mid_body, slow_body, delay"
+    return nil, "action must be one of status, body, close, hang, reset_mid_body, slow_body, "
+      .. "delay, raw"
+  end
+  if f.action == "raw" and type(f.body) ~= "string" then
+    return nil, "action raw needs a body (the bytes to send)"
   end
   if f.status ~= nil then
     f.status = math.tointeger(f.status)
@@ -115,7 +131,13 @@ end
 --- Take one use of the first fault matching the request, or nil.
 function Faults:take(method, path)
   for i, f in ipairs(self.list) do
-    if path:find(f.match, 1, true) and (f.method == nil or f.method == method) then
+    local hit
+    if f.path ~= nil then
+      hit = path == f.path
+    else
+      hit = path:find(f.match, 1, true) ~= nil
+    end
+    if hit and (f.method == nil or f.method == method) then
       f.count = f.count - 1
       if f.count <= 0 then
         table.remove(self.list, i)
@@ -130,7 +152,7 @@ function Faults:pending()
   local out = {}
   for i, f in ipairs(self.list) do
     out[i] = {
-      match = f.match, method = f.method, count = f.count, action = f.action,
+      match = f.match, path = f.path, method = f.method, count = f.count, action = f.action,
       status = f.status,
     }
   end
@@ -185,7 +207,9 @@ end
 function M.answer(f)
   local resp
   if f.action == "close" or f.action == "hang" then
-    return { status = 0, headers = {}, body = "", action = f.action }
+    return { status = 0, headers = {}, body = "", action = f.action, rst = f.rst }
+  elseif f.action == "raw" then
+    return { status = 0, headers = {}, body = f.body, action = "raw", delay = f.delay }
   elseif f.action == "status" or f.action == "body" then
     local status = f.status or 200
     resp = { status = status, headers = {} }
@@ -235,6 +259,7 @@ function M.decorate(f, resp)
     resp.slow = f.delay or 1
   elseif f.action == "reset_mid_body" then
     resp.action = "reset_mid_body"
+    resp.rst = f.rst
     resp.delay = f.delay
   end
   return resp

@@ -2,10 +2,17 @@
 -- on next to lua5.4 (no lua-posix, no luv), it is pure Lua to read, and one
 -- non-blocking loop serves hundreds of keep-alive clients, timers and faults.
 --
--- The event loop: a non-blocking listening socket, one state table per
--- connection (input buffer, incremental parse, a send queue that survives
--- partial sends), and timers for delayed, slow or hanging answers, so that a
--- delayed client never stalls the others.
+-- The event loop: non-blocking listening sockets (plain HTTP, and HTTPS when
+-- a certificate is given), one state table per connection (input buffer,
+-- incremental parse, a send queue that survives partial sends), and timers
+-- for delayed, slow or hanging answers, so that a delayed client never stalls
+-- the others.
+--
+-- HTTPS uses luasec (`ssl`, loaded only when a certificate is given): an
+-- accepted socket is wrapped and its handshake driven by the same select
+-- loop (dohandshake() answers "wantread"/"wantwrite" instead of blocking);
+-- afterwards luasec's "wantread"/"wantwrite" count as luasocket's "timeout".
+-- socket.select() asks luasec's dirty() for data it has already decrypted.
 local socket = require("socket")
 local http = require("enphase.sim.http")
 
@@ -20,12 +27,17 @@ local MAX_INBUF = 32 * 1024 * 1024
 local MAX_FD = 1000
 local CLOSE = {}                -- send-queue marker: close after what precedes
 
+-- luasec's words for "try again when the socket is ready".
+local AGAIN = { timeout = true, wantread = true, wantwrite = true }
+
 --- Create a server. opts: host, port, handler(req, conn) -> response,
--- on_log (optional function(msg)).
+-- on_log (optional function(msg)), tls (optional {certificate=, key=,
+-- port=}: also serve HTTPS on tls.port, default 0 = any free port).
 function M.new(opts)
   local self = setmetatable({
     host = opts.host or "127.0.0.1",
     port = opts.port or 0,
+    tls = opts.tls,
     handler = assert(opts.handler, "handler required"),
     log = opts.on_log or function() end,
     conns = {},                 -- sock -> conn
@@ -37,16 +49,75 @@ function M.new(opts)
   return self
 end
 
-function Server:listen()
-  local sock, err = socket.bind(self.host, self.port, 1024)
+local function bind(host, port)
+  local sock, err = socket.bind(host, port, 1024)
   if not sock then
-    return nil, string.format("cannot listen on %s:%s: %s", self.host, self.port, err)
+    return nil, string.format("cannot listen on %s:%s: %s", host, port, err)
   end
   sock:settimeout(0)
-  self.listener = sock
-  local _, port = sock:getsockname()
-  self.port = math.tointeger(tonumber(port))
+  local _, bound = sock:getsockname()
+  return sock, math.tointeger(tonumber(bound))
+end
+
+--- Listen on the plain port (and the TLS one when configured). Returns the
+-- plain port, or nil and a message.
+function Server:listen()
+  local sock, port = bind(self.host, self.port)
+  if not sock then
+    return nil, port
+  end
+  self.listener, self.port = sock, port
+  if self.tls then
+    local ok, ssl = pcall(require, "ssl")
+    if not ok then
+      return nil, "HTTPS needs luasec (the Debian package lua-sec): " .. tostring(ssl)
+    end
+    local ctx, cerr = ssl.newcontext({
+      mode = "server", protocol = "any",
+      certificate = self.tls.certificate, key = self.tls.key,
+      options = { "all", "no_sslv2", "no_sslv3" },
+    })
+    if not ctx then
+      return nil, "cannot load the TLS certificate or key: " .. tostring(cerr)
+    end
+    self.ssl, self.tls_ctx = ssl, ctx
+    local tsock, tport = bind(self.host, self.tls.port or 0)
+    if not tsock then
+      return nil, tport
+    end
+    self.tls_listener, self.tls_port = tsock, tport
+  end
   return self.port
+end
+
+--- Stop accepting for `seconds`: close the listening sockets and every
+-- connection but `spare` (the one asking, which closes after its answer),
+-- so a client meets "connection refused"; listen again on the same ports
+-- afterwards.
+function Server:refuse(seconds, spare)
+  for _, name in ipairs({ "listener", "tls_listener" }) do
+    if self[name] then
+      self[name]:close()
+      self[name] = nil
+    end
+  end
+  for _, conn in pairs(self.conns) do
+    if conn ~= spare then
+      self:close_conn(conn)
+    end
+  end
+  self.refusing = true
+  self:after(seconds, function()
+    self.refusing = false
+    local sock = bind(self.host, self.port)
+    self.listener = sock
+    if self.tls_ctx then
+      self.tls_listener = bind(self.host, self.tls_port)
+    end
+    if not sock then
+      self.log("cannot listen again on port " .. tostring(self.port))
+    end
+  end)
 end
 
 --- Run fn after `seconds` (wall clock).
@@ -65,22 +136,27 @@ end
 
 -- ---------------------------------------------------------------- connections
 
-function Server:close_conn(conn)
+function Server:close_conn(conn, rst)
   if conn.closed then
     return
   end
   conn.closed = true
   self.conns[conn.sock] = nil
   self.open = self.open - 1
+  if rst and not conn.tls then
+    -- SO_LINGER with a zero timeout: close() sends a RST, not a FIN
+    conn.sock:setoption("linger", { on = true, timeout = 0 })
+  end
   conn.sock:close()
   if conn.on_close then
     conn.on_close()
   end
 end
 
-function Server:accept()
+function Server:accept(listener)
+  local tls = listener == self.tls_listener
   while true do
-    local sock = self.listener:accept()
+    local sock = listener:accept()
     if not sock then
       return
     end
@@ -89,17 +165,52 @@ function Server:accept()
     else
       sock:settimeout(0)
       sock:setoption("tcp-nodelay", true)
-      self.accepted = self.accepted + 1
-      self.open = self.open + 1
-      self.conns[sock] = {
-        sock = sock,
-        id = self.accepted,
-        inbuf = "",
-        queue = {},             -- strings, {gen = fn}, or CLOSE
-        cur = nil, cur_pos = 1,
-        busy = false,
-      }
+      local handshaking = false
+      if tls then
+        local wrapped, err = self.ssl.wrap(sock, self.tls_ctx)
+        if not wrapped then
+          self.log("TLS wrap failed: " .. tostring(err))
+          sock:close()
+          sock = nil
+        else
+          sock = wrapped
+          sock:settimeout(0)
+          handshaking = "wantread"
+        end
+      end
+      if sock then
+        self.accepted = self.accepted + 1
+        self.open = self.open + 1
+        local conn = {
+          sock = sock,
+          id = self.accepted,
+          tls = tls,
+          handshaking = handshaking,  -- false, or what the handshake waits for
+          inbuf = "",
+          queue = {},             -- strings, {gen = fn}, or CLOSE
+          cur = nil, cur_pos = 1,
+          busy = false,
+        }
+        self.conns[sock] = conn
+        if handshaking then
+          self:handshake(conn)
+        end
+      end
     end
+  end
+end
+
+-- Drive a TLS handshake one step; a failed one (the client refused the
+-- certificate, or spoke plain HTTP) just closes the connection.
+function Server:handshake(conn)
+  local ok, err = conn.sock:dohandshake()
+  if ok then
+    conn.handshaking = false
+  elseif err == "wantread" or err == "wantwrite" then
+    conn.handshaking = err
+  else
+    self.tls_failures = (self.tls_failures or 0) + 1
+    self:close_conn(conn)
   end
 end
 
@@ -133,7 +244,7 @@ function Server:flush(conn)
       local last, err, partial = conn.sock:send(conn.cur, conn.cur_pos)
       if last then
         conn.cur = nil
-      elseif err == "timeout" then
+      elseif AGAIN[err] then
         conn.cur_pos = partial + 1
         return
       else
@@ -145,6 +256,9 @@ function Server:flush(conn)
 end
 
 local function wants_write(conn)
+  if conn.handshaking then
+    return conn.handshaking == "wantwrite"
+  end
   return conn.cur ~= nil or #conn.queue > 0
 end
 
@@ -169,7 +283,13 @@ function Server:send_response(conn, req, resp)
   local action = resp.action
   if action == "close" then
     self:flush(conn)
-    self:close_conn(conn)
+    self:close_conn(conn, resp.rst)
+    return
+  elseif action == "raw" then
+    self:queue(conn, resp.body or "")
+    self:queue(conn, CLOSE)
+    conn.busy = true
+    self:flush(conn)
     return
   elseif action == "hang" then
     conn.busy = true          -- never answered; closed when the client leaves
@@ -184,6 +304,12 @@ function Server:send_response(conn, req, resp)
   if action == "reset_mid_body" then
     local half = body:sub(1, #body // 2)
     self:queue(conn, head .. half)
+    if resp.rst then
+      self:queue(conn, { gen = function()
+        self:close_conn(conn, true)
+        return nil
+      end })
+    end
     self:queue(conn, CLOSE)
     conn.busy = true
     self:flush(conn)
@@ -291,21 +417,28 @@ function Server:process(conn)
 end
 
 function Server:read(conn)
+  if conn.handshaking then
+    self:handshake(conn)
+    if conn.handshaking or conn.closed then
+      return
+    end
+  end
   local parts = {}
-  while true do
+  while not conn.closed do
     local data, err, partial = conn.sock:receive(READ_CHUNK)
     local got = data or partial
     if got and #got > 0 then
       parts[#parts + 1] = got
     end
     if not data then
-      if err == "closed" then
-        conn.peer_closed = true
-      elseif err ~= "timeout" then
+      if not AGAIN[err] then
         conn.peer_closed = true
       end
       break
     end
+  end
+  if conn.closed then
+    return
   end
   if #parts > 0 then
     conn.inbuf = conn.inbuf .. table.concat(parts)
@@ -361,9 +494,15 @@ function Server:run()
     if not self.running then
       break
     end
-    local recvt, sendt = { self.listener }, {}
+    local recvt, sendt = {}, {}
+    recvt[#recvt + 1] = self.listener
+    recvt[#recvt + 1] = self.tls_listener
     for sock, conn in pairs(self.conns) do
-      if #conn.inbuf < MAX_INBUF and not conn.peer_closed then
+      if conn.handshaking then
+        if conn.handshaking == "wantread" then
+          recvt[#recvt + 1] = sock
+        end
+      elseif #conn.inbuf < MAX_INBUF and not conn.peer_closed then
         recvt[#recvt + 1] = sock
       end
       if wants_write(conn) then
@@ -377,13 +516,15 @@ function Server:run()
     local readable, writable = socket.select(recvt, sendt, timeout)
     for _, sock in ipairs(writable or {}) do
       local conn = self.conns[sock]
-      if conn then
+      if conn and conn.handshaking then
+        self:handshake(conn)
+      elseif conn then
         self:flush(conn)
       end
     end
     for _, sock in ipairs(readable or {}) do
-      if sock == self.listener then
-        self:accept()
+      if sock == self.listener or sock == self.tls_listener then
+        self:accept(sock)
       else
         local conn = self.conns[sock]
         if conn then
@@ -415,7 +556,11 @@ function Server:run()
   for _, conn in pairs(self.conns) do
     self:close_conn(conn)
   end
-  self.listener:close()
+  for _, name in ipairs({ "listener", "tls_listener" }) do
+    if self[name] then
+      self[name]:close()
+    end
+  end
   return true
 end
 
