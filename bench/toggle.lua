@@ -86,6 +86,50 @@ local function child(cmd, env)
   return r
 end
 
+-- 3b: one client's connection over its life, and what happens when the
+-- server does not keep it: `case.prepare()` breaks the connection, then one
+-- schedules() call must still succeed (retry sleeps are skipped).
+local function reconnects(sim)
+  local rows = {}
+  local client = B.client(sim.base_url, { sleep = function() end })
+  assert(client:schedules())
+  local cases = {
+    { "server keeps the connection alive (100 calls)", function() end, 100 },
+    { "server closes the connection instead of answering (fault `close`, once)", function()
+      sim:fault({ match = "/schedules", method = "GET", action = "close", count = 1 })
+    end, 1 },
+    { "server closed every connection while the client was idle (`/__sim/refuse` 0.2 s)", function()
+      local ok = pcall(sim.control, sim, "POST", "/__sim/refuse", { seconds = 0.2 })
+      if not ok then
+        return "the simulator has no /__sim/refuse yet"
+      end
+      B.core.sleep(0.5)
+    end, 1 },
+  }
+  for _, case in ipairs(cases) do
+    local skipped = case[2]()
+    if skipped then
+      rows[#rows + 1] = { case[1], "skipped: " .. skipped, "-", "-", "-" }
+    else
+      local before = B.counters(sim)
+      local t0 = B.now()
+      local ok, err
+      for _ = 1, case[3] do
+        ok, err = client:schedules()
+        if not ok then
+          break
+        end
+      end
+      local wall = B.now() - t0
+      local d = B.delta(before, B.counters(sim))
+      rows[#rows + 1] = { case[1], ok and "ok" or ("FAILED: " .. tostring(err)), B.num(d.requests),
+        B.num(d.connections), B.ms(wall) }
+    end
+  end
+  client:close()
+  return rows
+end
+
 function M.run()
   local repeats = B.REPEATS
   local sim = B.start_sim()
@@ -128,6 +172,9 @@ function M.run()
   results.lib.life_requests = life.requests
   client:close()
 
+  B.progress("toggle: connection reuse and reconnects")
+  local reconnect_rows = reconnects(sim)
+
   B.rmdir(dir)
   sim:stop()
 
@@ -152,6 +199,12 @@ function M.run()
         .. "; `client:toggle`: " .. results.lib.names .. " (its first: " .. results.lib.first_names .. ").",
       ("`client:toggle`: %d TCP connection(s) for its whole life (%d toggles, %d requests)."):format(
         results.lib.life_connections, repeats * 5 + 1, results.lib.life_requests),
+    })
+  B.print_table("3b. One client's TCP connection: kept, and re-opened when the server drops it",
+    { "case (`client:schedules()` after a warm-up)", "result", "requests", "new TCP conns", "wall ms" },
+    reconnect_rows, {
+      "Requests include the one the server dropped; the client's retry sleeps are skipped "
+        .. "(injected `sleep`).",
     })
   return results
 end

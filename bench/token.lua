@@ -38,6 +38,11 @@ function M.run()
   }
   results.cli = B.measure_command(sim, B.cli("token --json"), cli_env, repeats, token_ok)
 
+  -- The floor of any new Lua process: start, load the library, exit.
+  results.floor = B.measure_command(sim, "lua5.4 -e " .. B.shell_quote(
+    ("package.path=%q..package.path package.cpath=%q..package.cpath require('enphase')"):format(
+      B.ROOT .. "/lua/?.lua;" .. B.ROOT .. "/lua/?/init.lua;", B.ROOT .. "/build/?.so;")), nil, repeats)
+
   B.progress("token: client:tokens() (%d calls)", repeats * 10)
   local client = B.client(sim.base_url)
   results.lib = B.measure_in_process(sim, client, function(c)
@@ -51,12 +56,13 @@ function M.run()
 
   local seed = results.seed
   local rows = {}
-  for _, k in ipairs({ "seed", "seed_ids", "cli", "lib" }) do
+  for _, k in ipairs({ "seed", "seed_ids", "cli", "floor", "lib" }) do
     local r = results[k]
     local label = ({
       seed = "seed `get_enphase_token.sh` (ids blank, as shipped)",
       seed_ids = "seed `get_enphase_token.sh` (BATTERY_ID/USER_ID set)",
       cli = "`enphase token --json` + token cache (new process)" .. (cache and "" or " [cache not landed]"),
+      floor = "(floor: `lua5.4` loading the library and exiting, no work)",
       lib = "`client:tokens()` (long-lived process)",
     })[k]
     rows[#rows + 1] = {
