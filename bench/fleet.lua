@@ -4,8 +4,8 @@
 -- how each grows with N.
 --
 --   sequential: the blocking API, one site after the other (the baseline)
---   concurrent: the non-blocking engine (enphase.spawn / enphase.run), when
---     the library has it
+--   concurrent: the non-blocking engine (client:start, enphase.spawn,
+--     enphase.run, op:done, op:result), when the library has it
 --   seed: per site, get_enphase_token.sh then its two toggle rest_commands
 --     as curl calls, one site after the other (run for N <= BENCH_SEED_MAX_N,
 --     default 100; larger N extrapolated from the largest run)
@@ -60,16 +60,19 @@ local function worker(n, base_url, mode)
     end
     t_toggle = core.monotonic()
   else
-    -- the non-blocking engine: one task per site and phase
+    -- the non-blocking engine: one operation per site and phase
+    -- (client:start for the refresh, enphase.spawn for the toggle)
+    local ops = {}
     for i, c in ipairs(clients) do
-      enphase.spawn(function()
-        local t, err = c:tokens()
-        if not (t and t.status == "OK") then
-          fail(i, "tokens()", err)
-        end
-      end)
+      ops[i] = c:start("tokens")
     end
     enphase.run()
+    for i, op in ipairs(ops) do
+      local t, err = op:result()
+      if not (op:done() and t and t.status == "OK") then
+        fail(i, "tokens()", err)
+      end
+    end
     t_refresh = core.monotonic()
     for i, c in ipairs(clients) do
       enphase.spawn(function()
@@ -139,8 +142,17 @@ local function cfg_on_count(sim, n)
   return on
 end
 
-local function run_worker(sim, n, mode)
+-- Adds `latency_ms` to every answer of the simulator (a delay fault; the
+-- simulator's timers keep other connections served meanwhile).
+local function add_latency(sim, latency_ms)
+  if latency_ms and latency_ms > 0 then
+    sim:fault({ match = "", action = "delay", delay = latency_ms / 1000, count = 1000000000 })
+  end
+end
+
+local function run_worker(sim, n, mode, latency_ms)
   sim:reset()
+  add_latency(sim, latency_ms)
   local before = B.counters(sim)
   local sim_cpu0 = B.process_cpu(sim.pid)
   local out, code = B.sh("lua5.4 " .. B.shell_quote(B.ROOT .. "/bench/fleet.lua") .. " --worker " .. n
@@ -184,86 +196,144 @@ local function run_seed(sim, n, dir)
   return r
 end
 
+-- Linear extrapolation of a run measured at a smaller N.
+local function extrapolate(r, from_n, n)
+  local k = n / from_n
+  return { wall = r.wall * k, cpu = r.cpu * k, requests = r.requests * k, connections = r.connections * k,
+           sim_cpu = r.sim_cpu * k, estimated = true }
+end
+
+-- Runs `measure(n)` for every size up to `max_n`, extrapolates the others.
+local function sizes(max_n, label, measure)
+  local by_n, last_n = {}, nil
+  for _, n in ipairs(M.SIZES) do
+    if n <= max_n then
+      B.progress("fleet: %s, N=%d", label, n)
+      by_n[n] = measure(n)
+      last_n = n
+    else
+      by_n[n] = extrapolate(by_n[last_n], last_n, n)
+    end
+  end
+  return by_n
+end
+
+-- RSS of the first client (N=1), else the growth per extra client over N=1.
+local function per_client(by_n, n)
+  local first = by_n[1].rss_after - by_n[1].rss_before
+  if n == 1 then
+    return first
+  end
+  if by_n[n].estimated then
+    return nil
+  end
+  return ((by_n[n].rss_after - by_n[n].rss_before) - first) / (n - 1)
+end
+
+local LABELS = {
+  seed = "seed scripts (one site after the other)",
+  sequential = "library, blocking API (sequential)",
+  concurrent = "library, non-blocking engine (concurrent)",
+}
+
+local HEADERS = { "competitor", "N", "requests", "TCP conns", "wall s", "wall ms/site", "CPU s",
+  "CPU ms/site", "sim CPU s", "peak RSS MiB", "RSS KiB/client", "wall/(N x one site)", "CPU vs seed" }
+
+local function fmt(v, pattern, est)
+  if v == nil then
+    return "-"
+  end
+  return (est and "~" or "") .. string.format(pattern, v)
+end
+
+local function rows_of(results, kinds, one_wall)
+  local rows = {}
+  for _, n in ipairs(M.SIZES) do
+    for _, kind in ipairs(kinds) do
+      local r = results[kind][n]
+      local est = r.estimated
+      local seed = results.seed and results.seed[n]
+      rows[#rows + 1] = { LABELS[kind] .. (est and ", extrapolated" or ""), n,
+        fmt(r.requests, "%.0f", est), fmt(r.connections, "%.0f", est), fmt(r.wall, "%.3f", est),
+        fmt(r.wall / n * 1000, "%.2f", est), fmt(r.cpu, "%.3f", est), fmt(r.cpu / n * 1000, "%.2f", est),
+        fmt(r.sim_cpu, "%.2f", est), fmt(r.hwm and r.hwm / 1024, "%.1f"),
+        fmt(kind ~= "seed" and per_client(results[kind], n) or nil, "%.1f"),
+        fmt(kind ~= "seed" and r.wall / (n * one_wall) or nil, "%.2f", est),
+        seed and (est and "~" or "") .. B.ratio(seed.cpu, r.cpu) or "-" }
+    end
+  end
+  return rows
+end
+
+local COMMON_NOTES = {
+  "wall/(N x one site): the total wall time / (N x the N=1 run of the same table's sequential row) "
+    .. "(< 1: the sites' work overlaps). CPU vs seed: the seed's CPU / the row's CPU.",
+  "CPU: the client side only (the seed: every process it ran, from bash's `times`; the library: "
+    .. "os.clock of its one process); sim CPU: the simulator's own, from /proc/<pid>/stat.",
+  "Every toggle was checked applied in the simulator's state. RSS KiB/client: N=1: VmRSS with the "
+    .. "client - VmRSS before it; N>1: growth per extra client over N=1, (delta(N) - delta(1)) / (N - 1).",
+}
+
 function M.run()
   local max_n = M.SIZES[#M.SIZES]
   local seed_max = math.tointeger(tonumber(os.getenv("BENCH_SEED_MAX_N") or "")) or 100
+  local latency = tonumber(os.getenv("BENCH_FLEET_LATENCY_MS") or "") or 20
+  local slow_seq_max = math.tointeger(tonumber(os.getenv("BENCH_FLEET_SEQ_LATENCY_MAX_N") or "")) or 100
   local sim = B.start_sim({ "--sites", tostring(max_n) })
   local engine = B.has_engine()
   local modes = engine and { "sequential", "concurrent" } or { "sequential" }
-  local results = { seed = {} }
+
+  local fast = {}
   for _, mode in ipairs(modes) do
-    results[mode] = {}
-    for _, n in ipairs(M.SIZES) do
-      B.progress("fleet: %s, N=%d", mode, n)
-      results[mode][n] = run_worker(sim, n, mode)
-    end
+    fast[mode] = sizes(max_n, mode, function(n)
+      return run_worker(sim, n, mode, 0)
+    end)
   end
   local dir = B.tmpdir()
-  local seed_per_site
-  for _, n in ipairs(M.SIZES) do
-    if n <= seed_max then
-      B.progress("fleet: seed, N=%d", n)
-      local r = run_seed(sim, n, dir .. "/n" .. n)
-      results.seed[n] = r
-      seed_per_site = { wall = r.wall / n, cpu = r.cpu / n, requests = r.requests / n,
-                        connections = r.connections / n, sim_cpu = r.sim_cpu / n }
-    else
-      results.seed[n] = { wall = seed_per_site.wall * n, cpu = seed_per_site.cpu * n,
-        requests = seed_per_site.requests * n, connections = seed_per_site.connections * n,
-        sim_cpu = seed_per_site.sim_cpu * n, estimated = true }
+  fast.seed = sizes(seed_max, "seed", function(n)
+    return run_seed(sim, n, dir .. "/n" .. n)
+  end)
+  B.rmdir(dir)
+
+  local slow = {}
+  if latency > 0 then
+    for _, mode in ipairs(modes) do
+      slow[mode] = sizes(mode == "sequential" and slow_seq_max or max_n,
+        mode .. " +" .. latency .. " ms", function(n)
+          return run_worker(sim, n, mode, latency)
+        end)
     end
   end
-  B.rmdir(dir)
   sim:stop()
 
-  -- RSS of the first client (N=1), else the growth per extra client over N=1.
-  local function per_client(by_n, n)
-    local first = by_n[1].rss_after - by_n[1].rss_before
-    if n == 1 then
-      return first
-    end
-    return ((by_n[n].rss_after - by_n[n].rss_before) - first) / (n - 1)
+  local kinds = { "seed" }
+  for _, m in ipairs(modes) do
+    kinds[#kinds + 1] = m
   end
-  local rows = {}
-  local one = results.sequential[1]
-  for _, n in ipairs(M.SIZES) do
-    local s = results.seed[n]
-    local est = s.estimated and "~" or ""
-    rows[#rows + 1] = { "seed scripts (one site after the other)" .. (s.estimated and ", extrapolated" or ""),
-      n, est .. B.num(s.requests), est .. B.num(s.connections), est .. string.format("%.2f", s.wall),
-      est .. B.ms(s.wall / n), est .. string.format("%.2f", s.cpu), est .. B.ms(s.cpu / n),
-      est .. string.format("%.2f", s.sim_cpu), "-", "-", "-", "1.00x" }
-    for _, mode in ipairs(modes) do
-      local r = results[mode][n]
-      rows[#rows + 1] = { mode == "sequential" and "library, blocking API (sequential)"
-          or "library, non-blocking engine (concurrent)",
-        n, B.num(r.requests), B.num(r.connections), string.format("%.3f", r.wall),
-        B.ms(r.wall / n), string.format("%.3f", r.cpu), B.ms(r.cpu / n), string.format("%.2f", r.sim_cpu),
-        string.format("%.1f", r.hwm / 1024), string.format("%.1f", per_client(results[mode], n)),
-        string.format("%.2f", r.wall / (n * one.wall)), B.ratio(s.cpu, r.cpu) }
-    end
+  local notes = {}
+  for i, n in ipairs(COMMON_NOTES) do
+    notes[i] = n
   end
-  local notes = {
-    "wall/(N x one site) compares the total wall time with N times the N=1 sequential run "
-      .. "(< 1: work overlaps). CPU vs seed: the seed's CPU / the row's CPU.",
-    "CPU: the client side only (the seed: every process it ran; the library: os.clock of the one "
-      .. "process); sim CPU: the simulator's own, from /proc/<pid>/stat (10 ms ticks).",
-    "Every toggle was checked applied in the simulator's state. RSS KiB/client: N=1: VmRSS with the "
-      .. "client - VmRSS before it; N>1: growth per extra client over N=1, (delta(N) - delta(1)) / (N - 1).",
-  }
   if not engine then
     notes[#notes + 1] = "The non-blocking engine (enphase.spawn/run) is not in the library yet: "
       .. "the concurrent rows are missing."
   end
-  local big, small = results.sequential[max_n], results.sequential[10]
+  local big, small = fast.sequential[max_n], fast.sequential[10]
   notes[#notes + 1] = ("Growth from N=10 to N=%d (sequential), for x%d sites: wall x%.1f, client CPU x%.1f, "
     .. "sim CPU x%.1f, RSS above the bare process x%.1f."):format(max_n, max_n // 10, big.wall / small.wall,
     big.cpu / small.cpu, big.sim_cpu / math.max(small.sim_cpu, 0.01),
     (big.rss_after - big.rss_before) / (small.rss_after - small.rss_before))
-  B.print_table("5. Fleet: N sites refreshed (cold login) and toggled from one process",
-    { "competitor", "N", "requests", "TCP conns", "wall s", "wall ms/site", "CPU s", "CPU ms/site",
-      "sim CPU s", "peak RSS MiB", "RSS KiB/client", "wall/(N x one site)", "CPU vs seed" }, rows, notes)
-  return results
+  B.print_table("5. Fleet: N sites refreshed (cold login) and toggled from one process, "
+    .. "the simulator's own speed", HEADERS, rows_of(fast, kinds, fast.sequential[1].wall), notes)
+
+  if latency > 0 then
+    B.print_table(("5b. Fleet with %g ms added to every answer (a cloud's round trip)"):format(latency),
+      HEADERS, rows_of(slow, modes, slow.sequential[1].wall), {
+        ("Sequential runs above N=%d are extrapolated from N=%d (they would take minutes)."):format(
+          slow_seq_max, slow_seq_max),
+      })
+  end
+  return { fast = fast, slow = slow }
 end
 
 if B.is_main("fleet") then
