@@ -15,6 +15,6 @@ cppcheck --quiet --enable=warning,portability --error-exitcode=1 --inline-suppr 
 echo "== valgrind (C-heavy specs)"
 valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
   lua5.4 /usr/bin/busted --ignore-lua -o TAP spec/core_spec.lua spec/login_spec.lua \
-  spec/retry_spec.lua spec/settings_spec.lua | tail -n 1
+  spec/retry_spec.lua spec/settings_spec.lua spec/cache_spec.lua | tail -n 1
 echo "== busted"
 busted --lua=lua5.4 -o utfTerminal

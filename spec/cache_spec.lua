@@ -1,0 +1,796 @@
+-- The token cache: the C pieces (private files, lock, state export/import)
+-- in this process, then clients and `enphase` processes sharing a cache
+-- file, asserting on what the simulator received.
+local core = require("enphase.core")
+local enphase = require("enphase")
+local cache = require("enphase.cache")
+local simulator = require("helpers.sim")
+local H = require("helpers.client")
+local json = require("cjson")
+
+local shell_quote = simulator.shell_quote
+
+local function capture(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+local function tmpdir()
+  local d = capture("mktemp -d /tmp/enphase-cache.XXXXXX"):gsub("%s+$", "")
+  assert(d ~= "")
+  return d
+end
+
+local function rmdir(d)
+  os.execute("chmod -R u+rwx " .. shell_quote(d) .. " 2>/dev/null; rm -rf " .. shell_quote(d))
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function spit(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+-- Names in a folder (hidden ones too), sorted.
+local function listing(d)
+  local names = {}
+  for name in capture("ls -A " .. shell_quote(d)):gmatch("[^\n]+") do
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  return names
+end
+
+local function mode(path)
+  return (core.file_mode(path)) & 0x1FF
+end
+
+local function logins(sim)
+  return #sim:requests_matching("POST", "/login/login")
+end
+
+local IS_ROOT = capture("id -u"):match("^0") ~= nil
+
+describe("enphase.core private files", function()
+  local dir
+
+  before_each(function()
+    dir = tmpdir()
+  end)
+
+  after_each(function()
+    rmdir(dir)
+  end)
+
+  it("computes SHA-256 (FIPS 180-4 test vectors)", function()
+    assert.equal("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", core.sha256(""))
+    assert.equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", core.sha256("abc"))
+    assert.equal("248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+      core.sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"))
+    assert.equal("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+      core.sha256(("a"):rep(1000000)))
+  end)
+
+  it("writes a file with mode 0600 whatever the umask, and replaces it whole", function()
+    local path = dir .. "/f.json"
+    assert.is_true(core.write_private(path, "first"))
+    assert.equal(tonumber("600", 8), mode(path))
+    assert.equal("first", slurp(path))
+    os.execute("chmod 644 " .. shell_quote(path))
+    assert.is_true(core.write_private(path, ("x"):rep(100000)))
+    assert.equal(tonumber("600", 8), mode(path))
+    assert.equal(100000, #slurp(path))
+    assert.is_true(core.write_private(path, ""))
+    assert.equal("", slurp(path))
+    assert.same({ "f.json" }, listing(dir))
+  end)
+
+  it("leaves no temporary file behind when a write fails", function()
+    assert.is_true(core.make_private_dir(dir .. "/sub"))
+    local ok, err, kind = core.write_private(dir .. "/sub", "data")  -- rename over a folder
+    assert.is_nil(ok)
+    assert.equal("input", kind)
+    assert.truthy(err:find(dir .. "/sub", 1, true))
+    assert.same({ "sub" }, listing(dir))
+    assert.same({}, listing(dir .. "/sub"))
+    ok, err, kind = core.write_private(dir .. "/missing/f", "data")
+    assert.is_nil(ok)
+    assert.equal("input", kind)
+    assert.truthy(err:find("No such file", 1, true), err)
+    ok, err, kind = core.write_private(dir .. "/", "data")
+    assert.is_nil(ok)
+    assert.equal("input", kind)
+    assert.truthy(err:find("not a file name", 1, true), err)
+    if not IS_ROOT then -- root writes anywhere
+      os.execute("chmod 500 " .. shell_quote(dir .. "/sub"))
+      ok, err, kind = core.write_private(dir .. "/sub/f", "data")
+      assert.is_nil(ok, err)
+      assert.equal("input", kind)
+      assert.same({}, listing(dir .. "/sub"))
+    end
+  end)
+
+  it("raises on arguments of the wrong type", function()
+    assert.has_error(function() core.write_private(nil, "x") end)
+    assert.has_error(function() core.write_private(dir .. "/f", {}) end)
+    assert.has_error(function() core.write_private("", "x") end)
+    assert.has_error(function() core.write_private("a\0b", "x") end)
+    assert.has_error(function() core.check_private({}) end)
+    assert.has_error(function() core.lock(dir .. "/f", -1) end)
+  end)
+
+  it("creates missing folders with mode 0700 and leaves existing ones alone", function()
+    assert.is_true(core.make_private_dir(dir .. "/a/b/c"))
+    for _, d in ipairs({ "/a", "/a/b", "/a/b/c" }) do
+      assert.equal(tonumber("700", 8), mode(dir .. d))
+    end
+    os.execute("chmod 755 " .. shell_quote(dir .. "/a"))
+    assert.is_true(core.make_private_dir(dir .. "/a/b/c/"))
+    assert.equal(tonumber("755", 8), mode(dir .. "/a"))
+    spit(dir .. "/file", "x")
+    local ok, err, kind = core.make_private_dir(dir .. "/file/sub")
+    assert.is_nil(ok)
+    assert.equal("input", kind)
+    assert.truthy(err:find("file/sub", 1, true))
+  end)
+
+  it("accepts a private file or a missing one, and refuses what others can touch", function()
+    local path = dir .. "/c.json"
+    assert.is_true(core.check_private(path))
+    assert.is_true(core.write_private(path, "{}"))
+    assert.is_true(core.check_private(path))
+    os.execute("chmod 640 " .. shell_quote(path))
+    local ok, err, kind = core.check_private(path)
+    assert.is_nil(ok)
+    assert.equal("input", kind)
+    assert.truthy(err:find("mode 640", 1, true), err)
+    assert.truthy(err:find("chmod 600", 1, true), err)
+    os.execute("chmod 600 " .. shell_quote(path) .. "; chmod 777 " .. shell_quote(dir))
+    ok, err, kind = core.check_private(path)
+    assert.is_nil(ok)
+    assert.equal("input", kind)
+    assert.truthy(err:find("folder " .. dir .. " is writable by group or others", 1, true), err)
+    os.execute("chmod 720 " .. shell_quote(dir))
+    assert.is_nil((core.check_private(path)))
+    os.execute("chmod 700 " .. shell_quote(dir))
+    os.execute("ln -s c.json " .. shell_quote(dir .. "/link"))
+    ok, err = core.check_private(dir .. "/link")
+    assert.is_nil(ok)
+    assert.truthy(err:find("symbolic link", 1, true), err)
+    os.execute("mkdir " .. shell_quote(dir .. "/d"))
+    ok, err = core.check_private(dir .. "/d")
+    assert.is_nil(ok)
+    assert.truthy(err:find("not a regular file", 1, true), err)
+    ok, err = core.check_private(dir .. "/nowhere/c.json")
+    assert.is_nil(ok)
+    assert.truthy(err:find("nowhere", 1, true), err)
+    ok, err = core.check_private("/tmp/enphase-x.json")
+    assert.is_nil(ok)
+    assert.truthy(err:find("folder /tmp is writable", 1, true), err)
+  end)
+
+  it("refuses a file or folder that belongs to another user", function()
+    if not IS_ROOT then
+      return -- only root can give a file away
+    end
+    local path = dir .. "/c.json"
+    assert.is_true(core.write_private(path, "{}"))
+    os.execute("chown 65534 " .. shell_quote(path))
+    local ok, err, kind = core.check_private(path)
+    assert.is_nil(ok)
+    assert.equal("input", kind)
+    assert.truthy(err:find("another user", 1, true), err)
+    os.execute("chown 0 " .. shell_quote(path) .. "; chown 65534 " .. shell_quote(dir))
+    ok, err = core.check_private(path)
+    assert.is_nil(ok)
+    assert.truthy(err:find("folder " .. dir .. " belongs to another user", 1, true), err)
+    os.execute("chown 0 " .. shell_quote(dir))
+  end)
+
+  it("locks a file: a second lock waits, then fails; unlock, __close and __gc release", function()
+    local path = dir .. "/c.json"
+    local lock = assert(core.lock(path))
+    assert.equal("enphase.lock (held)", tostring(lock))
+    assert.equal(tonumber("600", 8), mode(path .. ".lock"))
+    local t0 = core.monotonic()
+    local again, err, kind = core.lock(path, 0.2)
+    assert.is_nil(again)
+    assert.equal("input", kind)
+    assert.truthy(err:find("still locked", 1, true), err)
+    assert.is_true(core.monotonic() - t0 >= 0.19)
+    lock:unlock()
+    lock:unlock() -- idempotent
+    assert.equal("enphase.lock (released)", tostring(lock))
+    do
+      local scoped <close> = assert(core.lock(path, 0)) -- luacheck: ignore scoped
+      assert.is_nil((core.lock(path, 0)))
+    end
+    assert.truthy(core.lock(path, 0)) -- released at scope end; this one is garbage now
+    collectgarbage()
+    collectgarbage()
+    assert.truthy(core.lock(path, 0))
+    collectgarbage()
+    os.execute("ln -s /etc/passwd " .. shell_quote(dir .. "/evil.lock"))
+    local bad
+    bad, err = core.lock(dir .. "/evil")
+    assert.is_nil(bad)
+    assert.truthy(err:find("evil.lock", 1, true), err)
+  end)
+end)
+
+describe("session state export and import", function()
+  local sim
+
+  setup(function()
+    sim = simulator.start()
+  end)
+
+  teardown(function()
+    sim:stop()
+  end)
+
+  before_each(function()
+    sim:reset()
+  end)
+
+  local function session(extra)
+    local opts = { base_url = sim.base_url, email = H.EMAIL, password = H.PASSWORD, timeout = 5 }
+    for k, v in pairs(extra or {}) do
+      opts[k] = v
+    end
+    return core.new(opts)
+  end
+
+  local function logged_in()
+    local s = session()
+    assert(s:login())
+    assert(s:discover_site())
+    assert(s:discover_user())
+    assert(s:fetch_xsrf())
+    return s
+  end
+
+  it("moves a logged-in session into a new one that needs no login", function()
+    local a = logged_in()
+    local st = a:export_state()
+    assert.equal(a:secrets().token, st.token)
+    assert.equal(a:secrets().xsrf, st.xsrf)
+    assert.equal(a:info().exp, st.exp)
+    assert.same({ H.SITE_ID, H.USER_ID }, { st.site_id, st.user_id })
+    assert.equal(2, #st.cookies)
+    local joined = table.concat(st.cookies, "\n")
+    assert.truthy(joined:find("\t_enlighten_4_session\t", 1, true))
+    assert.truthy(joined:find("\tBP-XSRF-Token\t" .. st.xsrf, 1, true))
+    a:close()
+
+    local before = #sim:log()
+    local b = session()
+    local g0 = b:info().generation
+    assert.is_true(b:import_state(st))
+    local info = b:info()
+    assert.is_true(info.generation > g0)
+    assert.same({ true, true, st.exp, H.SITE_ID, H.USER_ID },
+      { info.has_jwt, info.has_xsrf, info.exp, info.site_id, info.user_id })
+    assert.equal(info.generation, b:info().generation) -- unchanged state, same generation
+    local status = b:request("GET", "/service/batteryConfig/api/v1/batterySettings/" .. H.SITE_ID,
+      { query = "userId=" .. H.USER_ID .. "&source=enlm" })
+    assert.equal(200, status)
+    -- the web session came along: a new JWT from the cookies, no login
+    assert.truthy(b:refresh_jwt())
+    local sent = H.lines(H.since(sim, before))
+    assert.same({ "GET /service/batteryConfig/api/v1/batterySettings/" .. H.SITE_ID,
+                  "GET /app-api/jwt_token.json" }, sent)
+    assert.same(b:export_state().cookies, st.cookies)
+    b:close()
+  end)
+
+  it("bumps the generation when the JWT, XSRF, ids or cookies change", function()
+    local s = session()
+    local g = s:info().generation
+    assert.equal(g, s:info().generation)
+    assert(s:login())
+    local g1 = s:info().generation
+    assert.is_true(g1 > g)
+    assert(s:discover_site())
+    local g2 = s:info().generation
+    assert.is_true(g2 > g1)
+    assert(s:discover_user())
+    assert(s:fetch_xsrf())
+    local g3 = s:info().generation
+    assert.is_true(g3 > g2)
+    s:request("GET", "/service/batteryConfig/api/v1/batterySettings/" .. H.SITE_ID,
+      { query = "userId=" .. H.USER_ID .. "&source=enlm" })
+    assert.equal(g3, s:info().generation)
+    s:close()
+  end)
+
+  it("refuses a bad token, XSRF, id or cookie line and then changes nothing", function()
+    local a = logged_in()
+    local good = a:export_state()
+    local b = session()
+    local function without(field, value)
+      local t = {}
+      for k, v in pairs(good) do
+        t[k] = v
+      end
+      t[field] = value
+      return t
+    end
+    for _, case in ipairs({
+      { "token", "not a jwt" }, { "token", "a.b.c" }, { "xsrf", "two words" },
+      { "site_id", 0 }, { "user_id", 1.5 },
+      { "cookies", { "no tabs at all" } },
+      { "cookies", { "127.0.0.1\tFALSE\t/\tFALSE\t0\tname\tva\nlue" } },
+      { "cookies", { "# a comment\tFALSE\t/\tFALSE\t0\tname\tvalue" } },
+    }) do
+      local ok, err, kind = b:import_state(without(case[1], case[2]))
+      assert.is_nil(ok, case[1])
+      assert.equal("input", kind)
+      assert.falsy(err:find(good.token, 1, true))
+      assert.is_false(b:info().has_jwt)
+      assert.same({}, b:export_state().cookies)
+    end
+    assert.has_error(function() b:import_state(without("token", nil)) end)
+    assert.has_error(function() b:import_state(without("cookies", { 42 })) end)
+    assert.has_error(function() b:import_state("x") end)
+    a:close()
+    b:close()
+  end)
+
+  it("imports cookies for base_url's host (or a parent domain) only", function()
+    local a = logged_in()
+    local st = a:export_state()
+    a:close()
+    st.cookies[#st.cookies + 1] = "evil.example.com\tFALSE\t/\tFALSE\t0\tstolen\tvalue1"
+    st.cookies[#st.cookies + 1] = ".127.0.0.1.evil\tTRUE\t/\tFALSE\t0\tstolen2\tvalue2"
+    local b = session()
+    assert.is_true(b:import_state(st))
+    local names = {}
+    for _, line in ipairs(b:export_state().cookies) do
+      names[#names + 1] = line:match("\t([^\t]+)\t[^\t]*$")
+    end
+    table.sort(names)
+    assert.same({ "BP-XSRF-Token", "_enlighten_4_session" }, names)
+    b:close()
+  end)
+end)
+
+describe("the token cache of a client", function()
+  local sim, dir, path
+
+  setup(function()
+    sim = simulator.start({ args = { "--sites", "1" } })
+  end)
+
+  teardown(function()
+    sim:stop()
+  end)
+
+  before_each(function()
+    sim:reset()
+    dir = tmpdir()
+    path = dir .. "/cache/session.json"
+  end)
+
+  after_each(function()
+    rmdir(dir)
+  end)
+
+  local function new_client(extra)
+    local opts = { token_cache = path }
+    for k, v in pairs(extra or {}) do
+      opts[k] = v
+    end
+    return H.new(sim, opts)
+  end
+
+  local function cached()
+    local text = slurp(path)
+    assert.is_string(text)
+    return json.decode(text)
+  end
+
+  it("lets a second client (a new process) send no request at all", function()
+    local c = new_client()
+    local st = assert(c:status())
+    assert.equal("OK", st.status)
+    c:close()
+    assert.equal(tonumber("600", 8), mode(path))
+    assert.equal(tonumber("700", 8), mode(dir .. "/cache"))
+    local t = cached()
+    assert.equal(1, t.version)
+    assert.equal(cache.account_key(sim.base_url, H.EMAIL), t.account)
+    assert.same({ st.exp, H.SITE_ID, H.USER_ID }, { t.exp, t.site_id, t.user_id })
+    assert.falsy(slurp(path):find(H.EMAIL, 1, true)) -- only a hash of the account
+    assert.falsy(slurp(path):find(H.PASSWORD, 1, true))
+
+    local before = #sim:log()
+    local c2, probe = new_client()
+    local st2 = assert(c2:status())
+    local tokens = assert(c2:tokens())
+    assert.same({ "OK", st.exp, H.SITE_ID, H.USER_ID }, { st2.status, st2.exp, st2.site_id, st2.user_id })
+    assert.equal(t.token, tokens.token)
+    assert.equal(t.xsrf, tokens.xsrf)
+    assert.same({}, H.since(sim, before))
+    assert.equal(0, c2._session:info().requests)
+    c2:close()
+    assert.truthy(table.concat(probe.lines, "\n"):find("using the session cached in", 1, true))
+    -- and it works with the cached session: one API request, no login
+    local c3 = new_client()
+    assert(c3:settings())
+    assert.same({ "GET /service/batteryConfig/api/v1/batterySettings/" .. H.SITE_ID },
+      H.lines(H.since(sim, before)))
+    c3:close()
+  end)
+
+  it("writes the file only when the session changed", function()
+    local c = new_client()
+    assert(c:status())
+    c:close()
+    local first = slurp(path)
+    os.execute("touch -d '2001-01-01' " .. shell_quote(path))
+    local c2 = new_client()
+    assert(c2:status())
+    assert(c2:settings())
+    c2:close()
+    assert.equal(first, slurp(path))
+    assert.truthy(capture("stat -c %Y " .. shell_quote(path)):match("^9"))
+  end)
+
+  it("refuses a cache file or folder others can write (input, nothing sent)", function()
+    local c = new_client()
+    assert(c:status())
+    c:close()
+    os.execute("chmod 666 " .. shell_quote(path))
+    local before = #sim:log()
+    local c2, err, kind = enphase.new({ email = H.EMAIL, password = H.PASSWORD, base_url = sim.base_url,
+      token_cache = path })
+    assert.is_nil(c2)
+    assert.equal("input", kind)
+    assert.truthy(err:find("option token_cache: " .. path, 1, true), err)
+    assert.truthy(err:find("chmod 600", 1, true), err)
+    os.execute("chmod 600 " .. shell_quote(path) .. "; chmod 777 " .. shell_quote(dir .. "/cache"))
+    c2, err, kind = enphase.new({ email = H.EMAIL, password = H.PASSWORD, base_url = sim.base_url,
+      token_cache = path })
+    assert.is_nil(c2)
+    assert.equal("input", kind)
+    assert.truthy(err:find("folder " .. dir .. "/cache is writable by group or others", 1, true), err)
+    assert.equal(before, #sim:log())
+    for _, bad in ipairs({ "", 42, dir .. "/" }) do
+      c2, err, kind = enphase.new({ email = H.EMAIL, password = H.PASSWORD, base_url = sim.base_url,
+        token_cache = bad })
+      assert.is_nil(c2)
+      assert.equal("input", kind)
+      assert.truthy(err:find("token_cache", 1, true))
+    end
+  end)
+
+  for _, case in ipairs({
+    { "corrupt", function(text) return text:gsub("[{}]", "#") end },
+    { "truncated", function(text) return text:sub(1, #text // 2) end },
+    { "empty", function() return "" end },
+    { "wrongly typed", function(text) return (text:gsub('"exp":%d+', '"exp":"soon"')) end },
+    { "tampered", function(text) return (text:gsub('"token":"[^"]*"', '"token":"x.y.z"')) end },
+    { "newer-versioned", function(text) return (text:gsub('"version":1', '"version":2')) end },
+    { "binary", function() return "\0\1\2\255" end },
+  }) do
+    it("ignores a " .. case[1] .. " cache: one fresh login, then a good cache", function()
+      local c = new_client()
+      assert(c:status())
+      c:close()
+      spit(path, case[2](slurp(path)))
+      local before = #sim:log()
+      local c2, probe = new_client()
+      local st = assert(c2:status())
+      assert.equal("OK", st.status)
+      c2:close()
+      assert.equal(2, logins(sim))
+      assert.truthy(#H.since(sim, before) > 0)
+      local log = table.concat(probe.lines, "\n")
+      assert.truthy(log:find("token cache " .. path .. " ignored", 1, true), log)
+      assert.equal(st.exp, cached().exp)
+      -- a good cache again
+      before = #sim:log()
+      local c3 = new_client()
+      assert(c3:status())
+      c3:close()
+      assert.equal(before, #sim:log())
+    end)
+  end
+
+  it("ignores another account's cache, and replaces it", function()
+    local c = new_client()
+    assert(c:status())
+    c:close()
+    local other = new_client({ email = "user1@example.com", password = "password1" })
+    local st = assert(other:status())
+    other:close()
+    assert.equal(1000001, st.site_id)
+    assert.equal(2, logins(sim))
+    assert.equal(cache.account_key(sim.base_url, "user1@example.com"), cached().account)
+    -- nor is a cache used across servers
+    local c3 = new_client({ base_url = sim.base_url:gsub("127%.0%.0%.1", "localhost") })
+    assert(c3:status())
+    c3:close()
+    assert.equal(3, logins(sim))
+  end)
+
+  it("logs in once when the cached JWT has expired", function()
+    local c = new_client()
+    assert(c:status())
+    c:close()
+    local later = 2 * 86400
+    sim:clock(later)
+    local c2, probe = new_client({ clock = function() return os.time() + later end })
+    assert(c2:status())
+    c2:close()
+    assert.equal(2, logins(sim))
+    assert.truthy(table.concat(probe.lines, "\n"):find("too soon to use", 1, true))
+    assert.is_true(cached().exp > os.time() + later)
+  end)
+
+  it("logs in again once when the server has forgotten the cached session", function()
+    local c = new_client()
+    assert(c:status())
+    c:close()
+    local old = cached().token
+    sim:reset() -- forgets every JWT and web session
+    local c2 = new_client()
+    assert(c2:settings())
+    c2:close()
+    assert.equal(1, logins(sim))
+    assert.are_not.equal(old, cached().token)
+  end)
+
+  it("keeps ids given as options over cached ones", function()
+    local c = new_client()
+    assert(c:status())
+    c:close()
+    local c2 = new_client({ site_id = 1000001, user_id = 2000001 })
+    local info = c2._session:info()
+    assert.same({ 1000001, 2000001 }, { info.site_id, info.user_id })
+    c2:close()
+  end)
+
+  it("shares one login among clients started together (the lock)", function()
+    -- two clients of one process, the second created before the first logged in
+    local a = new_client()
+    local b = new_client()
+    assert(a:status())
+    local before = #sim:log()
+    assert(b:status())
+    assert.same({}, H.since(sim, before))
+    a:close()
+    b:close()
+  end)
+end)
+
+describe("the enphase command with a token cache", function()
+  local sim, dir, env
+
+  -- Runs bin/enphase with `env_` and arguments; returns exit code, stdout, stderr.
+  local function run(env_, ...)
+    local out, errf = os.tmpname(), os.tmpname()
+    local parts = { "env -i PATH=/usr/bin:/bin" }
+    for k, v in pairs(env_) do
+      parts[#parts + 1] = k .. "=" .. shell_quote(v)
+    end
+    parts[#parts + 1] = "lua5.4 bin/enphase"
+    for _, a in ipairs({ ... }) do
+      parts[#parts + 1] = shell_quote(a)
+    end
+    local _, _, code = os.execute(table.concat(parts, " ") .. " >" .. out .. " 2>" .. errf)
+    local o, e = slurp(out), slurp(errf)
+    os.remove(out)
+    os.remove(errf)
+    return code, o, e
+  end
+
+  local function with(extra)
+    local t = {}
+    for k, v in pairs(env) do
+      t[k] = v
+    end
+    for k, v in pairs(extra or {}) do
+      t[k] = v
+    end
+    return t
+  end
+
+  setup(function()
+    sim = simulator.start()
+  end)
+
+  teardown(function()
+    sim:stop()
+  end)
+
+  before_each(function()
+    sim:reset()
+    dir = tmpdir()
+    os.execute("mkdir -m 700 " .. shell_quote(dir .. "/home"))
+    env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD, ENPHASE_BASE_URL = sim.base_url,
+            HOME = dir .. "/home" }
+  end)
+
+  after_each(function()
+    rmdir(dir)
+  end)
+
+  it("sends no request from a second process (default ~/.cache/enphase/session.json)", function()
+    local code, out, err = run(env, "token", "--json")
+    assert.equal(0, code, err)
+    local first = json.decode(out)
+    local path = dir .. "/home/.cache/enphase/session.json"
+    assert.equal(tonumber("600", 8), mode(path))
+    assert.equal(tonumber("700", 8), mode(dir .. "/home/.cache/enphase"))
+    local before = #sim:log()
+    for _ = 1, 3 do
+      code, out, err = run(env, "token", "--json")
+      assert.equal(0, code, err)
+      assert.same(first, json.decode(out))
+    end
+    code, out = run(env, "status", "--json")
+    assert.equal(0, code)
+    assert.equal("OK", json.decode(out).status)
+    assert.equal(before, #sim:log())
+    assert.same({ "session.json", "session.json.lock" }, listing(dir .. "/home/.cache/enphase"))
+  end)
+
+  it("uses $XDG_CACHE_HOME, ENPHASE_TOKEN_CACHE, --token-cache, and --no-token-cache", function()
+    local xdg = with({ XDG_CACHE_HOME = dir .. "/xdg" })
+    assert.equal(0, (run(xdg, "status")))
+    assert.truthy(slurp(dir .. "/xdg/enphase/session.json"))
+    local n = logins(sim)
+    assert.equal(0, (run(with({ ENPHASE_TOKEN_CACHE = dir .. "/env.json" }), "status")))
+    assert.truthy(slurp(dir .. "/env.json"))
+    assert.equal(0, (run(env, "status", "--token-cache", dir .. "/opt.json")))
+    assert.truthy(slurp(dir .. "/opt.json"))
+    assert.equal(n + 2, logins(sim))
+    -- each is used again
+    assert.equal(0, (run(xdg, "status")))
+    assert.equal(0, (run(with({ ENPHASE_TOKEN_CACHE = dir .. "/env.json" }), "status")))
+    assert.equal(0, (run(env, "status", "--token-cache=" .. dir .. "/opt.json")))
+    assert.equal(n + 2, logins(sim))
+    -- --no-token-cache: a login every time, no file anywhere
+    assert.equal(0, (run(env, "status", "--no-token-cache")))
+    assert.equal(0, (run(env, "status", "--no-token-cache")))
+    assert.equal(n + 4, logins(sim))
+    assert.is_nil(slurp(dir .. "/home/.cache/enphase/session.json"))
+    -- from a --config file too
+    spit(dir .. "/conf", "ENPHASE_TOKEN_CACHE=" .. dir .. "/conf.json\n")
+    os.execute("chmod 600 " .. shell_quote(dir .. "/conf"))
+    assert.equal(0, (run(env, "status", "--config", dir .. "/conf")))
+    assert.truthy(slurp(dir .. "/conf.json"))
+    -- no HOME: no cache, and no complaint
+    local code, _, err = run({ ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
+      ENPHASE_BASE_URL = sim.base_url }, "status")
+    assert.equal(0, code)
+    assert.equal("", err)
+  end)
+
+  it("refuses an unsafe cache given explicitly (exit 2), but only warns for the default", function()
+    os.execute("mkdir -m 777 " .. shell_quote(dir .. "/open"))
+    local before = #sim:log()
+    local code, out, err = run(env, "status", "--token-cache", dir .. "/open/c.json")
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.truthy(err:find("folder " .. dir .. "/open is writable by group or others", 1, true), err)
+    code, out, err = run(with({ ENPHASE_TOKEN_CACHE = dir .. "/open/c.json" }), "status")
+    assert.equal(2, code, err)
+    assert.equal("", out)
+    assert.equal(before, #sim:log())
+    -- the default cache folder unusable: a warning, and on without the cache
+    os.execute("mkdir -p " .. shell_quote(dir .. "/home/.cache/enphase") .. " && chmod 777 "
+      .. shell_quote(dir .. "/home/.cache/enphase"))
+    code, out, err = run(env, "status")
+    assert.equal(0, code, err)
+    assert.truthy(out:find("OK", 1, true))
+    assert.truthy(err:find("warning: token cache: folder", 1, true), err)
+    assert.same({}, listing(dir .. "/home/.cache/enphase"))
+    os.execute("chmod 700 " .. shell_quote(dir .. "/home/.cache/enphase") .. " && touch "
+      .. shell_quote(dir .. "/home/.cache/enphase/session.json") .. " && chmod 644 "
+      .. shell_quote(dir .. "/home/.cache/enphase/session.json"))
+    code, out, err = run(env, "status")
+    assert.equal(0, code, err)
+    assert.truthy(out:find("OK", 1, true))
+    assert.truthy(err:find("chmod 600", 1, true), err)
+    -- a HOME that cannot hold a cache folder
+    spit(dir .. "/home/.cache/x", "")
+    code, out, err = run(with({ XDG_CACHE_HOME = dir .. "/home/.cache/x" }), "status")
+    assert.truthy(out:find("OK", 1, true))
+    assert.equal(0, code, err)
+    assert.truthy(err:find("warning: token cache", 1, true), err)
+  end)
+
+  it("survives 8 processes started together, round after round: one login each round", function()
+    local path = dir .. "/shared/session.json"
+    local parts = { "env -i PATH=/usr/bin:/bin" }
+    for k, v in pairs(with({ ENPHASE_TOKEN_CACHE = path })) do
+      parts[#parts + 1] = k .. "=" .. shell_quote(v)
+    end
+    local cmd = table.concat(parts, " ") .. " lua5.4 bin/enphase token --json"
+    for round = 1, 3 do
+      os.remove(path)
+      local before = logins(sim)
+      local script = {}
+      for i = 1, 8 do
+        script[#script + 1] = ("( %s >%s/out.%d 2>%s/err.%d; echo $? >%s/rc.%d ) &"):format(cmd,
+          shell_quote(dir), i, shell_quote(dir), i, shell_quote(dir), i)
+      end
+      script[#script + 1] = "wait"
+      os.execute(table.concat(script, "\n"))
+      local tokens = {}
+      for i = 1, 8 do
+        assert.equal("0", (slurp(dir .. "/rc." .. i) or ""):gsub("%s+", ""),
+          "round " .. round .. ": " .. (slurp(dir .. "/err." .. i) or ""))
+        local t = json.decode(slurp(dir .. "/out." .. i))
+        assert.equal("OK", t.status)
+        tokens[t.token] = true
+      end
+      assert.equal(1, logins(sim) - before, "round " .. round)
+      local text = slurp(path)
+      assert.is_string(text)
+      local t = json.decode(text)
+      assert.truthy(tokens[t.token])
+      assert.equal(tonumber("600", 8), mode(path))
+      assert.same({ "session.json", "session.json.lock" }, listing(dir .. "/shared"))
+    end
+  end)
+
+  it("keeps the file whole under concurrent writers and readers", function()
+    local path = dir .. "/race/c.json"
+    assert.is_true(core.make_private_dir(dir .. "/race"))
+    local writer = [[
+      package.cpath = "build/?.so;" .. package.cpath
+      local core = require("enphase.core")
+      local id, path = tonumber(arg[1]), arg[2]
+      for i = 1, 60 do
+        local body = ("%d:%d:"):format(id, i) .. ("x"):rep(2000 + 97 * id + i) .. ":end"
+        if i % 2 == 0 then
+          local lock <close> = assert(core.lock(path, 30))
+          assert(core.write_private(path, body))
+        else
+          assert(core.write_private(path, body))
+        end
+      end
+    ]]
+    spit(dir .. "/writer.lua", writer)
+    local script = {}
+    for i = 1, 8 do
+      script[#script + 1] = ("lua5.4 %s %d %s &"):format(shell_quote(dir .. "/writer.lua"), i,
+        shell_quote(path))
+    end
+    local p = assert(io.popen(table.concat(script, "\n") .. "\nwait; echo done"))
+    local reads, bad = 0, {}
+    local t0 = os.clock()
+    while os.clock() - t0 < 0.5 do
+      local s = slurp(path)
+      if s then
+        reads = reads + 1
+        local id, i, xs = s:match("^(%d+):(%d+):(x*):end$")
+        if not id or #xs ~= 2000 + 97 * tonumber(id) + tonumber(i) then
+          bad[#bad + 1] = s:sub(1, 40)
+        end
+      end
+    end
+    assert.equal("done\n", p:read("a"))
+    p:close()
+    assert.same({}, bad)
+    assert.truthy(reads > 0)
+    assert.truthy(slurp(path):match(":end$"))
+    assert.same({ "c.json", "c.json.lock" }, listing(dir .. "/race"))
+  end)
+end)
