@@ -105,6 +105,9 @@ describe("battery settings", function()
     end
     local _, _, kind = client:discharge_to_grid(nil)
     assert.equal("input", kind)
+    local _, kerr, kkind = client:toggle("xyz", true)
+    assert.equal("input", kkind)
+    assert.truthy(kerr:find("kind must be one of cfg, dtg, rbd", 1, true))
     assert.same({}, sent())
   end)
 

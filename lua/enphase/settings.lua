@@ -152,7 +152,11 @@ end
 --- Sets cfg, dtg or rbd to `on`: isValid, the seed's delay, PUT, read back.
 -- The PUT is never retried alone: a retry starts again from isValid.
 function M.toggle(client, kind, on)
-  local spec = M.TOGGLES[kind]
+  local which, kerr = validate.kind("kind", kind)
+  if not which then
+    return nil, kerr, "input"
+  end
+  local spec = M.TOGGLES[which]
   local value, err = validate.boolean("on", on)
   if value == nil then
     return nil, err, "input"
