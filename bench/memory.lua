@@ -139,12 +139,18 @@ function M.run()
     rows[#rows + 1] = { label, B.num(p.rss), B.num(p.hwm), B.num(p.hwm - bare) }
   end
   local last = points[#points]
-  local first_op = points[3]
+  local first_op, hundred = points[3], nil
+  for _, p in ipairs(points) do
+    if p.ops == 100 then
+      hundred = p
+    end
+  end
+  hundred = hundred or first_op
   B.print_table("4. Memory: one client, " .. ops .. " operations (KiB)",
     { "process", "VmRSS", "peak (VmHWM)", "peak - bare lua" }, rows, {
       ("%d operations: %d requests, %d TCP connection(s), %.1f s. Peak growth from operation %d to %d: "
-        .. "%d KiB."):format(ops, d.requests, d.connections, wall, first_op.ops, last.ops,
-        last.hwm - first_op.hwm),
+        .. "%d KiB; from operation %d to %d: %d KiB."):format(ops, d.requests, d.connections, wall,
+        first_op.ops, last.ops, last.hwm - first_op.hwm, hundred.ops, last.ops, last.hwm - hundred.hwm),
       ("valgrind (%d operations, %.0f s): definitely lost %s bytes, indirectly lost %s bytes; "
         .. "errors: %s; exit %s."):format(vg_ops, vg_wall, B.num(definite), B.num(indirect),
         errors_line, tostring(vg_code)),
