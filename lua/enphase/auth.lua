@@ -25,6 +25,12 @@ function M.login(client)
     return nil, err, kind
   end
   client._refused = nil
+  local exp = client._session:info().exp
+  if exp <= client._clock() then
+    client._log("warn", "the server gave a JWT that had already expired")
+    return nil, ("login: the server gave a JWT that expired at %d (already past)"):format(exp),
+      "protocol"
+  end
   cache.changed(client)
   return true
 end

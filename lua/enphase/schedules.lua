@@ -42,6 +42,46 @@ local function parse_detail(d)
   return s
 end
 
+-- A JSON array (an empty Lua table counts as one).
+local function is_array(t)
+  return type(t) == "table" and (next(t) == nil or t[1] ~= nil)
+end
+
+-- The list, strictly: a wrong-shaped answer is "protocol", never read as an
+-- empty or partial list (deletes and overlap checks act on it).
+local function parse_list(body, label)
+  local function wrong(why)
+    return nil, ("%s: the schedule list %s"):format(label, why), "protocol"
+  end
+  if body[1] ~= nil or (body.cfg == nil and body.dtg == nil and body.rbd == nil) then
+    return wrong("has none of cfg, dtg, rbd")
+  end
+  local out = { cfg = {}, dtg = {}, rbd = {}, pending = body.anySchedulePending == true }
+  for kind_name in pairs(validate.KINDS) do
+    local group = body[kind_name]
+    if group ~= nil and group ~= json.null then
+      if type(group) ~= "table" then
+        return wrong(("has a %s that is not an object"):format(kind_name))
+      end
+      local details = group.details
+      if details ~= nil and details ~= json.null then
+        if not is_array(details) then
+          return wrong(("has %s.details that is not an array"):format(kind_name))
+        end
+        for _, d in ipairs(details) do
+          if type(d) ~= "table" or type(d.scheduleId) ~= "string" then
+            return wrong(("has a %s detail without a string scheduleId"):format(kind_name))
+          end
+          if d.isDeleted ~= true then
+            out[kind_name][#out[kind_name] + 1] = parse_detail(d)
+          end
+        end
+      end
+    end
+  end
+  return out
+end
+
 local function fetch(client)
   local res, err, kind = send(client, function(site)
     return "GET", schedules_path(site)
@@ -54,19 +94,7 @@ local function fetch(client)
   if not body then
     return nil, err, kind
   end
-  local out = { cfg = {}, dtg = {}, rbd = {}, pending = body.anySchedulePending == true }
-  for kind_name in pairs(validate.KINDS) do
-    local group = body[kind_name]
-    local details = type(group) == "table" and group.details
-    if type(details) == "table" then
-      for _, d in ipairs(details) do
-        if type(d) == "table" and d.isDeleted ~= true then
-          out[kind_name][#out[kind_name] + 1] = parse_detail(d)
-        end
-      end
-    end
-  end
-  return out
+  return parse_list(body, res.label)
 end
 
 --- `{cfg={...}, dtg={...}, rbd={...}, pending=<anySchedulePending>}`; each
@@ -178,6 +206,42 @@ local function check_free(client, s, except_id)
   return list
 end
 
+-- The schedule of `list` equal to `s` whose id was not in `before`.
+local function created_since(list, before, s)
+  local known = {}
+  for _, b in ipairs(before[s.type:lower()]) do
+    known[b.id] = true
+  end
+  for _, c in ipairs(list[s.type:lower()]) do
+    if not known[c.id] and c.start_time == s.start_time and c.end_time == s.end_time
+        and c.limit == s.limit and table.concat(c.days, ",") == table.concat(s.days, ",") then
+      return c
+    end
+  end
+  return nil
+end
+
+-- POSTs a new schedule. A network fault may have cut the answer after the
+-- server created it: before sending again, look whether it exists now.
+local function create(client, s, before)
+  local ambiguous = false
+  return retry.run(client, function()
+    if ambiguous then
+      local list = fetch(client)
+      local found = list and created_since(list, before, s)
+      if found then
+        client._log("info", "the schedule was created before the connection failed")
+        return { status = 200, data = { scheduleId = found.id }, label = "POST schedules" }
+      end
+    end
+    local res, err, kind = api.send(client, function(site)
+      return "POST", schedules_path(site), nil, payload(s)
+    end)
+    ambiguous = ambiguous or kind == "network"
+    return res, err, kind
+  end)
+end
+
 --- Adds a schedule `{type=, start_time=, end_time=, days=, limit=, timezone=}`
 -- (limit defaults to 100 for CFG and 6 for DTG; timezone to the site's).
 -- Returns `id, "applied"`, or `nil, msg, kind` ("pending" with the id as a
@@ -192,9 +256,7 @@ function M.add_schedule(client, spec)
   if not ok then
     return nil, ferr, fkind
   end
-  local res, werr, wkind, failed = send(client, function(site)
-    return "POST", schedules_path(site), nil, payload(s)
-  end)
+  local res, werr, wkind, failed = create(client, s, ok)
   if not res then
     return write_failure(res, werr, wkind, failed)
   end
@@ -271,8 +333,19 @@ function M.delete_schedule(client, id)
   if not sid then
     return nil, err, "input"
   end
-  local res, derr, dkind = send(client, function(site)
-    return "POST", ("%s/%s/delete"):format(schedules_path(site), sid), nil, {}
+  -- After a network fault the delete may have happened: a 404 then means done.
+  local ambiguous = false
+  local res, derr, dkind = retry.run(client, function()
+    local r, e, k = api.send(client, function(site)
+      return "POST", ("%s/%s/delete"):format(schedules_path(site), sid), nil, {}
+    end)
+    if r and r.status == 404 and ambiguous then
+      client._log("info", "schedule %s was deleted before the connection failed", sid)
+      r.data = { message = "success" }
+      r.status = 200
+    end
+    ambiguous = ambiguous or k == "network"
+    return r, e, k
   end)
   if not res then
     return nil, derr, dkind

@@ -26,11 +26,20 @@ local function get(client, build, what)
   return api.expect_json(res, what)
 end
 
-local function data_of(body, what, label)
-  if type(body.data) ~= "table" then
-    return nil, ("%s: the answer has no %s data"):format(label, what), "protocol"
+-- The `data` object of an answer; `required` names a field and its Lua type
+-- that must be there, so that a wrong-shaped answer is never read as
+-- "everything off".
+local function data_of(body, what, label, required)
+  local data = body.data
+  local ok = type(data) == "table" and data[1] == nil
+  if ok and required then
+    ok = type(data[required[1]]) == required[2]
   end
-  return body.data
+  if not ok then
+    return nil, ("%s: the answer has no %s data%s"):format(label, what,
+      required and (" with a " .. required[2] .. " " .. required[1]) or ""), "protocol"
+  end
+  return data
 end
 
 local function flag(control)
@@ -51,7 +60,8 @@ function M.settings(client)
     return nil, err, kind
   end
   local data
-  data, err, kind = data_of(body, "battery settings", "GET batterySettings")
+  data, err, kind = data_of(body, "battery settings", "GET batterySettings",
+    { "chargeFromGrid", "boolean" })
   if not data then
     return nil, err, kind
   end
@@ -213,7 +223,7 @@ function M.profile(client)
     return nil, err, kind
   end
   local data
-  data, err, kind = data_of(body, "profile", "GET profile")
+  data, err, kind = data_of(body, "profile", "GET profile", { "profile", "string" })
   if not data then
     return nil, err, kind
   end
