@@ -49,6 +49,10 @@ function M.run()
     local t, err = c:tokens()
     return t and t.status == "OK", err
   end, repeats * 10)
+  results.status = B.measure_in_process(sim, client, function(c)
+    local st, err = c:status()
+    return st and st.status == "OK", err
+  end, repeats * 10)
   client:close()
 
   B.rmdir(dir)
@@ -56,7 +60,7 @@ function M.run()
 
   local seed = results.seed
   local rows = {}
-  for _, k in ipairs({ "seed", "seed_ids", "cli", "floor", "lib" }) do
+  for _, k in ipairs({ "seed", "seed_ids", "cli", "floor", "lib", "status" }) do
     local r = results[k]
     local label = ({
       seed = "seed `get_enphase_token.sh` (ids blank, as shipped)",
@@ -64,6 +68,7 @@ function M.run()
       cli = "`enphase token --json` + token cache (new process)" .. (cache and "" or " [cache not landed]"),
       floor = "(floor: `lua5.4` loading the library and exiting, no work)",
       lib = "`client:tokens()` (long-lived process)",
+      status = "`client:status()` (the same client)",
     })[k]
     rows[#rows + 1] = {
       label, B.num(r.first_requests), B.num(r.requests), B.num(r.connections), B.num(r.logins),
