@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(gcc make cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev
   lua-cjson lua-socket lua-busted lua-check luarocks curl jq ca-certificates)
+# the simulator's HTTPS (luasec) and the spec's test CA (openssl)
+PACKAGES+=(lua-sec openssl)
 PACKAGES+=("$@")
 
 missing=()
