@@ -253,6 +253,16 @@ describe("fault injection", function()
       assert.equal("OK", client:status().status)
     end)
 
+    it("reports a 429 on the login POST as locked, and logs in when asked again", function()
+      local client = H.new(sim)
+      sim:fault({ path = "/login/login", method = "POST", status = 429, retry_after = 60 })
+      fails("locked", function() return client:status() end)
+      -- a refusal is not retried by itself: the caller logs in explicitly
+      fails("locked", function() return client:status() end)
+      assert.is_true(client:login())
+      assert.equal("OK", client:status().status)
+    end)
+
     it("reports a 502 on jwt_token.json as http, then logs in", function()
       local client = H.new(sim)
       sim:fault({ path = JWT_PATH, status = 502 })
