@@ -12,7 +12,8 @@
 # looks: what it reports is a leak. The generational collector makes __gc
 # paths of young objects run during the specs too (an incremental collector
 # with a short pause was tried: it tripled the run time). Prints busted's
-# summary line; on failure, the details.
+# summary line; on failure, the details. A run longer than
+# ENPHASE_SANITIZE_TIMEOUT seconds (default 900) is stopped and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,14 +32,18 @@ cc -shared -fPIC -O2 -Wall -Wextra -Werror -o build-asan/preload-once.so scripts
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
-ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
-UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-LD_PRELOAD="$runtimes $PWD/build-asan/preload-once.so" \
+# LD_PRELOAD set by env for lua5.4 itself (preload-once.so drops it in the
+# first process it loads into, so it cannot be set for timeout)
+timeout "${ENPHASE_SANITIZE_TIMEOUT:-900}" env \
+  ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LD_PRELOAD="$runtimes $PWD/build-asan/preload-once.so" \
   lua5.4 /usr/bin/busted --ignore-lua --lua=lua5.4 --cpath='build-asan/?.so' \
   -e 'collectgarbage("generational")' -o utfTerminal "$@" >"$out" 2>&1 || status=$?
 if [ "$status" != 0 ] || grep -q -e "ERROR: AddressSanitizer" -e "ERROR: LeakSanitizer" \
     -e "runtime error:" "$out"; then
   cat "$out"
+  [ "$status" != 124 ] || echo "sanitize: stopped after ${ENPHASE_SANITIZE_TIMEOUT:-900} s (a hang?)"
   echo "sanitize: FAILED (exit $status)"
   exit 1
 fi
