@@ -649,6 +649,23 @@ describe("the enphase command with a token cache", function()
     assert.same({ "session.json", "session.json.lock" }, listing(dir .. "/home/.cache/enphase"))
   end)
 
+  it("keeps the site's capability flags, so a toggle in a new process sends only its own 3 requests",
+    function()
+      local code, _, err = run(env, "cfg", "on")
+      assert.equal(0, code, err)
+      local before = #sim:log()
+      code, _, err = run(env, "cfg", "off")
+      assert.equal(0, code, err)
+      local lines = {}
+      for i, e in ipairs(sim:log()) do
+        if i > before then
+          lines[#lines + 1] = e.method .. " " .. e.path:gsub("^/service/batteryConfig/api/v1", "")
+        end
+      end
+      assert.same({ "POST /battery/sites/5652514/schedules/isValid", "PUT /batterySettings/5652514",
+                    "GET /batterySettings/5652514" }, lines)
+    end)
+
   it("uses $XDG_CACHE_HOME, ENPHASE_TOKEN_CACHE, --token-cache, and --no-token-cache", function()
     local xdg = with({ XDG_CACHE_HOME = dir .. "/xdg" })
     assert.equal(0, (run(xdg, "status")))

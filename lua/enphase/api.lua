@@ -13,12 +13,18 @@ M.BC = "/service/batteryConfig/api/v1"
 -- `{status=, body=, data=, headers=}` whatever the status, or
 -- `nil, message, kind` when nothing usable came back.
 function M.send(client, build)
-  local ok, err, kind = auth.ready(client)
+  local ok, err, kind = auth.ready(client, true)
   if not ok then
     return nil, err, kind
   end
   local info = client._session:info()
   local method, path, query, payload = build(info.site_id, info.user_id)
+  if method ~= "GET" then
+    ok, err, kind = auth.ready(client)
+    if not ok then
+      return nil, err, kind
+    end
+  end
   local body = payload ~= nil and json.encode(payload) or nil
   client._log("debug", "%s %s", method, path)
   local status, text, headers = client._session:request(method, path, { query = query, body = body })

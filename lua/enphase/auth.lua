@@ -117,13 +117,14 @@ function M.ensure_xsrf(client)
 end
 
 --- Token, ids and XSRF: everything an API call needs.
-function M.ready(client)
+-- `without_xsrf`: a GET needs no XSRF token (the seed's poll sends none).
+function M.ready(client, without_xsrf)
   local guard <close> = cache.guard(client) -- luacheck: ignore guard (released at scope end)
   local ok, err, kind = M.ensure_token(client)
   if ok then
     ok, err, kind = M.ensure_ids(client)
   end
-  if ok then
+  if ok and not without_xsrf then
     ok, err, kind = M.ensure_xsrf(client)
   end
   return ok, err, kind

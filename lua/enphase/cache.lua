@@ -103,7 +103,8 @@ function Cache:read()
   elseif type(t.token) ~= "string" or math.type(t.exp) ~= "integer"
     or (t.xsrf ~= nil and type(t.xsrf) ~= "string") or not is_id(t.site_id)
     or not is_id(t.user_id) or not is_string_list(t.cookies)
-    or (t.timezone ~= nil and type(t.timezone) ~= "string") then
+    or (t.timezone ~= nil and type(t.timezone) ~= "string")
+    or (t.site_settings ~= nil and type(t.site_settings) ~= "table") then
     return nil, "fields missing or of the wrong type"
   end
   return t
@@ -143,6 +144,10 @@ function Cache:load(client)
   if t.timezone and not client._timezone then
     client._timezone = t.timezone
   end
+  -- The capability flags: a new process then toggles without asking again.
+  if t.site_settings and not client._site_settings then
+    client._site_settings = t.site_settings
+  end
   self.saved = client._session:info().generation
   client._log("info", "using the session cached in %s (JWT valid until %d)", self.path, t.exp)
   return true
@@ -154,7 +159,7 @@ end
 function Cache:save(client)
   local session = client._session
   local generation = session:info().generation
-  if generation == self.saved then
+  if generation == self.saved and not self.dirty then
     return
   end
   local st = session:export_state()
@@ -172,6 +177,7 @@ function Cache:save(client)
     user_id = st.user_id,
     cookies = json.array(st.cookies),
     timezone = client._timezone,
+    site_settings = client._site_settings,
   })
   local lock, err
   if not self.held then
@@ -188,6 +194,7 @@ function Cache:save(client)
   end
   if ok then
     self.saved = generation
+    self.dirty = false
     client._log("debug", "token cache %s saved", self.path)
   else
     client._log("warn", "token cache not saved: %s", err)
@@ -242,9 +249,13 @@ function M.guard(client, always)
 end
 
 --- After a login, a JWT or XSRF renewal, or a discovery: saves now, or at
--- the end of the guard that holds the lock.
-function M.changed(client)
+-- the end of the guard that holds the lock. `extra` says that something
+-- outside the session (the site's capability flags) changed.
+function M.changed(client, extra)
   local cache = client._cache
+  if cache and extra then
+    cache.dirty = true
+  end
   if cache and not cache.held then
     cache:save(client)
   end

@@ -93,6 +93,7 @@ function M.site_settings(client)
     return nil, err, kind
   end
   client._site_settings = data
+  require("enphase.cache").changed(client, true)
   return data
 end
 
