@@ -55,6 +55,9 @@ static const luaL_Reg functions[] = {
     {"make_private_dir", store_make_private_dir},
     {"lock", store_lock},
     {"sha256", store_sha256},
+    {"poll", engine_poll},
+    {"pending", engine_pending},
+    {"mark_operation", engine_mark_operation},
     {NULL, NULL}};
 
 ENPHASE_API int luaopen_enphase_core(lua_State *L);
@@ -79,5 +82,6 @@ ENPHASE_API int luaopen_enphase_core(lua_State *L)
     luaL_newlib(L, functions);
     lua_pushliteral(L, ENPHASE_VERSION);
     lua_setfield(L, -2, "_VERSION");
+    engine_open(L); /* the shared multi handle, before any session */
     return 1;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define BC "/service/batteryConfig/api/v1"
+#define SITE_GET "GET /"
 
 static void need_site(lua_State *L, const session *s, const char *method)
 {
@@ -57,36 +58,13 @@ static int redirect_allowed(const session *s, const char *url)
     return ok;
 }
 
-int discover_site(lua_State *L)
+/* The site id from where GET / ended. */
+static int site_found(lua_State *L, session *s)
 {
-    session *s = session_check(L, 1);
-    http_request rq = {"GET /", "GET", NULL, NULL, 0};
-    const char *final;
-    long hops = 0, st;
+    const char *final =
+        s->resp.effective_url ? s->resp.effective_url : s->base_url;
+    long st = s->resp.status;
     int64_t id = 0;
-    int n;
-
-    lua_settop(L, 1);
-    rq.url = session_push_url(L, s, "/");
-    for (;;) {
-        http_clear_headers(s);
-        n = http_perform(L, s, &rq);
-        if (n > 0)
-            return n;
-        st = s->resp.status;
-        if (st < 300 || st >= 400 || s->resp.location == NULL)
-            break;
-        if (hops++ >= s->max_redirs)
-            return push_failure(L, KIND_PROTOCOL, "%s: more than %d redirects",
-                                rq.label, (int)s->max_redirs);
-        if (!redirect_allowed(s, s->resp.location))
-            return push_failure(L, KIND_PROTOCOL,
-                                "%s: refusing a redirect away from %s",
-                                rq.label, s->base_host);
-        lua_settop(L, 1);
-        rq.url = lua_pushstring(L, s->resp.location);
-    }
-    final = s->resp.effective_url ? s->resp.effective_url : rq.url;
     if (site_id_from_url(final, strlen(final), &id)) {
         s->site_id = (lua_Integer)id;
         lua_pushinteger(L, s->site_id);
@@ -95,12 +73,50 @@ int discover_site(lua_State *L)
     if (url_is_login_page(final, strlen(final)))
         return push_failure(L, KIND_SESSION,
                             "%s: not logged in (redirected to /login)",
-                            rq.label);
+                            SITE_GET);
     if (st < 200 || st >= 300)
-        return push_failure(L, KIND_HTTP, "%s: HTTP %d", rq.label, (int)st);
+        return push_failure(L, KIND_HTTP, "%s: HTTP %d", SITE_GET, (int)st);
     lua_pushlstring(L, final, strcspn(final, "?#"));
     return push_failure(L, KIND_PROTOCOL, "%s: no site id in the final URL %s",
-                        rq.label, lua_tostring(L, -1));
+                        SITE_GET, lua_tostring(L, -1));
+}
+
+/* GET / and each redirect, one transfer per phase 1 round. */
+static int site_step(lua_State *L, session *s)
+{
+    http_request rq = {SITE_GET, "GET", NULL, NULL, 0};
+    long st;
+    int n;
+    if (s->xfer.phase == 0) {
+        rq.url = session_push_url(L, s, "/");
+    } else {
+        n = http_finish(L, s);
+        if (n > 0)
+            return n;
+        st = s->resp.status;
+        if (st < 300 || st >= 400 || s->resp.location == NULL)
+            return site_found(L, s);
+        if (s->xfer.hops++ >= s->max_redirs)
+            return push_failure(L, KIND_PROTOCOL, "%s: more than %d redirects",
+                                SITE_GET, (int)s->max_redirs);
+        if (!redirect_allowed(s, s->resp.location))
+            return push_failure(L, KIND_PROTOCOL,
+                                "%s: refusing a redirect away from %s",
+                                SITE_GET, s->base_host);
+        rq.url = lua_pushstring(L, s->resp.location);
+    }
+    http_clear_headers(s);
+    http_prepare(L, s, &rq);
+    lua_pop(L, 1);
+    s->xfer.phase = 1;
+    return HTTP_TRANSFER;
+}
+
+int discover_site(lua_State *L)
+{
+    session *s = session_check(L, 1);
+    lua_settop(L, 1);
+    return http_run(L, s, site_step);
 }
 
 /* The user id at one of the seed's paths; 0 when none is a positive
@@ -130,75 +146,99 @@ static int find_user_id(const session *s, int64_t *id)
     return 0;
 }
 
-int discover_user(lua_State *L)
+/* GET data.json: the user id (and the body, for the time zone). */
+static int user_step(lua_State *L, session *s)
 {
-    session *s = session_check(L, 1);
     http_request rq = {NULL, "GET", NULL, NULL, 0};
+    const char *label;
     int64_t id = 0;
     long st;
     int n;
-
-    lua_settop(L, 1);
-    need_site(L, s, "discover_user");
-    rq.label = lua_pushfstring(L, "GET /app-api/%I/data.json", s->site_id);
-    rq.url = lua_pushfstring(L,
-                             "%s/app-api/%I/data.json?app=1&device_status="
-                             "non_retired&is_mobile=0",
-                             s->base_url, s->site_id);
-    http_clear_headers(s);
-    n = http_perform(L, s, &rq);
+    if (s->xfer.phase == 0) {
+        need_site(L, s, "discover_user");
+        rq.label = lua_pushfstring(L, "GET /app-api/%I/data.json", s->site_id);
+        rq.url = lua_pushfstring(L,
+                                 "%s/app-api/%I/data.json?app=1&device_status="
+                                 "non_retired&is_mobile=0",
+                                 s->base_url, s->site_id);
+        http_clear_headers(s);
+        http_prepare(L, s, &rq);
+        lua_pop(L, 2);
+        s->xfer.phase = 1;
+        return HTTP_TRANSFER;
+    }
+    n = http_finish(L, s);
     if (n > 0)
         return n;
+    label = s->xfer.label;
     st = s->resp.status;
     if ((st >= 300 && st < 400) || st == 401)
         return push_failure(L, KIND_SESSION, "%s: not logged in (HTTP %d)",
-                            rq.label, (int)st);
+                            label, (int)st);
     if (st < 200 || st >= 300)
-        return push_failure(L, KIND_HTTP, "%s: HTTP %d", rq.label, (int)st);
+        return push_failure(L, KIND_HTTP, "%s: HTTP %d", label, (int)st);
     if (login_is_html(s))
         return push_failure(L, KIND_SESSION,
-                            "%s: not logged in (got an HTML page)", rq.label);
+                            "%s: not logged in (got an HTML page)", label);
     n = find_user_id(s, &id);
     if (n < 0)
         return push_failure(L, KIND_PROTOCOL, "%s: the answer is not JSON",
-                            rq.label);
+                            label);
     if (n == 0)
         return push_failure(L, KIND_PROTOCOL,
                             "%s: no numeric app.userId, app.user_id or "
                             "app.user.id",
-                            rq.label);
+                            label);
     s->user_id = (lua_Integer)id;
     lua_pushinteger(L, s->user_id);
     lua_pushlstring(L, s->resp.body, s->resp.body_len);
     return 2;
 }
 
-int discover_xsrf(lua_State *L)
+int discover_user(lua_State *L)
+{
+    session *s = session_check(L, 1);
+    lua_settop(L, 1);
+    return http_run(L, s, user_step);
+}
+
+/* The isValid POST without a token: the BP-XSRF-Token cookie comes back. */
+static int xsrf_step(lua_State *L, session *s)
 {
     static const char body[] = "{\"scheduleType\":\"dtg\"}";
-    session *s = session_check(L, 1);
     http_request rq = {NULL, "POST", NULL, body, sizeof body - 1};
     const char *path;
     int n;
-
-    lua_settop(L, 1);
-    need_site(L, s, "fetch_xsrf");
-    path = lua_pushfstring(L, BC "/battery/sites/%I/schedules/isValid",
-                           s->site_id);
-    rq.label = lua_pushfstring(L, "POST %s", path);
-    rq.url = session_push_url(L, s, path);
-    secret_free(&s->xsrf);
-    if (request_api_headers(s, 0) != 0)
-        return luaL_error(L, "not enough memory");
-    n = http_perform(L, s, &rq);
+    if (s->xfer.phase == 0) {
+        need_site(L, s, "fetch_xsrf");
+        path = lua_pushfstring(L, BC "/battery/sites/%I/schedules/isValid",
+                               s->site_id);
+        rq.label = lua_pushfstring(L, "POST %s", path);
+        rq.url = session_push_url(L, s, path);
+        secret_free(&s->xsrf);
+        if (request_api_headers(s, 0) != 0)
+            return luaL_error(L, "not enough memory");
+        http_prepare(L, s, &rq);
+        lua_pop(L, 3);
+        s->xfer.phase = 1;
+        return HTTP_TRANSFER;
+    }
+    n = http_finish(L, s);
     if (n > 0)
         return n;
     if (s->resp.status == 401)
-        return push_failure(L, KIND_HTTP, "%s: HTTP 401", rq.label);
+        return push_failure(L, KIND_HTTP, "%s: HTTP 401", s->xfer.label);
     if (s->xsrf == NULL)
         return push_failure(L, KIND_PROTOCOL,
                             "%s: no BP-XSRF-Token cookie came back (HTTP %d)",
-                            rq.label, (int)s->resp.status);
+                            s->xfer.label, (int)s->resp.status);
     lua_pushboolean(L, 1);
     return 1;
+}
+
+int discover_xsrf(lua_State *L)
+{
+    session *s = session_check(L, 1);
+    lua_settop(L, 1);
+    return http_run(L, s, xsrf_step);
 }

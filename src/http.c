@@ -1,7 +1,7 @@
 /*
  * The one request path (see http.h). libcurl callbacks never raise: they
- * record what went wrong in s->resp and abort the transfer; http_perform
- * reports it after curl_easy_perform has returned.
+ * record what went wrong in s->resp and abort the transfer; http_finish
+ * reports it after the transfer has ended. http_run drives the steps.
  */
 #include "http.h"
 
@@ -189,6 +189,16 @@ const char *http_response_header(const session *s, const char *name)
 CURLcode http_setup(session *s, const http_options *o)
 {
     CURL *c = s->curl;
+    /* The session's own connection cache: it keeps its one connection
+     * whatever the other sessions in the shared multi handle do, and
+     * closing the session closes it (http_free_pool). */
+    s->xfer.pool = curl_share_init();
+    if (s->xfer.pool == NULL)
+        return CURLE_OUT_OF_MEMORY;
+    if (curl_share_setopt(s->xfer.pool, CURLSHOPT_SHARE,
+                          CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
+        return CURLE_FAILED_INIT;
+    SETOPT(CURLOPT_SHARE, s->xfer.pool);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_ERRORBUFFER, s->errbuf);
     SETOPT(CURLOPT_COOKIEFILE, ""); /* the in-memory cookie engine */
@@ -214,11 +224,20 @@ CURLcode http_setup(session *s, const http_options *o)
     SETOPT(CURLOPT_WRITEDATA, (void *)s);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_HEADERDATA, (void *)s);
+    SETOPT(CURLOPT_PRIVATE, (void *)s); /* engine.c finds s by it */
 #if LIBCURL_VERSION_NUM >= 0x075000
     SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
     SETOPT(CURLOPT_PREREQDATA, (void *)s);
 #endif
     return CURLE_OK;
+}
+
+void http_free_pool(session *s)
+{
+    if (s->xfer.pool != NULL && s->curl == NULL) {
+        curl_share_cleanup(s->xfer.pool); /* closes the connection */
+        s->xfer.pool = NULL;
+    }
 }
 
 /* Overwrites then frees a list that may carry secrets (tokens, cookies). */
@@ -313,76 +332,175 @@ static void sync_xsrf(session *s)
 /* The request                                                         */
 /* ------------------------------------------------------------------ */
 
-int http_perform(lua_State *L, session *s, const http_request *rq)
+void http_release(session *s)
 {
     CURL *c = s->curl;
-    CURLcode rc = CURLE_OK;
-    long sent = 0, status = 0;
-    char *url = NULL;
+    if (c != NULL) {
+        /* Leave no pointer into a buffer freed below. */
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)0);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, (char *)0);
+    }
+    http_clear_headers(s);
+    secret_free_n(&s->xfer.body, s->xfer.body_len);
+    s->xfer.body_len = 0;
+}
+
+static char *copy_string(const char *p)
+{
+    return copy_span(p, strlen(p));
+}
+
+void http_prepare(lua_State *L, session *s, const http_request *rq)
+{
+    CURL *c = s->curl;
+    CURLcode rc;
     int post = strcmp(rq->method, "POST") == 0;
     int get = strcmp(rq->method, "GET") == 0;
 
     reset_response(&s->resp);
     s->errbuf[0] = '\0';
-    if (http_add_header(s, "Expect", "") != 0) {
-        s->resp.no_memory = 1;
-        goto cleanup;
+    s->xfer.done = 0;
+    s->xfer.started = 0;
+    free(s->xfer.label);
+    s->xfer.label = copy_string(rq->label);
+    secret_free_n(&s->xfer.body, s->xfer.body_len);
+    s->xfer.body_len = 0;
+    if (rq->body != NULL) {
+        s->xfer.body = copy_span(rq->body, rq->body_len);
+        s->xfer.body_len = rq->body_len;
+    }
+    if (s->xfer.label == NULL || (rq->body != NULL && s->xfer.body == NULL) ||
+        http_add_header(s, "Expect", "") != 0) {
+        http_release(s);
+        luaL_error(L, "%s: not enough memory", rq->label);
+        return;
     }
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->req_headers);
     if (rq->body != NULL) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)rq->body_len);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
+                         (curl_off_t)s->xfer.body_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, s->xfer.body);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, post ? NULL : rq->method);
     } else {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, get ? NULL : rq->method);
     }
     rc = curl_easy_setopt(c, CURLOPT_URL, rq->url);
-    if (rc == CURLE_OK)
-        rc = curl_easy_perform(c);
-    if (curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK &&
-        sent > 0)
-        s->requests++;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    s->resp.status = status;
-    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &url);
-    s->resp.effective_url = url;
-    url = NULL;
-    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &url);
-    s->resp.location = url;
-    sync_xsrf(s);
-
-cleanup:
-    /* Leave no pointer into the caller's body or the header list behind. */
-    if (rq->body != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)0);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    if (rc != CURLE_OK) { /* fails without being sent */
+        s->xfer.result = rc;
+        s->xfer.done = 1;
     }
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, (char *)0);
-    http_clear_headers(s);
+}
+
+int http_finish(lua_State *L, session *s)
+{
+    CURL *c = s->curl;
+    CURLcode rc = s->xfer.result;
+    const char *label = s->xfer.label != NULL ? s->xfer.label : "request";
+    long sent = 0, status = 0;
+    char *url = NULL;
+
+    s->xfer.done = 0;
+    if (s->xfer.started) {
+        s->xfer.started = 0;
+        if (curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK &&
+            sent > 0)
+            s->requests++;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        s->resp.status = status;
+        curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &url);
+        s->resp.effective_url = url;
+        url = NULL;
+        curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &url);
+        s->resp.location = url;
+        sync_xsrf(s);
+    }
+    http_release(s);
     if (s->resp.no_memory)
-        return luaL_error(L, "%s: not enough memory", rq->label);
+        return luaL_error(L, "%s: not enough memory", label);
     if (s->resp.too_big)
         return push_failure(L, KIND_PROTOCOL,
-                            "%s: response body larger than %I bytes",
-                            rq->label, (lua_Integer)s->max_body);
+                            "%s: response body larger than %I bytes", label,
+                            (lua_Integer)s->max_body);
     if (s->resp.too_many_headers)
         return push_failure(L, KIND_PROTOCOL,
-                            "%s: more than %d response headers", rq->label,
+                            "%s: more than %d response headers", label,
                             MAX_HEADERS);
     if (s->resp.retry_refused)
         return push_failure(L, KIND_NETWORK,
                             "%s: the connection closed without an answer",
-                            rq->label);
+                            label);
     if (rc != CURLE_OK) {
         if (s->errbuf[0] != '\0')
-            return push_failure(L, KIND_NETWORK, "%s: %s (%s)", rq->label,
+            return push_failure(L, KIND_NETWORK, "%s: %s (%s)", label,
                                 curl_easy_strerror(rc), s->errbuf);
-        return push_failure(L, KIND_NETWORK, "%s: %s", rq->label,
+        return push_failure(L, KIND_NETWORK, "%s: %s", label,
                             curl_easy_strerror(rc));
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The driver                                                          */
+/* ------------------------------------------------------------------ */
+
+static int drive(lua_State *L, session *s);
+
+/* Continuation of a step whose coroutine yielded: the Lua engine resumes
+ * it once core.poll has reported the transfer. */
+static int resume_step(lua_State *L, int status, lua_KContext ctx)
+{
+    session *s = luaL_checkudata(L, 1, SESSION_MT);
+    (void)status;
+    lua_settop(L, (int)ctx);
+    if (s->curl == NULL) {
+        s->xfer.waiting = 0;
+        return push_failure(L, KIND_NETWORK,
+                            "the session was closed during the request");
+    }
+    if (!s->xfer.done) { /* resumed early: wait on */
+        engine_push_wait(L, s);
+        return lua_yieldk(L, 2, ctx, resume_step);
+    }
+    s->xfer.waiting = 0;
+    return drive(L, s);
+}
+
+static int drive(lua_State *L, session *s)
+{
+    for (;;) {
+        int n = s->xfer.step(L, s);
+        if (n != HTTP_TRANSFER) {
+            s->xfer.step = NULL;
+            return n;
+        }
+        if (s->xfer.done) /* failed before it could start */
+            continue;
+        if (engine_may_yield(L)) {
+            int top = lua_gettop(L);
+            luaL_checkstack(L, 2, "http_run");
+            if (engine_start(L, s) != 0)
+                continue;
+            s->xfer.waiting = 1;
+            engine_push_wait(L, s);
+            return lua_yieldk(L, 2, (lua_KContext)top, resume_step);
+        }
+        if (engine_start(L, s) == 0)
+            engine_wait(L, s);
+    }
+}
+
+int http_run(lua_State *L, session *s, http_step step)
+{
+    if (s->xfer.waiting)
+        return push_failure(L, "input",
+                            "session busy: another operation is using it "
+                            "(one request at a time per session)");
+    s->xfer.step = step;
+    s->xfer.phase = 0;
+    s->xfer.hops = 0;
+    return drive(L, s);
 }

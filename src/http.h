@@ -1,6 +1,8 @@
 /*
  * The one request path: every feature (login, discovery, XSRF, s:request)
- * sends its request through http_perform on the session's easy handle.
+ * is a step run by http_run: prepare a request (http_prepare), transfer it
+ * through the engine (engine.h), handle the response (http_finish, then
+ * the step's own checks). Blocking and non-blocking calls share all of it.
  */
 #ifndef ENPHASE_HTTP_H
 #define ENPHASE_HTTP_H
@@ -21,12 +23,17 @@ typedef struct http_request {
     const char *label;  /* "GET /login": starts every failure message */
     const char *method; /* GET, POST, PUT, DELETE or PATCH */
     const char *url;
-    const char *body; /* NULL: no body. Must stay alive during the call */
+    const char *body; /* NULL: no body. Copied by http_prepare */
     size_t body_len;
 } http_request;
 
-/* Sets the per-session options on s->curl; returns the first failure. */
+/* Sets the per-session options on s->curl, with the session's own
+ * connection cache (a share object); returns the first failure. */
 CURLcode http_setup(session *s, const http_options *o);
+
+/* Frees the session's connection cache, closing its connection; for
+ * session_close, after curl_easy_cleanup. */
+void http_free_pool(session *s);
 
 /* Starts a new list of extra request headers (held in s->req_headers). */
 void http_clear_headers(session *s);
@@ -36,14 +43,37 @@ void http_clear_headers(session *s);
 int http_add_header(session *s, const char *name, const char *value);
 
 /*
- * Sends rq with the extra headers added since http_clear_headers (plus an
- * empty Expect:), never following redirects, and clears them. On a response
- * (any status) returns 0 with s->resp filled in; s->xsrf then holds the
- * cookie engine's latest BP-XSRF-Token. Otherwise pushes nil, message, kind
- * ("network", or "protocol" for a body over max_body) and returns 3. Raises
- * only when memory runs out.
+ * Runs a protocol step (engine.h) from its phase 0 to its end and returns
+ * what it returns: the only driver of requests. Between the phases, each
+ * transfer runs to its end here (blocking), or, inside an engine operation,
+ * the calling coroutine yields until core.poll reports it (the Lua function
+ * then returns when the step is over). A session whose step waits in
+ * another coroutine answers nil, "session busy: ...", "input" and sends
+ * nothing.
  */
-int http_perform(lua_State *L, session *s, const http_request *rq);
+int http_run(lua_State *L, session *s, http_step step);
+
+/*
+ * For a step: sets up rq as the next request, with the extra headers added
+ * since http_clear_headers (plus an empty Expect:), never following
+ * redirects. Copies the label and the body: nothing of the caller needs to
+ * outlive the call. The step then returns HTTP_TRANSFER. Raises only when
+ * memory runs out.
+ */
+void http_prepare(lua_State *L, session *s, const http_request *rq);
+
+/*
+ * For a step, after its transfer: on a response (any status) returns 0 with
+ * s->resp filled in; s->xsrf then holds the cookie engine's latest
+ * BP-XSRF-Token. Otherwise pushes nil, message, kind ("network", or
+ * "protocol" for a body over max_body) and returns 3. Raises only when
+ * memory ran out.
+ */
+int http_finish(lua_State *L, session *s);
+
+/* Forgets the prepared request (options pointing at its buffers, headers,
+ * the copies); for session_close too. */
+void http_release(session *s);
 
 /* Value of the header called name (lower case) in s->resp, or NULL. */
 const char *http_response_header(const session *s, const char *name);

@@ -88,19 +88,23 @@ static int header_safe_jwt(const char *p, size_t n)
     return 1;
 }
 
-int login_fetch_jwt(lua_State *L, session *s)
+void login_prepare_jwt(lua_State *L, session *s)
+{
+    http_request rq = {JWT_GET, "GET", NULL, NULL, 0};
+    rq.url = session_push_url(L, s, "/app-api/jwt_token.json");
+    http_clear_headers(s);
+    http_prepare(L, s, &rq);
+    lua_pop(L, 1);
+}
+
+int login_take_jwt(lua_State *L, session *s)
 {
     static const char *const path[] = {"token"};
     json_value v = {JSON_NONE, 0, NULL, 0};
-    http_request rq = {JWT_GET, "GET", NULL, NULL, 0};
     const char *why = NULL;
     int64_t exp = 0;
     long st;
-    int n;
-
-    rq.url = session_push_url(L, s, "/app-api/jwt_token.json");
-    http_clear_headers(s);
-    n = http_perform(L, s, &rq);
+    int n = http_finish(L, s);
     if (n > 0)
         return n;
     st = s->resp.status;
@@ -131,14 +135,27 @@ int login_fetch_jwt(lua_State *L, session *s)
     return 0;
 }
 
-int login_refresh_jwt(lua_State *L)
+/* s:refresh_jwt(): phase 0 sends the GET, phase 1 reads the JWT. */
+static int refresh_step(lua_State *L, session *s)
 {
-    session *s = session_check(L, 1);
-    int n = login_fetch_jwt(L, s);
+    int n;
+    if (s->xfer.phase == 0) {
+        login_prepare_jwt(L, s);
+        s->xfer.phase = 1;
+        return HTTP_TRANSFER;
+    }
+    n = login_take_jwt(L, s);
     if (n > 0)
         return n;
     lua_pushinteger(L, s->exp);
     return 1;
+}
+
+int login_refresh_jwt(lua_State *L)
+{
+    session *s = session_check(L, 1);
+    lua_settop(L, 1);
+    return http_run(L, s, refresh_step);
 }
 
 /* ------------------------------------------------------------------ */
@@ -233,21 +250,16 @@ static int login_outcome(lua_State *L, session *s)
                         (int)st);
 }
 
-int login_login(lua_State *L)
+/* The phases of s:login(). */
+enum { LOGIN_START, LOGIN_GOT_PAGE, LOGIN_POSTED, LOGIN_GOT_JWT };
+
+/* GET /login: the authenticity_token, then the form's POST. */
+static int login_post_form(lua_State *L, session *s)
 {
-    session *s = session_check(L, 1);
     char token[PARSE_TOKEN_MAX + 1];
     size_t tlen;
-    http_request rq = {LOGIN_PAGE, "GET", NULL, NULL, 0};
-    int n;
-
-    lua_settop(L, 1);
-    session_forget_tokens(s);
-    http_clear_cookies(s);
-
-    rq.url = session_push_url(L, s, "/login");
-    http_clear_headers(s);
-    n = http_perform(L, s, &rq);
+    http_request rq = {LOGIN_POST, "POST", NULL, NULL, 0};
+    int n = http_finish(L, s);
     if (n > 0)
         return n;
     if (s->resp.status < 200 || s->resp.status >= 300)
@@ -259,39 +271,71 @@ int login_login(lua_State *L)
         return push_failure(L, KIND_PROTOCOL,
                             "%s: no authenticity_token in the login page",
                             LOGIN_PAGE);
-
     http_clear_headers(s);
     if (build_form(s, token, tlen) != 0 ||
         http_add_header(s, "Content-Type",
                         "application/x-www-form-urlencoded") != 0) {
         secret_free_n(&s->form, s->form_len);
+        s->form_len = 0;
         return luaL_error(L, "not enough memory");
     }
-    rq.label = LOGIN_POST;
-    rq.method = "POST";
     rq.url = session_push_url(L, s, "/login/login");
     rq.body = s->form;
     rq.body_len = s->form_len;
-    n = http_perform(L, s, &rq);
+    http_prepare(L, s, &rq); /* copies the form: this one goes now */
     secret_free_n(&s->form, s->form_len);
     s->form_len = 0;
-    if (n > 0)
-        return n;
-    n = login_outcome(L, s);
-    if (n > 0)
-        return n;
+    lua_pop(L, 1);
+    s->xfer.phase = LOGIN_POSTED;
+    return HTTP_TRANSFER;
+}
 
-    n = login_fetch_jwt(L, s);
-    if (n > 0) {
-        /* Logged in a moment ago yet not logged in: the login failed. */
-        if (strcmp(lua_tostring(L, -1), KIND_SESSION) == 0) {
-            lua_pop(L, n);
-            return push_failure(L, KIND_AUTH,
-                                "%s: login not accepted (no JWT after it)",
-                                LOGIN_POST);
+static int login_step(lua_State *L, session *s)
+{
+    http_request rq = {LOGIN_PAGE, "GET", NULL, NULL, 0};
+    int n;
+    switch (s->xfer.phase) {
+    case LOGIN_START:
+        session_forget_tokens(s);
+        http_clear_cookies(s);
+        rq.url = session_push_url(L, s, "/login");
+        http_clear_headers(s);
+        http_prepare(L, s, &rq);
+        lua_pop(L, 1);
+        s->xfer.phase = LOGIN_GOT_PAGE;
+        return HTTP_TRANSFER;
+    case LOGIN_GOT_PAGE:
+        return login_post_form(L, s);
+    case LOGIN_POSTED:
+        n = http_finish(L, s);
+        if (n > 0)
+            return n;
+        n = login_outcome(L, s);
+        if (n > 0)
+            return n;
+        login_prepare_jwt(L, s);
+        s->xfer.phase = LOGIN_GOT_JWT;
+        return HTTP_TRANSFER;
+    default:
+        n = login_take_jwt(L, s);
+        if (n > 0) {
+            /* Logged in a moment ago yet not logged in: the login failed. */
+            if (strcmp(lua_tostring(L, -1), KIND_SESSION) == 0) {
+                lua_pop(L, n);
+                return push_failure(L, KIND_AUTH,
+                                    "%s: login not accepted (no JWT after it)",
+                                    LOGIN_POST);
+            }
+            return n;
         }
-        return n;
+        lua_pushboolean(L, 1);
+        return 1;
     }
-    lua_pushboolean(L, 1);
-    return 1;
+}
+
+int login_login(lua_State *L)
+{
+    session *s = session_check(L, 1);
+    lua_settop(L, 1);
+    return http_run(L, s, login_step);
 }

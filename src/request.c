@@ -87,19 +87,29 @@ static const char *opt_field(lua_State *L, const char *field, size_t *len)
     return lua_tolstring(L, -1, len);
 }
 
-int request_call(lua_State *L)
+/* Phase 0 reads the arguments (s, method, path, opts) and sends; phase 1
+ * returns status, body, headers. */
+static int request_step(lua_State *L, session *s)
 {
     static const char *const methods[] = {"GET",    "POST",  "PUT",
                                           "DELETE", "PATCH", NULL};
-    session *s = session_check(L, 1);
-    const char *method = methods[luaL_checkoption(L, 2, NULL, methods)];
+    const char *method, *path, *query, *body;
     size_t plen, qlen, blen;
-    const char *path = luaL_checklstring(L, 3, &plen);
-    const char *query, *body;
     luaL_Buffer b;
     http_request rq;
     int n;
 
+    if (s->xfer.phase == 1) {
+        n = http_finish(L, s);
+        if (n > 0)
+            return n;
+        lua_pushinteger(L, s->resp.status);
+        lua_pushlstring(L, s->resp.body ? s->resp.body : "", s->resp.body_len);
+        push_headers(L, s);
+        return 3;
+    }
+    method = methods[luaL_checkoption(L, 2, NULL, methods)];
+    path = luaL_checklstring(L, 3, &plen);
     if (!lua_isnoneornil(L, 4))
         luaL_checktype(L, 4, LUA_TTABLE);
     lua_settop(L, 4);
@@ -125,11 +135,14 @@ int request_call(lua_State *L)
     rq.body_len = blen;
     if (request_api_headers(s, 1) != 0)
         return luaL_error(L, "not enough memory");
-    n = http_perform(L, s, &rq);
-    if (n > 0)
-        return n;
-    lua_pushinteger(L, s->resp.status);
-    lua_pushlstring(L, s->resp.body ? s->resp.body : "", s->resp.body_len);
-    push_headers(L, s);
-    return 3;
+    http_prepare(L, s, &rq);
+    lua_settop(L, 1);
+    s->xfer.phase = 1;
+    return HTTP_TRANSFER;
+}
+
+int request_call(lua_State *L)
+{
+    session *s = session_check(L, 1);
+    return http_run(L, s, request_step);
 }

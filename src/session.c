@@ -332,11 +332,15 @@ int session_secrets(lua_State *L)
 int session_close(lua_State *L)
 {
     session *s = luaL_checkudata(L, 1, SESSION_MT);
+    engine_detach(s); /* out of the multi handle before the cleanup */
+    http_release(s);
+    free(s->xfer.label);
+    s->xfer.label = NULL;
     if (s->curl != NULL) {
         curl_easy_cleanup(s->curl); /* also drops the cookies */
         s->curl = NULL;
     }
-    http_clear_headers(s);
+    http_free_pool(s); /* its connection */
     http_response_free(&s->resp);
     free(s->base_url);
     s->base_url = NULL;

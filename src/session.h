@@ -7,6 +7,8 @@
 #ifndef ENPHASE_SESSION_H
 #define ENPHASE_SESSION_H
 
+#include "engine.h"
+
 #include <curl/curl.h>
 #include <lua.h>
 #include <stddef.h>
@@ -42,6 +44,7 @@ typedef struct session {
     char *form;                     /* the login form (has the password) */
     size_t form_len;
     http_response resp;
+    http_xfer xfer; /* the step in progress and its transfer (engine.h) */
 
     /* options */
     char *base_url; /* without a trailing slash */
