@@ -21,7 +21,7 @@ bash scripts/fuzz.sh 30
 echo "== valgrind (C-heavy specs)"
 valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
   lua5.4 /usr/bin/busted --ignore-lua -o TAP spec/core_spec.lua spec/login_spec.lua \
-  spec/retry_spec.lua spec/settings_spec.lua spec/cache_spec.lua | tail -n 1
+  spec/retry_spec.lua spec/settings_spec.lua spec/cache_spec.lua spec/engine_spec.lua | tail -n 1
 echo "== valgrind (a shorter soak, TLS)"
 ENPHASE_SOAK_OPS=300 ENPHASE_SOAK_TIMEOUT=2 ENPHASE_SOAK_REPORT=build/valgrind-soak.txt \
 valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \

@@ -4,6 +4,7 @@ local options = require("enphase.options")
 local auth = require("enphase.auth")
 local cache = require("enphase.cache")
 local logger = require("enphase.log")
+local engine = require("enphase.engine")
 
 local Client = {}
 Client.__index = Client
@@ -42,7 +43,7 @@ function M.new(opts)
   local self = setmetatable({
     _session = session,
     _cfg = cfg,
-    _sleep = cfg.sleep or core.sleep,
+    _sleep = cfg.sleep or engine.sleep, -- a timer inside operations
     _clock = cfg.clock or core.now,
     _random = cfg.random or math.random,
     _timezone = cfg.timezone,
@@ -158,6 +159,10 @@ for _, name in ipairs({ "enphase.settings", "enphase.schedules" }) do
     end
   end
 end
+
+-- Non-blocking use: client:start, client:poll, and one operation at a time
+-- per client (engine.lua). Keep this after every method definition.
+engine.install(Client)
 
 M.Client = Client
 return M
