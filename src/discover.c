@@ -37,24 +37,41 @@ static int same_host(const char *a, const char *b)
     return *a == *b;
 }
 
-/* May a redirect of discover_site go to url? Only on base_url's host, and
- * never from https down to http. */
-static int redirect_allowed(const session *s, const char *url)
+/* The scheme, host and port (the scheme's default when absent) of url;
+ * 0, or -1 when it is not a URL. Free the parts with curl_free. */
+static int url_origin(const char *url, char **scheme, char **host, char **port)
 {
     CURLU *u = curl_url();
-    char *host = NULL, *scheme = NULL;
-    int ok = 0;
+    int rc = -1;
+    *scheme = *host = *port = NULL;
     if (u == NULL)
-        return 0;
+        return -1;
     if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-        ok = same_host(host, s->base_host) &&
-             (strncmp(s->base_url, "https:", 6) != 0 ||
-              strcmp(scheme, "https") == 0);
-    curl_free(host);
-    curl_free(scheme);
+        curl_url_get(u, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+        rc = 0;
     curl_url_cleanup(u);
+    return rc;
+}
+
+/* May a redirect of discover_site go to url? Only to base_url's host and
+ * port (the session's cookies are not bound to a port), and never from
+ * https down to http. */
+static int redirect_allowed(const session *s, const char *url)
+{
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    char *bscheme = NULL, *bhost = NULL, *bport = NULL;
+    int ok = url_origin(url, &scheme, &host, &port) == 0 &&
+             url_origin(s->base_url, &bscheme, &bhost, &bport) == 0 &&
+             same_host(host, bhost) && strcmp(port, bport) == 0 &&
+             (strcmp(bscheme, "https") != 0 || strcmp(scheme, "https") == 0);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(bscheme);
+    curl_free(bhost);
+    curl_free(bport);
     return ok;
 }
 

@@ -250,6 +250,21 @@ static int login_outcome(lua_State *L, session *s)
                         (int)st);
 }
 
+/* Is the "not logged in" answer of jwt_token.json the login page: a 401, a
+ * redirect to it, or a page with the login form's token? */
+static int jwt_answer_is_login(const session *s)
+{
+    char token[PARSE_TOKEN_MAX + 1];
+    long st = s->resp.status;
+    const char *loc = s->resp.location;
+    if (st == 401)
+        return 1;
+    if (st >= 300 && st < 400)
+        return loc == NULL || url_is_login_page(loc, strlen(loc));
+    return extract_authenticity_token(s->resp.body, s->resp.body_len, token,
+                                      sizeof token) > 0;
+}
+
 /* The phases of s:login(). */
 enum { LOGIN_START, LOGIN_GOT_PAGE, LOGIN_POSTED, LOGIN_GOT_JWT };
 
@@ -319,14 +334,20 @@ static int login_step(lua_State *L, session *s)
     default:
         n = login_take_jwt(L, s);
         if (n > 0) {
-            /* Logged in a moment ago yet not logged in: the login failed. */
-            if (strcmp(lua_tostring(L, -1), KIND_SESSION) == 0) {
-                lua_pop(L, n);
+            if (strcmp(lua_tostring(L, -1), KIND_SESSION) != 0)
+                return n;
+            lua_pop(L, n);
+            /* Logged in a moment ago yet sent to the login page again: the
+             * login failed. Another page (maintenance...) says nothing of
+             * the credentials. */
+            if (jwt_answer_is_login(s))
                 return push_failure(L, KIND_AUTH,
                                     "%s: login not accepted (no JWT after it)",
                                     LOGIN_POST);
-            }
-            return n;
+            return push_failure(L, KIND_PROTOCOL,
+                                "%s: an HTML page or a redirect instead of "
+                                "the JWT right after the login (HTTP %d)",
+                                JWT_GET, (int)s->resp.status);
         }
         lua_pushboolean(L, 1);
         return 1;
