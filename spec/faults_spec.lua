@@ -520,11 +520,8 @@ describe("fault injection", function()
         assert.truthy(errors.kinds[r[4]], tostring(r[4]))
       end)
 
-      pending("PENDING(client): an HTML page (or a 3xx) from jwt_token.json right after a "
-        .. "successful login POST is reported as auth, so the client then refuses to log in "
-        .. "by itself until client:login(): login.c login_fetch_jwt calls any HTML 'session' "
-        .. "(login_is_html) and login_login turns that into auth; a page that is not the "
-        .. "login form should be protocol/http, which clear", function()
+      it("reports a maintenance page from jwt_token.json after the login POST as protocol, "
+        .. "not auth, so the next call logs in by itself", function()
         local client = H.new(sim)
         body_fault(JWT_PATH, "<!DOCTYPE html><html><body>Down for maintenance</body></html>",
           { headers = { ["Content-Type"] = "text/html" } })
@@ -677,9 +674,8 @@ describe("fault injection", function()
         assert.equal(0, other:state().connections)
       end)
 
-      pending("PENDING(client): discover_site follows a redirect to another port of the same "
-        .. "host and sends the session cookie there (discover.c redirect_allowed compares host "
-        .. "names only, not the port, and libcurl's cookies are not port-bound)", function()
+      it("refuses a discovery redirect to another port of the same host, which never sees "
+        .. "the session cookie", function()
         local same_ip = simulator.start()
         local client = H.new(sim)
         sim:fault({ path = "/", method = "GET", status = 302,
