@@ -291,6 +291,38 @@ describe("the non-blocking engine", function()
       assert.matches("/schedules", tail[#tail])
     end)
 
+    it("waits for a shared token cache's lock on a timer, never stalling the others", function()
+      local dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -m 700 " .. dir))
+      local path = dir .. "/session.json"
+      local a = new_client(0, { token_cache = path })
+      local b = new_client(0, { token_cache = path })
+      local other = new_client(2)
+      -- The lock is held by this process's third handle until a timer lets go.
+      local held = assert(core.lock(path, 0))
+      local release_at
+      local ops = { a:start("status"), b:start("status"), other:start("status") }
+      enphase.spawn(function()
+        engine.sleep(0.3)
+        release_at = core.monotonic()
+        held:unlock()
+      end)
+      local done_other
+      while enphase.poll(0.05) > 0 do
+        if ops[3]:done() and not done_other then
+          done_other = core.monotonic()
+        end
+      end
+      for _, op in ipairs(ops) do
+        assert.equal("OK", op:result().status)
+      end
+      assert.truthy(done_other and release_at and done_other < release_at,
+        "the client without the cache finished while the lock was held")
+      assert.equal(2, sim:state().logins) -- a and b shared one login through the cache
+      os.execute("rm -rf " .. dir)
+    end)
+
     it("answers a blocking call made while an operation uses it with client busy", function()
       local c = new_client(1)
       local op = c:start("status")

@@ -110,6 +110,23 @@ function Cache:read()
   return t
 end
 
+-- Takes the file lock. Inside an engine operation a wait must not stall the
+-- other operations: try, and wait on the engine's timer between tries.
+local function take_lock(path, wait)
+  local engine = require("enphase.engine")
+  if not engine.current() then
+    return core.lock(path, wait)
+  end
+  local deadline = core.monotonic() + wait
+  while true do
+    local lock, err = core.lock(path, 0)
+    if lock or core.monotonic() >= deadline then
+      return lock, err
+    end
+    engine.sleep(0.05)
+  end
+end
+
 local function fresh(client, exp)
   return exp ~= nil and exp - client._clock() > client._cfg.refresh_margin
 end
@@ -181,7 +198,7 @@ function Cache:save(client)
   })
   local lock, err
   if not self.held then
-    lock, err = core.lock(self.path, self.lock_wait)
+    lock, err = take_lock(self.path, self.lock_wait)
     if not lock then
       client._log("warn", "token cache not saved: %s", err)
       return
@@ -227,7 +244,7 @@ function Cache:guard(client, always)
   if not always and jwt_fresh and info.has_xsrf and info.site_id and info.user_id then
     return nil
   end
-  local lock, err = core.lock(self.path, self.lock_wait)
+  local lock, err = take_lock(self.path, self.lock_wait)
   if not lock then
     client._log("warn", "token cache: %s; going on without it", err)
     return nil
