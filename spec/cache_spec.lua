@@ -231,19 +231,7 @@ describe("enphase.core private files", function()
 end)
 
 describe("session state export and import", function()
-  local sim
-
-  setup(function()
-    sim = simulator.start()
-  end)
-
-  teardown(function()
-    sim:stop()
-  end)
-
-  before_each(function()
-    sim:reset()
-  end)
+  local sim = simulator.for_file(_ENV)
 
   local function session(extra)
     local opts = { base_url = sim.base_url, email = H.EMAIL, password = H.PASSWORD, timeout = 5 }
@@ -368,18 +356,10 @@ describe("session state export and import", function()
 end)
 
 describe("the token cache of a client", function()
-  local sim, dir, path
-
-  setup(function()
-    sim = simulator.start({ args = { "--sites", "1" } })
-  end)
-
-  teardown(function()
-    sim:stop()
-  end)
+  local sim = simulator.for_file(_ENV, { args = { "--sites", "1" } })
+  local dir, path
 
   before_each(function()
-    sim:reset()
     dir = tmpdir()
     path = dir .. "/cache/session.json"
   end)

@@ -12,19 +12,7 @@ local function run_example(sim, script, ...)
 end
 
 describe("the examples", function()
-  local sim
-
-  setup(function()
-    sim = simulator.start()
-  end)
-
-  teardown(function()
-    sim:stop()
-  end)
-
-  before_each(function()
-    sim:reset()
-  end)
+  local sim = simulator.for_file(_ENV)
 
   it("demo.lua runs the whole flow", function()
     local code, out = run_example(sim, "examples/demo.lua")

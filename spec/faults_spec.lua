@@ -40,19 +40,7 @@ local function token_with(payload)
 end
 
 describe("fault injection", function()
-  local sim
-
-  setup(function()
-    sim = simulator.start()
-  end)
-
-  teardown(function()
-    sim:stop()
-  end)
-
-  before_each(function()
-    sim:reset()
-  end)
+  local sim = simulator.for_file(_ENV)
 
   -- A client that has logged in and read the settings once (warm: JWT, ids,
   -- XSRF token and a kept-alive connection).

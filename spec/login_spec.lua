@@ -5,19 +5,7 @@ local enphase = require("enphase")
 local core = require("enphase.core")
 
 describe("a client against the simulator", function()
-  local sim
-
-  setup(function()
-    sim = simulator.start()
-  end)
-
-  teardown(function()
-    sim:stop()
-  end)
-
-  before_each(function()
-    sim:reset()
-  end)
+  local sim = simulator.for_file(_ENV)
 
   it("logs in, discovers the site and user ids and reports OK", function()
     local client = H.new(sim)

@@ -8,18 +8,10 @@ local SETTINGS = BC .. "/batterySettings/" .. H.SITE_ID
 local ISVALID = BC .. "/battery/sites/" .. H.SITE_ID .. "/schedules/isValid"
 
 describe("the retry policy", function()
-  local sim, client, probe, mark
-
-  setup(function()
-    sim = simulator.start()
-  end)
-
-  teardown(function()
-    sim:stop()
-  end)
+  local sim = simulator.for_file(_ENV)
+  local client, probe, mark
 
   before_each(function()
-    sim:reset()
     client, probe = H.new(sim)
     assert.truthy(client:status())
     assert.truthy(client:site_settings())

@@ -8,18 +8,10 @@ local BC = "/service/batteryConfig/api/v1"
 local LIST = BC .. "/battery/sites/" .. H.SITE_ID .. "/schedules"
 
 describe("schedules", function()
-  local sim, client, probe, mark
-
-  setup(function()
-    sim = simulator.start()
-  end)
-
-  teardown(function()
-    sim:stop()
-  end)
+  local sim = simulator.for_file(_ENV)
+  local client, probe, mark
 
   before_each(function()
-    sim:reset()
     client, probe = H.new(sim, { timezone = "Europe/London" })
     assert.truthy(client:status())
     assert.truthy(client:site_settings())

@@ -283,19 +283,7 @@ describe("no secret leaks", function()
 end)
 
 describe("credentials go only to the configured host", function()
-  local sim
-
-  setup(function()
-    sim = simulator.start()
-  end)
-
-  teardown(function()
-    sim:stop()
-  end)
-
-  before_each(function()
-    sim:reset()
-  end)
+  local sim = simulator.for_file(_ENV)
 
   local function new(base_url, extra)
     local opts = { email = H.EMAIL, password = H.PASSWORD, base_url = base_url }

@@ -26,19 +26,7 @@ local function sh(cmd)
 end
 
 describe("the simulator", function()
-  local sim
-
-  setup(function()
-    sim = simulator.start({ args = { "--sites", "2" } })
-  end)
-
-  teardown(function()
-    sim:stop()
-  end)
-
-  before_each(function()
-    sim:reset()
-  end)
+  local sim = simulator.for_file(_ENV, { args = { "--sites", "2" } })
 
   local function validate(t, kind)
     local body = kind == "cfg" and { scheduleType = "cfg", forceScheduleOpted = true }

@@ -516,4 +516,33 @@ function Sim:bc(t, method, path, body, extra)
     { headers = headers, body = body }))
 end
 
+--- One simulator for a spec file (or a describe block): started before its
+-- first test, reset before each, stopped after the last. `env` is the spec's
+-- environment (`_ENV`), where busted put setup, teardown and before_each.
+-- Returns a stand-in whose fields and methods are those of the running
+-- simulator (`sim.base_url`, `sim:log()` ...).
+function M.for_file(env, opts)
+  local real
+  env.setup(function()
+    real = M.start(opts)
+  end)
+  env.teardown(function()
+    real:stop()
+  end)
+  env.before_each(function()
+    real:reset()
+  end)
+  return setmetatable({}, {
+    __index = function(_, key)
+      local value = real[key]
+      if type(value) == "function" then
+        return function(_, ...)
+          return value(real, ...)
+        end
+      end
+      return value
+    end,
+  })
+end
+
 return M
