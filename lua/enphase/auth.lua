@@ -103,17 +103,22 @@ function M.ensure_ids(client)
   return ok, err, kind
 end
 
---- Makes sure an XSRF token is held (the isValid dance).
-function M.ensure_xsrf(client)
-  if client._session:info().has_xsrf then
-    return true
-  end
-  client._log("info", "fetching an XSRF token")
+-- The isValid dance, and the cache told of the new token.
+local function fetch_xsrf(client, why)
+  client._log("info", why)
   local ok, err, kind = client._session:fetch_xsrf()
   if ok then
     cache.changed(client)
   end
   return ok, err, kind
+end
+
+--- Makes sure an XSRF token is held.
+function M.ensure_xsrf(client)
+  if client._session:info().has_xsrf then
+    return true
+  end
+  return fetch_xsrf(client, "fetching an XSRF token")
 end
 
 --- Token, ids and XSRF: everything an API call needs.
@@ -146,12 +151,7 @@ end
 
 --- After the API refused the XSRF token (403): fetch a new one.
 function M.renew_xsrf(client)
-  client._log("info", "XSRF token refused; fetching a new one")
-  local ok, err, kind = client._session:fetch_xsrf()
-  if ok then
-    cache.changed(client)
-  end
-  return ok, err, kind
+  return fetch_xsrf(client, "XSRF token refused; fetching a new one")
 end
 
 return M
