@@ -320,7 +320,8 @@ static void sync_xsrf(session *s)
     for (p = v; *p != '\0'; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7F)
             break;
-    if (*v != '\0' && *p == '\0' && (s->xsrf == NULL || strcmp(s->xsrf, v))) {
+    if (*v != '\0' && *p == '\0' &&
+        (s->xsrf == NULL || strcmp(s->xsrf, v) != 0)) {
         secret_free(&s->xsrf);
         s->xsrf = v;
         v = NULL;

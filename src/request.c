@@ -27,7 +27,9 @@ int request_api_headers(session *s, int full)
     if (s->jwt != NULL && http_add_header(s, "e-auth-token", s->jwt))
         return -1;
     if (s->user_id > 0) {
-        snprintf(user, sizeof user, LUA_INTEGER_FMT, (LUAI_UACINT)s->user_id);
+        /* at most 20 digits: cannot truncate */
+        (void)snprintf(user, sizeof user, LUA_INTEGER_FMT,
+                       (LUAI_UACINT)s->user_id);
         if (http_add_header(s, "username", user))
             return -1;
     }

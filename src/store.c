@@ -75,7 +75,7 @@ static const char *push_dir(lua_State *L, const char *path, size_t n,
 
 static const char *octal(char *buf, size_t cap, mode_t mode)
 {
-    snprintf(buf, cap, "%03o", (unsigned)(mode & 07777));
+    (void)snprintf(buf, cap, "%03o", (unsigned)(mode & 07777)); /* fits */
     return buf;
 }
 
@@ -109,7 +109,7 @@ int store_write_private(lua_State *L)
         return fail(L, "%s: not a file name (ends with /)", path);
     tcap = strlen(dir) + strlen(base) + sizeof "/..XXXXXX";
     tmp = lua_newuserdatauv(L, tcap, 0);
-    snprintf(tmp, tcap, "%s/.%s.XXXXXX", dir, base);
+    (void)snprintf(tmp, tcap, "%s/.%s.XXXXXX", dir, base); /* sized above */
 
     /* No Lua call from here to done: fd and the temporary file are only
      * released there. */
@@ -371,7 +371,7 @@ static const uint32_t K256[64] = {
 static void sha256_block(uint32_t h[8], const unsigned char *p)
 {
     uint32_t w[64], a, b, c, d, e, f, g, k, t1, t2;
-    int i;
+    size_t i;
     for (i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
                (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
@@ -417,7 +417,7 @@ int store_sha256(lua_State *L)
     if (rest == 128)
         sha256_block(h, tail + 64);
     for (i = 0; i < 8; i++)
-        snprintf(hex + 8 * i, 9, "%08lx", (unsigned long)h[i]);
+        (void)snprintf(hex + 8 * i, 9, "%08lx", (unsigned long)h[i]);
     lua_pushlstring(L, hex, 64);
     return 1;
 }
