@@ -33,7 +33,11 @@ out=bench/last-run.md
     "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
   echo "* software: $(lua5.4 -v 2>&1 | cut -d' ' -f1-2), $(curl --version | head -n1 | cut -d' ' -f1-2 ),"\
     "bash ${BASH_VERSION%%(*}, valgrind $(valgrind --version | sed 's/valgrind-//')"
-  echo "* commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- lua src 2>/dev/null || echo ' (+ uncommitted changes in lua/ or src/)')"
+  if [[ "$(git rev-parse --show-toplevel 2>/dev/null)" == "$PWD" ]]; then
+    echo "* commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- lua src bin || echo ' (+ uncommitted changes in lua/, src/ or bin/)')"
+  else
+    echo "* commit: unknown (not a git checkout)"
+  fi
   echo "* repeats per median: ${BENCH_REPEATS:-30}"
   for n in "${names[@]}"; do
     lua5.4 "bench/$n.lua"
