@@ -18,9 +18,6 @@
 #define LOGIN_POST "POST /login/login"
 #define JWT_GET "GET /app-api/jwt_token.json"
 
-/* Longest JWT kept. */
-#define JWT_MAX 16384
-
 static int lower(int c)
 {
     return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
@@ -75,19 +72,6 @@ int login_is_html(const session *s)
 /* The JWT                                                             */
 /* ------------------------------------------------------------------ */
 
-/* A JWT goes into a request header: base64url parts and dots only. */
-static int header_safe_jwt(const char *p, size_t n)
-{
-    size_t i;
-    if (n == 0 || n > JWT_MAX)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (!is_alnum((unsigned char)p[i]) && p[i] != '-' && p[i] != '_' &&
-            p[i] != '.' && p[i] != '=')
-            return 0;
-    return 1;
-}
-
 void login_prepare_jwt(lua_State *L, session *s)
 {
     http_request rq = {JWT_GET, "GET", NULL, NULL, 0};
@@ -121,7 +105,7 @@ int login_take_jwt(lua_State *L, session *s)
         why = "the answer is not JSON";
     else if (v.type != JSON_STRING)
         why = "the answer has no string token";
-    else if (!header_safe_jwt(v.str, v.len))
+    else if (!jwt_is_header_safe(v.str, v.len))
         why = "the token is not a JWT";
     else if (jwt_exp(v.str, v.len, &exp, &why) == 0 &&
              secret_set(&s->jwt, v.str, v.len) != 0)

@@ -327,6 +327,17 @@ static int jwt_char(int c)
     return b64val(c) >= 0 || c == '=';
 }
 
+int jwt_is_header_safe(const char *p, size_t n)
+{
+    size_t i;
+    if (p == NULL || n == 0 || n > JWT_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!jwt_char((unsigned char)p[i]) && p[i] != '.')
+            return 0;
+    return 1;
+}
+
 int jwt_exp(const char *jwt, size_t len, int64_t *exp, const char **why)
 {
     static const char *const path[] = {"exp"};

@@ -48,6 +48,12 @@ int base64url_decode(const char *in, size_t len, unsigned char *out,
 int jwt_exp(const char *jwt, size_t len, int64_t *exp, const char **why);
 
 /*
+ * True when p[0..n) may go into a request header as a JWT: base64url
+ * characters, dots and padding only, at most JWT_MAX bytes.
+ */
+int jwt_is_header_safe(const char *p, size_t n);
+
+/*
  * Finds the site id in a URL's path: the first /web/<digits>,
  * /pv/systems/<digits> or /systems/<digits> whose digits end the path or are
  * followed by '/', '?', '#' or ';'. Returns 1 and sets *id (> 0, fits in

@@ -30,9 +30,6 @@
 
 #define KIND_INPUT "input"
 
-/* Longest JWT accepted from a cache (as login.c accepts from the server). */
-#define JWT_MAX 16384
-
 /* Most cookies imported from a cache. */
 #define COOKIES_MAX 200
 
@@ -546,25 +543,6 @@ int store_export_state(lua_State *L)
     return 1;
 }
 
-static int is_alnum(int c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-           (c >= 'A' && c <= 'Z');
-}
-
-/* A JWT goes into a request header: base64url parts and dots only. */
-static int header_safe_jwt(const char *p, size_t n)
-{
-    size_t i;
-    if (n == 0 || n > JWT_MAX)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (!is_alnum((unsigned char)p[i]) && p[i] != '-' && p[i] != '_' &&
-            p[i] != '.' && p[i] != '=')
-            return 0;
-    return 1;
-}
-
 /* The XSRF token goes into a header too: printable ASCII, no spaces. */
 static int header_safe_token(const char *p, size_t n)
 {
@@ -670,7 +648,7 @@ int store_import_state(lua_State *L)
     /* Check everything first: a bad field changes nothing. */
     lua_getfield(L, 2, "token"); /* 3 */
     token = luaL_checklstring(L, 3, &tlen);
-    if (!header_safe_jwt(token, tlen))
+    if (!jwt_is_header_safe(token, tlen))
         return fail(L, "import_state: the token is not a JWT");
     if (jwt_exp(token, tlen, &exp, &why) != 0)
         return fail(L, "import_state: the token: %s", why);
