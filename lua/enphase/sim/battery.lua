@@ -86,15 +86,27 @@ local function decode_object(body)
   return v
 end
 
-function M.is_valid(sim, req, site)
-  local st = sim.state
-  local acct, err = M.authorise(sim, req, site)
+M.decode_object = decode_object
+
+--- Authorises a write and decodes its JSON object body: `acct, body`, or
+-- `nil, response` (the 401/403, or a 400 for a body that is no object).
+function M.authorised_body(sim, req, site, opts)
+  local acct, err = M.authorise(sim, req, site, opts)
   if not acct then
-    return err
+    return nil, err
   end
   local body = decode_object(req.body)
   if not body then
-    return M.bad_request(st, req, "malformed JSON body")
+    return nil, M.bad_request(sim.state, req, "malformed JSON body")
+  end
+  return acct, body
+end
+
+function M.is_valid(sim, req, site)
+  local st = sim.state
+  local acct, body = M.authorised_body(sim, req, site)
+  if not acct then
+    return body
   end
   local kind = type(body.scheduleType) == "string" and body.scheduleType:lower()
   if kind ~= "cfg" and kind ~= "dtg" and kind ~= "rbd" then
@@ -138,13 +150,9 @@ end
 
 function M.put_settings(sim, req, site)
   local st = sim.state
-  local acct, err = M.authorise(sim, req, site, { user_param = "required" })
+  local acct, body = M.authorised_body(sim, req, site, { user_param = "required" })
   if not acct then
-    return err
-  end
-  local body = decode_object(req.body)
-  if not body then
-    return M.bad_request(st, req, "malformed JSON body")
+    return body
   end
   local s = acct.settings
   local changes = {}           -- { kind (nil = not gated), apply }
@@ -257,13 +265,9 @@ local PROFILES = {
 
 function M.put_profile(sim, req, site)
   local st = sim.state
-  local acct, err = M.authorise(sim, req, site, { user_param = "required" })
+  local acct, body = M.authorised_body(sim, req, site, { user_param = "required" })
   if not acct then
-    return err
-  end
-  local body = decode_object(req.body)
-  if not body then
-    return M.bad_request(st, req, "malformed JSON body")
+    return body
   end
   if not PROFILES[body.profile] then
     return M.bad_request(st, req,

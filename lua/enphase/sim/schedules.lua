@@ -2,7 +2,6 @@
 -- input checks, the per-type overlap rule (409 CONFLICTING_SCHEDULE_<TYPE>)
 -- and the pending -> active transition on the sim clock.
 local http = require("enphase.sim.http")
-local json = require("enphase.sim.json")
 local jwt = require("enphase.sim.jwt")
 local battery = require("enphase.sim.battery")
 
@@ -163,23 +162,13 @@ function M.list(sim, req, site)
   return http.json(200, sim.state:schedules_view(acct))
 end
 
-local function decode(body)
-  local v = json.decode(body or "")
-  if type(v) ~= "table" or #v > 0 then
-    return nil
-  end
-  return v
-end
+local decode = battery.decode_object
 
 function M.create(sim, req, site)
   local st = sim.state
-  local acct, err = battery.authorise(sim, req, site)
+  local acct, body = battery.authorised_body(sim, req, site)
   if not acct then
-    return err
-  end
-  local body = decode(req.body)
-  if not body then
-    return battery.bad_request(st, req, "malformed JSON body")
+    return body
   end
   local f, msg = M.validate(body, nil, acct.timezone)
   if not f then
