@@ -44,6 +44,28 @@ describe("the examples", function()
     assert.equal(writes, writes_sent())
   end)
 
+  it("fleet_status.lua reads many sites at once through the engine", function()
+    for i = 1, 12 do
+      sim:account({ email = ("site%d@example.com"):format(i), password = "pw" .. i,
+                    site_id = 7000 + i, user_id = 8000 + i })
+    end
+    local accounts = os.tmpname()
+    local f = assert(io.open(accounts, "w"))
+    for i = 1, 12 do
+      f:write(("site%d@example.com pw%d\n"):format(i, i))
+    end
+    f:close()
+    os.execute("chmod 600 " .. accounts)
+    local code, out = run_example(sim, "examples/fleet_status.lua", accounts)
+    os.remove(accounts)
+    assert.equal(0, code, out)
+    assert.truthy(out:find("12 sites in", 1, true), out)
+    assert.truthy(out:find("site12@example.com%s+site 7012%s+cfg off"), out)
+    -- concurrent: each account on its own connection, all logged in
+    assert.equal(12, sim:state().logins)
+    assert.equal(12, sim:state().connections)
+  end)
+
   it("domoticz_event.lua toggles discharge to grid and logs failures without raising", function()
     local logs = {}
     local domoticz = {
