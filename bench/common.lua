@@ -132,29 +132,26 @@ end
 
 -- ------------------------------------------------------------ the seed's scripts
 
--- The lines of the seed guide from the one starting with `from` to the one
--- starting with `to_prefix` (as spec/sim_spec.lua extracts them).
+--- The rows of the three competitors (`seed`, `cli`, `lib` in `results`)
+-- with the usual columns: requests of the first run and per cycle, TCP
+-- connections, CPU and wall medians, and the ratios to the seed.
+function M.competitor_rows(results, labels, cache)
+  local seed = results.seed
+  local rows = {}
+  for _, k in ipairs({ "seed", "cli", "lib" }) do
+    local r = results[k]
+    rows[#rows + 1] = {
+      labels[k] .. ((k == "cli" and not cache) and " [cache not landed]" or ""),
+      M.num(r.first_requests), M.num(r.requests), M.num(r.connections),
+      M.ms(r.cpu), M.ms(r.wall), M.ratio(seed.cpu, r.cpu), M.ratio(seed.wall, r.wall),
+    }
+  end
+  return rows
+end
+
+-- A script of the seed guide (spec/helpers/seed.lua cuts it out).
 local function extract(from, to_prefix)
-  local text = M.read_file(M.SEED)
-  if not text then
-    error("seed guide not found at " .. M.SEED .. " (set ENPHASE_SEED)", 2)
-  end
-  local lines, on = {}, false
-  for line in text:gmatch("([^\n]*)\n?") do
-    if not on and line:find(from, 1, true) == 1 then
-      on = true
-    end
-    if on then
-      lines[#lines + 1] = line
-      if line:find(to_prefix, 1, true) == 1 then
-        -- the guide glues its next sentence to the last line
-        lines[#lines] = line:match("^exit 0") and "exit 0" or line
-        break
-      end
-    end
-  end
-  assert(#lines > 10, "could not extract the seed script starting with " .. from)
-  return table.concat(lines, "\n") .. "\n"
+  return assert(require("helpers.seed").extract(from, to_prefix, M.SEED))
 end
 
 --- Writes the seed's get_enphase_token.sh into `dir`, pointed at the sim,

@@ -61,19 +61,11 @@ function M.run()
   B.rmdir(dir)
   sim:stop()
 
-  local seed = results.seed
-  local rows = {}
-  for _, k in ipairs({ "seed", "cli", "lib" }) do
-    local r = results[k]
-    rows[#rows + 1] = {
-      ({ seed = "seed `get_enphase_schedules_json.sh` (tokens given)",
-         cli = "`enphase schedule list --json` + token cache (new process)"
-           .. (cache and "" or " [cache not landed]"),
-         lib = "`client:schedules()` (long-lived process)" })[k],
-      B.num(r.first_requests), B.num(r.requests), B.num(r.connections),
-      B.ms(r.cpu), B.ms(r.wall), B.ratio(seed.cpu, r.cpu), B.ratio(seed.wall, r.wall),
-    }
-  end
+  local rows = B.competitor_rows(results, {
+    seed = "seed `get_enphase_schedules_json.sh` (tokens given)",
+    cli = "`enphase schedule list --json` + token cache (new process)",
+    lib = "`client:schedules()` (long-lived process)",
+  }, cache)
   B.print_table("2. Schedule poll (median of " .. repeats .. " polls after a first one; "
     .. "in-process: " .. (repeats * 10) .. " calls; 4 schedules listed)",
     { "competitor", "requests (1st run)", "requests/poll", "TCP conns/poll", "CPU ms/poll",

@@ -179,18 +179,11 @@ function M.run()
   sim:stop()
 
   local seed = results.seed
-  local rows = {}
-  for _, k in ipairs({ "seed", "cli", "lib" }) do
-    local r = results[k]
-    rows[#rows + 1] = {
-      ({ seed = "seed: 2 rest_commands as curl calls (tokens given)",
-         cli = "`enphase cfg on` / `off` + token cache (new process)"
-           .. (cache and "" or " [cache not landed]"),
-         lib = "`client:toggle(\"cfg\", on)` (long-lived process)" })[k],
-      B.num(r.first_requests), B.num(r.requests), B.num(r.connections),
-      B.ms(r.cpu), B.ms(r.wall), B.ratio(seed.cpu, r.cpu), B.ratio(seed.wall, r.wall),
-    }
-  end
+  local rows = B.competitor_rows(results, {
+    seed = "seed: 2 rest_commands as curl calls (tokens given)",
+    cli = "`enphase cfg on` / `off` + token cache (new process)",
+    lib = "`client:toggle(\"cfg\", on)` (long-lived process)",
+  }, cache)
   B.print_table("3. Toggle, validate delay 0 (median of " .. repeats .. " toggles after a first one; "
     .. "in-process: " .. (repeats * 5) .. ")",
     { "competitor", "requests (1st)", "requests/toggle", "TCP conns/toggle", "CPU ms/toggle",

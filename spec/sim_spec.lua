@@ -637,29 +637,12 @@ describe("the simulator", function()
 
   describe("the seed's scripts", function()
     -- The seed guide sits beside the checkout (../shared, as in CI).
-    local seed_path = os.getenv("ENPHASE_SEED") or "../shared/seed/000_5a29bb429159451f.txt"
+    local seed = require("helpers.seed")
+    local seed_path = seed.PATH
 
     local function extract(from, to_prefix)
-      local f = assert(io.open(seed_path))
-      local text = f:read("a")
-      f:close()
-      local lines, on = {}, false
-      for line in text:gmatch("([^\n]*)\n?") do
-        if not on and line:find(from, 1, true) == 1 then
-          on = true
-        end
-        if on then
-          lines[#lines + 1] = line
-          if line:find(to_prefix, 1, true) == 1 then
-            -- the guide glues its next sentence to the last line
-            lines[#lines] = line:match("^exit 0") and "exit 0" or line
-            break
-          end
-        end
-      end
-      return table.concat(lines, "\n") .. "\n"
+      return assert(seed.extract(from, to_prefix))
     end
-
 
     local function write(path, text)
       local f = assert(io.open(path, "w"))
