@@ -28,6 +28,7 @@ static const luaL_Reg session_methods[] = {
     {"request", request_call},
     {"set_ids", session_set_ids},
     {"info", session_info},
+    {"generation", session_generation},
     {"secrets", session_secrets},
     {"export_state", store_export_state},
     {"import_state", store_import_state},

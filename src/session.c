@@ -309,8 +309,16 @@ int session_info(lua_State *L)
     lua_setfield(L, -2, "has_xsrf");
     lua_pushinteger(L, s->requests);
     lua_setfield(L, -2, "requests");
+    return 1;
+}
+
+/* s:generation(): grows whenever the JWT, XSRF, ids or cookies changed
+ * since the previous call. Kept out of info(), which every request reads:
+ * it walks the cookie engine. */
+int session_generation(lua_State *L)
+{
+    session *s = session_check(L, 1);
     lua_pushinteger(L, store_generation(s));
-    lua_setfield(L, -2, "generation");
     return 1;
 }
 

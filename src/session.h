@@ -89,6 +89,7 @@ void session_forget_tokens(session *s);
 int session_new(lua_State *L);
 int session_set_ids(lua_State *L);
 int session_info(lua_State *L);
+int session_generation(lua_State *L);
 int session_secrets(lua_State *L);
 int session_close(lua_State *L);
 int session_tostring(lua_State *L);

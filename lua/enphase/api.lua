@@ -20,7 +20,7 @@ function M.send(client, build)
   local info = client._session:info()
   local method, path, query, payload = build(info.site_id, info.user_id)
   if method ~= "GET" then
-    ok, err, kind = auth.ready(client)
+    ok, err, kind = auth.ensure_xsrf(client)
     if not ok then
       return nil, err, kind
     end

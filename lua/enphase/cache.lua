@@ -165,7 +165,7 @@ function Cache:load(client)
   if t.site_settings and not client._site_settings then
     client._site_settings = t.site_settings
   end
-  self.saved = client._session:info().generation
+  self.saved = client._session:generation()
   client._log("info", "using the session cached in %s (JWT valid until %d)", self.path, t.exp)
   return true
 end
@@ -175,7 +175,7 @@ end
 -- never returned: the cache only saves logins.
 function Cache:save(client)
   local session = client._session
-  local generation = session:info().generation
+  local generation = session:generation()
   if generation == self.saved and not self.dirty then
     return
   end
