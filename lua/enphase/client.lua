@@ -164,5 +164,4 @@ end
 -- per client (engine.lua). Keep this after every method definition.
 engine.install(Client)
 
-M.Client = Client
 return M

@@ -34,6 +34,4 @@ function M.new(sink, secrets)
   end
 end
 
-M.scrub = scrub
-
 return M
