@@ -25,7 +25,13 @@ function M.send(client, build)
       return nil, err, kind
     end
   end
-  local body = payload ~= nil and json.encode(payload) or nil
+  local body, jerr
+  if payload ~= nil then
+    body, jerr = json.encode(payload)
+    if not body then
+      return nil, ("%s %s: cannot encode the request body: %s"):format(method, path, jerr), "input"
+    end
+  end
   client._log("debug", "%s %s", method, path)
   local status, text, headers = client._session:request(method, path, { query = query, body = body })
   if not status then

@@ -183,7 +183,7 @@ function Cache:save(client)
   if not st.token then
     return
   end
-  local text = json.encode({
+  local text, jerr = json.encode({
     version = M.VERSION,
     account = self.account,
     saved = os.time(),
@@ -196,6 +196,10 @@ function Cache:save(client)
     timezone = client._timezone,
     site_settings = client._site_settings,
   })
+  if not text then
+    client._log("warn", "token cache not saved: %s", jerr)
+    return
+  end
   local lock, err
   if not self.held then
     lock, err = take_lock(self.path, self.lock_wait)
