@@ -43,10 +43,10 @@ local function spit(path, text)
   f:close()
 end
 
--- Names in a folder (hidden ones too), sorted.
+-- Names in a folder (hidden ones too), sorted; none when it does not exist.
 local function listing(d)
   local names = {}
-  for name in capture("ls -A " .. shell_quote(d)):gmatch("[^\n]+") do
+  for name in capture("ls -A " .. shell_quote(d) .. " 2>/dev/null"):gmatch("[^\n]+") do
     names[#names + 1] = name
   end
   table.sort(names)
@@ -579,6 +579,18 @@ describe("the enphase command with a token cache", function()
     return code, o, e
   end
 
+  -- The one session-<hash>.json file in `folder` (nil when none).
+  local function default_file(folder)
+    local found
+    for _, name in ipairs(listing(folder)) do
+      if name:match("^session%-%x+%.json$") then
+        assert.is_nil(found, "two cache files in " .. folder)
+        found = name
+      end
+    end
+    return found and (folder .. "/" .. found)
+  end
+
   local function with(extra)
     local t = {}
     for k, v in pairs(env) do
@@ -610,11 +622,12 @@ describe("the enphase command with a token cache", function()
     rmdir(dir)
   end)
 
-  it("sends no request from a second process (default ~/.cache/enphase/session.json)", function()
+  it("sends no request from a second process (default ~/.cache/enphase/session-<hash>.json)",
+    function()
     local code, out, err = run(env, "token", "--json")
     assert.equal(0, code, err)
     local first = json.decode(out)
-    local path = dir .. "/home/.cache/enphase/session.json"
+    local path = default_file(dir .. "/home/.cache/enphase")
     assert.equal(tonumber("600", 8), mode(path))
     assert.equal(tonumber("700", 8), mode(dir .. "/home/.cache/enphase"))
     local before = #sim:log()
@@ -627,8 +640,47 @@ describe("the enphase command with a token cache", function()
     assert.equal(0, code)
     assert.equal("OK", json.decode(out).status)
     assert.equal(before, #sim:log())
-    assert.same({ "session.json", "session.json.lock" }, listing(dir .. "/home/.cache/enphase"))
+    local name = path:match("[^/]+$")
+    assert.same({ name, name .. ".lock" }, listing(dir .. "/home/.cache/enphase"))
   end)
+
+  it("keeps one default cache per account and server: two accounts never replace each other's",
+    function()
+      sim:account({ email = "second@example.com", password = "pw2", site_id = 7001, user_id = 8001 })
+      local second = with({ ENPHASE_EMAIL = "second@example.com", ENPHASE_PASSWORD = "pw2" })
+      local first_out, second_out
+      for round = 1, 3 do
+        local code, out, err = run(env, "token", "--json")
+        assert.equal(0, code, err)
+        assert.equal(first_out or out, out)
+        first_out = out
+        code, out, err = run(second, "token", "--json")
+        assert.equal(0, code, err)
+        assert.equal(second_out or out, out)
+        second_out = out
+        -- the first round logs each in; no later round logs anyone in again
+        assert.equal(2, logins(sim), "round " .. round)
+      end
+      assert.equal(7001, json.decode(second_out).battery_id)
+      assert.equal(H.SITE_ID, json.decode(first_out).battery_id)
+      local files = {}
+      for _, name in ipairs(listing(dir .. "/home/.cache/enphase")) do
+        if not name:match("%.lock$") then
+          files[#files + 1] = name
+          assert.truthy(name:match("^session%-%x%x%x%x%x%x%x%x%x%x%x%x%x%x%x%x%.json$"), name)
+        end
+      end
+      assert.equal(2, #files)
+      -- the same account on another server is another file (no login needed to tell)
+      local code = run(with({ ENPHASE_BASE_URL = "http://127.0.0.1:1" }), "status")
+      assert.equal(1, code)
+      -- --token-cache still overrides: both accounts in one file replace each other
+      local shared = dir .. "/one.json"
+      assert.equal(0, (run(env, "status", "--token-cache", shared)))
+      assert.equal(0, (run(second, "status", "--token-cache", shared)))
+      assert.equal(0, (run(env, "status", "--token-cache", shared)))
+      assert.equal(5, logins(sim))
+    end)
 
   it("keeps the site's capability flags, so a toggle in a new process sends only its own 3 requests",
     function()
@@ -650,7 +702,7 @@ describe("the enphase command with a token cache", function()
   it("uses $XDG_CACHE_HOME, ENPHASE_TOKEN_CACHE, --token-cache, and --no-token-cache", function()
     local xdg = with({ XDG_CACHE_HOME = dir .. "/xdg" })
     assert.equal(0, (run(xdg, "status")))
-    assert.truthy(slurp(dir .. "/xdg/enphase/session.json"))
+    assert.truthy(default_file(dir .. "/xdg/enphase"))
     local n = logins(sim)
     assert.equal(0, (run(with({ ENPHASE_TOKEN_CACHE = dir .. "/env.json" }), "status")))
     assert.truthy(slurp(dir .. "/env.json"))
@@ -666,7 +718,7 @@ describe("the enphase command with a token cache", function()
     assert.equal(0, (run(env, "status", "--no-token-cache")))
     assert.equal(0, (run(env, "status", "--no-token-cache")))
     assert.equal(n + 4, logins(sim))
-    assert.is_nil(slurp(dir .. "/home/.cache/enphase/session.json"))
+    assert.is_nil(default_file(dir .. "/home/.cache/enphase"))
     -- from a --config file too
     spit(dir .. "/conf", "ENPHASE_TOKEN_CACHE=" .. dir .. "/conf.json\n")
     os.execute("chmod 600 " .. shell_quote(dir .. "/conf"))
@@ -698,9 +750,12 @@ describe("the enphase command with a token cache", function()
     assert.truthy(out:find("OK", 1, true))
     assert.truthy(err:find("warning: token cache: folder", 1, true), err)
     assert.same({}, listing(dir .. "/home/.cache/enphase"))
+    local path = require("enphase.cli.config").default_token_cache(function(k)
+      return env[k]
+    end, H.EMAIL, sim.base_url)
+    assert.equal(dir .. "/home/.cache/enphase", path:match("^(.*)/session%-%x+%.json$"))
     os.execute("chmod 700 " .. shell_quote(dir .. "/home/.cache/enphase") .. " && touch "
-      .. shell_quote(dir .. "/home/.cache/enphase/session.json") .. " && chmod 644 "
-      .. shell_quote(dir .. "/home/.cache/enphase/session.json"))
+      .. shell_quote(path) .. " && chmod 644 " .. shell_quote(path))
     code, out, err = run(env, "status")
     assert.equal(0, code, err)
     assert.truthy(out:find("OK", 1, true))

@@ -64,16 +64,27 @@ function M.read_file(path)
   return values
 end
 
---- The default token cache: `$XDG_CACHE_HOME/enphase/session.json`, else
--- `$HOME/.cache/enphase/session.json`; nil without a HOME.
-function M.default_token_cache(getenv)
+--- The default token cache of one account: `session-<key>.json` in
+-- `$XDG_CACHE_HOME/enphase/`, else in `$HOME/.cache/enphase/`, where `<key>`
+-- is the start of the cache's account key (a SHA-256 of the base URL and the
+-- e-mail), so that two accounts (or one account on two servers) never share
+-- a file. nil without a HOME or an e-mail.
+function M.default_token_cache(getenv, email, base_url)
+  if not email then
+    return nil
+  end
+  local dir
   local xdg, home = getenv("XDG_CACHE_HOME"), getenv("HOME")
   if xdg and xdg:sub(1, 1) == "/" then
-    return xdg:gsub("/+$", "") .. "/enphase/session.json"
+    dir = xdg:gsub("/+$", "") .. "/enphase"
   elseif home and home:sub(1, 1) == "/" then
-    return home:gsub("/+$", "") .. "/.cache/enphase/session.json"
+    dir = home:gsub("/+$", "") .. "/.cache/enphase"
+  else
+    return nil
   end
-  return nil
+  base_url = (base_url or require("enphase.options").DEFAULT_BASE_URL):gsub("/+$", "")
+  local key = require("enphase.cache").account_key(base_url, email)
+  return ("%s/session-%s.json"):format(dir, key:sub(1, 16))
 end
 
 --- The client options from the environment and the config file (the file
@@ -110,7 +121,7 @@ function M.load(options, getenv)
   elseif options["token-cache"] then
     opts.token_cache = options["token-cache"]
   elseif not opts.token_cache then
-    opts.token_cache = M.default_token_cache(getenv)
+    opts.token_cache = M.default_token_cache(getenv, opts.email, opts.base_url)
     defaulted = opts.token_cache ~= nil
   end
   return opts, nil, { default_token_cache = defaulted }

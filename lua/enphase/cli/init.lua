@@ -19,8 +19,9 @@ Common options:
   --base-url URL    the Enlighten server (default https://enlighten.enphaseenergy.com)
   --token-cache FILE
                     keep the session (JWT, XSRF, ids, cookies) in FILE between runs
-                    (default $XDG_CACHE_HOME/enphase/session.json, else
-                    ~/.cache/enphase/session.json; or ENPHASE_TOKEN_CACHE)
+                    (default: one file per account and server,
+                    $XDG_CACHE_HOME/enphase/session-<hash>.json, else
+                    ~/.cache/enphase/session-<hash>.json; or ENPHASE_TOKEN_CACHE)
   --no-token-cache  log in afresh, read and write no cache
   --json            print JSON instead of a table
   -h, --help        show help
