@@ -45,6 +45,8 @@ local COMMANDS = {
   { "profile", "enphase.cli.battery" },
   { "reserve", "enphase.cli.battery" },
   { "schedule", "enphase.cli.schedule" },
+  { "battery", "enphase.cli.telemetry" },
+  { "energy", "enphase.cli.telemetry" },
   { "sim", "enphase.cli.sim" },
 }
 

@@ -9,6 +9,7 @@ local control = require("enphase.sim.control")
 local web = require("enphase.sim.web")
 local battery = require("enphase.sim.battery")
 local schedules = require("enphase.sim.schedules")
+local telemetry = require("enphase.sim.telemetry")
 
 local M = {}
 
@@ -23,6 +24,7 @@ function M.new(opts)
   web.routes(router)
   battery.routes(router)
   schedules.routes(router)
+  telemetry.routes(router)
   return setmetatable({
     state = state_mod.new(opts),
     faults = faults_mod.new(),

@@ -13,8 +13,17 @@
 --   POST /__sim/config           {jwt_ttl?, validate_window?, pending_seconds?,
 --                                 login_page?, site_settings?, log_cap?}
 --                                -> {"ok":true,"config":{...}}
---   POST /__sim/clock            {"advance":SECONDS} or {"offset":SECONDS}
---                                -> {"ok":true,"now":T,"offset":S}
+--   POST /__sim/clock            {"advance":SECONDS} or {"offset":SECONDS} or
+--                                {"at":EPOCH}, and/or {"freeze":true|false}
+--                                (frozen, only advance/offset/at move it)
+--                                -> {"ok":true,"now":T,"offset":S,"frozen":B}
+--   GET  /__sim/house[?email=E][&since=EPOCH]
+--                                -> the house of E (default: the first account):
+--                                {config, soc, energy_kwh, t, buckets=[...]}
+--   POST /__sim/house            {load?, solar?, tariff? (CSV text), capacity_kwh?,
+--                                 max_charge_kw?, max_discharge_kw?, efficiency?,
+--                                 batteries?, initial_soc?, start? (epoch)}
+--                                -> every account's house made anew (house.lua)
 --   POST /__sim/account          {email, password?, site_id?, user_id?, mfa?,
 --                                 locked?, timezone?} -> {"ok":true,"account":{...}}
 --   POST /__sim/sessions/clear   {"email":E}? -> {"ok":true,"cleared":N}
@@ -195,7 +204,18 @@ function M.clock(app, req)
     return fail("body must be a JSON object")
   end
   local st = app.state
-  if spec.advance ~= nil then
+  if spec.freeze ~= nil then
+    if type(spec.freeze) ~= "boolean" then
+      return fail("freeze must be true or false")
+    end
+    st:freeze(spec.freeze)
+  end
+  if spec.at ~= nil then
+    if type(spec.at) ~= "number" then
+      return fail("at must be an epoch in seconds")
+    end
+    st.offset = st.offset + spec.at - st:now()
+  elseif spec.advance ~= nil then
     if type(spec.advance) ~= "number" then
       return fail("advance must be a number of seconds")
     end
@@ -206,8 +226,11 @@ function M.clock(app, req)
     end
     st.offset = spec.offset
   end
-  return ok({ now = st:now(), offset = st.offset })
+  return ok({ now = st:now(), offset = st.offset, frozen = st.frozen ~= nil })
 end
+
+M.house = require("enphase.sim.house_control").get
+M.house_set = require("enphase.sim.house_control").set
 
 function M.account(app, req)
   local spec = body_object(req)
@@ -315,6 +338,8 @@ router:add("POST", "/__sim/reset", M.reset)
 router:add("POST", "/__sim/fault", M.fault)
 router:add("POST", "/__sim/config", M.config)
 router:add("POST", "/__sim/clock", M.clock)
+router:add("GET", "/__sim/house", M.house)
+router:add("POST", "/__sim/house", M.house_set)
 router:add("POST", "/__sim/account", M.account)
 router:add("POST", "/__sim/sessions/clear", M.sessions_clear)
 router:add("POST", "/__sim/tokens/revoke", M.tokens_revoke)

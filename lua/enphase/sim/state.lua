@@ -5,6 +5,8 @@
 local socket = require("socket")
 local json = require("enphase.sim.json")
 local jwt = require("enphase.sim.jwt")
+local house_mod = require("enphase.sim.house")
+local tz = require("enphase.tz")
 
 local M = {}
 
@@ -55,6 +57,8 @@ end
 
 function State:reset()
   self.offset = 0
+  self.frozen = nil
+  self.house_config = nil       -- nil: house.DEFAULTS and the bundled week
   self.config = self:default_config()
   self.accounts = {}
   self.by_email, self.by_user, self.by_site = {}, {}, {}
@@ -77,9 +81,17 @@ end
 
 -- ---------------------------------------------------------------- clock
 
---- Sim clock: wall clock + offset, float seconds.
+--- Sim clock: wall clock (or the moment it was frozen at) + offset, float
+-- seconds.
 function State:now()
-  return socket.gettime() + self.offset
+  return (self.frozen or socket.gettime()) + self.offset
+end
+
+--- Stops (true) or restarts (false) the wall clock's part of now().
+function State:freeze(on)
+  local now = self:now()
+  self.frozen = on and socket.gettime() or nil
+  self.offset = now - (self.frozen or socket.gettime())
 end
 
 function State:now_s()
@@ -336,16 +348,43 @@ end
 
 -- ---------------------------------------------------------------- battery views
 
---- Apply what became due on the sim clock (pending profile changes).
+--- The account's house (house.lua), made on first use: it starts at the
+-- local midnight of the day (so today's telemetry is complete) unless
+-- `start` is given.
+function State:house(acct, start)
+  if not acct.house or start then
+    local cfg = self.house_config
+    if not cfg then
+      cfg = assert(house_mod.check({}))
+      self.house_config = cfg
+    end
+    local now = self:now()
+    local t0 = start or tz.midnight(acct.timezone, now) or now - now % 86400
+    acct.house = house_mod.new(cfg, acct, t0)
+  end
+  self:settle(acct)
+  return acct.house
+end
+
+--- Apply what became due on the sim clock (pending profile changes), the
+-- house running forward to each change first.
 function State:settle(acct)
   local p = acct.pending_profile
-  if p and self:now() >= p.apply_at then
+  local h = acct.house
+  local now = self:now()
+  if h and p and p.apply_at <= now then
+    h:advance(p.apply_at)
+  end
+  if p and now >= p.apply_at then
     acct.profile = {
       profile = p.profile,
       batteryBackupPercentage = p.batteryBackupPercentage,
       operationModeSubType = p.operationModeSubType,
     }
     acct.pending_profile = nil
+  end
+  if h then
+    h:advance(now)
   end
 end
 

@@ -1,0 +1,95 @@
+-- /__sim/house: read an account's simulated house (its 15-minute buckets,
+-- for reports and the specs' energy-balance checks) and set up the houses
+-- (series as CSV text, battery parameters, start time).
+local http = require("enphase.sim.http")
+local json = require("enphase.sim.json")
+local house_mod = require("enphase.sim.house")
+local series = require("enphase.sim.series")
+
+local M = {}
+
+local function fail(message)
+  return http.json(400, { ok = false, error = message })
+end
+
+local BUCKET_FIELDS = {
+  "start", "pv_wh", "load_wh", "import_wh", "export_wh", "charge_wh", "discharge_wh",
+  "stored_in_wh", "stored_out_wh", "loss_wh", "cost", "soc_start", "soc_end", "soc_min",
+  "soc_max", "seconds", "reserve_seconds", "cfg_seconds", "dtg_seconds", "rbd_seconds",
+  "import_price", "export_price", "reserve", "very_low_soc", "mode", "limit",
+}
+
+function M.get(app, req)
+  local st = app.state
+  local acct = req.params.email and st:account_by_email(req.params.email) or st.accounts[1]
+  if not acct then
+    return fail("no such account")
+  end
+  local since = tonumber(req.params.since or "") or -math.huge
+  local house = st:house(acct)
+  local buckets = json.array()
+  for _, b in ipairs(house:history()) do
+    if b.start >= since then
+      local out = {}
+      for _, k in ipairs(BUCKET_FIELDS) do
+        out[k] = b[k]
+      end
+      buckets[#buckets + 1] = out
+    end
+  end
+  local cfg = {}
+  for k in pairs(house_mod.DEFAULTS) do
+    cfg[k] = house.cfg[k]
+  end
+  return http.json(200, {
+    ok = true,
+    email = acct.email,
+    timezone = acct.timezone,
+    config = cfg,
+    soc = house:soc() or json.null,
+    energy_kwh = house.energy,
+    discharged_kwh = house.discharged_kwh,
+    started = house.started,
+    t = house.t,
+    buckets = buckets,
+  })
+end
+
+function M.set(app, req)
+  local spec = json.decode(req.body ~= "" and req.body or "{}")
+  if type(spec) ~= "table" then
+    return fail("body must be a JSON object")
+  end
+  local cfg = {}
+  for k, v in pairs(spec) do
+    if house_mod.DEFAULTS[k] ~= nil then
+      cfg[k] = v
+    elseif series.KINDS[k] then
+      local s, err = series.parse(v, k, k)
+      if not s then
+        return fail(err)
+      end
+      cfg[k] = s
+    elseif k ~= "start" then
+      return fail("unknown house key " .. tostring(k))
+    end
+  end
+  if spec.start ~= nil and type(spec.start) ~= "number" then
+    return fail("start must be an epoch in seconds")
+  end
+  local checked, err = house_mod.check(cfg)
+  if not checked then
+    return fail(err)
+  end
+  local st = app.state
+  st.house_config = checked
+  for _, acct in ipairs(st.accounts) do
+    acct.house = nil
+    if spec.start then
+      st:house(acct, spec.start)
+    end
+  end
+  return http.json(200, { ok = true })
+end
+
+return M
