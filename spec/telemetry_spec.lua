@@ -90,7 +90,7 @@ describe("telemetry", function()
 
     it("never raises on hostile answers: values become nil, shapes become protocol", function()
       local values = {
-        '{"current_charge":NaN,"available_energy":Infinity,"max_capacity":-Infinity,"storages":"x"}',
+        '{"current_charge":"NaN","available_energy":"Infinity","max_capacity":"-inf","storages":"x"}',
         '{"current_charge":"250%","available_energy":true,"max_capacity":{},"storages":[1,"a",null]}',
         '{"current_charge":"' .. string.rep("9", 5000) .. '%","storages":[{"serial_number":{}}]}',
       }
@@ -101,7 +101,8 @@ describe("telemetry", function()
         assert.is_nil(b.soc)
         assert.is_nil(b.capacity_kwh)
       end
-      local shapes = { "not json at all {", "[1,2,3]", '"a string"', "",
+      local shapes = { "not json at all {",
+        '{"current_charge":NaN,"available_energy":Infinity,"max_capacity":-Infinity}', "[1,2,3]", '"a string"', "",
         "<!DOCTYPE html><html><body>Maintenance</body></html>" }
       for _, body in ipairs(shapes) do
         answer(STATUS, body)
