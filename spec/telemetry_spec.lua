@@ -90,7 +90,8 @@ describe("telemetry", function()
 
     it("never raises on hostile answers: values become nil, shapes become protocol", function()
       local values = {
-        '{"current_charge":"NaN","available_energy":"Infinity","max_capacity":"-inf","storages":"x"}',
+        '{"current_charge":"NaN","available_energy":"Infinity","max_capacity":"-inf",'
+          .. '"storages":"x"}',
         '{"current_charge":"250%","available_energy":true,"max_capacity":{},"storages":[1,"a",null]}',
         '{"current_charge":"' .. string.rep("9", 5000) .. '%","storages":[{"serial_number":{}}]}',
       }
