@@ -103,7 +103,8 @@ describe("telemetry", function()
         assert.is_nil(b.capacity_kwh)
       end
       local shapes = { "not json at all {",
-        '{"current_charge":NaN,"available_energy":Infinity,"max_capacity":-Infinity}', "[1,2,3]", '"a string"', "",
+        '{"current_charge":NaN,"available_energy":Infinity,"max_capacity":-Infinity}',
+        "[1,2,3]", '"a string"', "",
         "<!DOCTYPE html><html><body>Maintenance</body></html>" }
       for _, body in ipairs(shapes) do
         answer(STATUS, body)
