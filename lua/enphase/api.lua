@@ -17,8 +17,7 @@ function M.send(client, build)
   if not ok then
     return nil, err, kind
   end
-  local info = client._session:info()
-  local method, path, query, payload = build(info.site_id, info.user_id)
+  local method, path, query, payload = build(client._site:ids())
   if method ~= "GET" then
     ok, err, kind = auth.ensure_xsrf(client)
     if not ok then

@@ -1,14 +1,12 @@
 --- The token lifecycle: log in only when needed, never retry a refused login.
 --
--- A client is ready for API calls when it holds a JWT with more than
--- `refresh_margin` seconds left, knows its site and user ids, and has an
--- XSRF token. `ready` gets there with the fewest requests: a warm client
--- sends none.
+-- A client is ready for API calls when it holds a fresh JWT (more than
+-- `refresh_margin` seconds left, or half its life when that is shorter:
+-- session.lua), knows its site and user ids, and has an XSRF token.
+-- `ready` gets there with the fewest requests: a warm client sends none.
 local cache = require("enphase.cache")
 
 local M = {}
-
-local REFUSALS = { auth = true, mfa = true, locked = true }
 
 --- A full web login (GET /login, POST /login/login, GET jwt_token.json).
 -- After a refusal (bad credentials, MFA, lock-out) the client does not try
@@ -19,12 +17,8 @@ function M.login(client)
   local ok, err, kind = client._session:login()
   if not ok then
     client._log("warn", "login failed (%s): %s", kind, err)
-    if REFUSALS[kind] then
-      client._refused = { message = err, kind = kind }
-    end
     return nil, err, kind
   end
-  client._refused = nil
   local exp = client._session:info().exp
   if exp <= client._clock() then
     client._log("warn", "the server gave a JWT that had already expired")
@@ -35,53 +29,44 @@ function M.login(client)
   return true
 end
 
-local function refused(client)
-  local r = client._refused
-  return nil, r.message .. " (not retried automatically: call client:login() to try again)", r.kind
-end
-
---- Makes sure a JWT with more than `refresh_margin` seconds left is held.
+--- Makes sure a fresh JWT is held (see session.renew_window).
 function M.ensure_token(client)
-  if client._refused then
-    return refused(client)
+  local session = client._session
+  local refused, kind = session:refusal()
+  if refused then
+    return nil, refused .. " (not retried automatically: call client:login() to try again)", kind
   end
-  local info = client._session:info()
-  if info.has_jwt and info.exp - client._clock() > client._cfg.refresh_margin then
+  if session:jwt_fresh(client._cfg.refresh_margin) then
     return true
   end
+  local info = session:info()
   if info.has_jwt then
-    client._log("info", "JWT expires at %d, within the refresh margin", info.exp)
+    client._log("info", "JWT expires at %d, within the renewal window", info.exp)
   end
   return M.login(client)
 end
 
-local function remember_site_data(client, body)
-  local data = body and require("enphase.json").decode(body)
-  local app = type(data) == "table" and data.app
-  if type(app) == "table" and type(app.timezone) == "string" then
-    client._timezone = app.timezone
-  end
-end
-
 local function discover(client)
-  local session = client._session
-  local info = session:info()
-  if not info.site_id then
-    local site, err, kind = session:discover_site()
-    if not site then
+  local session, site = client._session, client._site
+  local site_id, user_id = site:ids()
+  if not site_id then
+    local id, err, kind = session:discover_site()
+    if not id then
       return nil, err, kind
     end
-    client._log("info", "discovered site id %d", site)
+    site:learn_ids(id, nil)
+    client._log("info", "discovered site id %d", id)
   end
-  if not info.user_id then
-    local user, body_or_err, kind = session:discover_user()
-    if not user then
+  if not user_id then
+    local id, body_or_err, kind = session:discover_user()
+    if not id then
       return nil, body_or_err, kind
     end
-    remember_site_data(client, body_or_err)
-    client._log("info", "discovered user id %d", user)
+    site:learn_ids(nil, id)
+    site:learn_from_data(body_or_err)
+    client._log("info", "discovered user id %d", id)
   end
-  if not (info.site_id and info.user_id) then
+  if not (site_id and user_id) then
     cache.changed(client)
   end
   return true
@@ -119,6 +104,19 @@ function M.ensure_xsrf(client)
     return true
   end
   return fetch_xsrf(client, "fetching an XSRF token")
+end
+
+--- The site's time zone: given, cached, or learnt from data.json (one
+-- request, once). Nil when it cannot be had.
+function M.timezone(client)
+  local site = client._site
+  if not site:timezone() and M.ready(client, true) then
+    local _, body = client._session:discover_user()
+    if site:learn_from_data(body) then
+      cache.changed(client)
+    end
+  end
+  return site:timezone()
 end
 
 --- Token, ids and XSRF: everything an API call needs.

@@ -4,7 +4,7 @@
 --
 -- The file is versioned JSON bound to one account (a SHA-256 of base_url
 -- and e-mail: neither is stored in clear), written atomically with mode
--- 0600 by `core.write_private`, and refused when it or its folder is open
+-- 0600 by `native.write_private`, and refused when it or its folder is open
 -- to others. A missing, corrupt, truncated, expired or other account's
 -- file is ignored (and replaced after the next login), never an error.
 --
@@ -12,8 +12,14 @@
 -- token) takes the cache's lock first and reads the file again, so that of
 -- several processes started together only one logs in and the others take
 -- its session; the lock is released once the new session is saved.
-local core = require("enphase.core")
+--
+-- The cache does not interpret what it keeps: the session (session.lua)
+-- exports and imports its tokens and cookies, the site's facts (site.lua)
+-- their `snapshot()` and `restore()`.
+local native = require("enphase.native")
 local json = require("enphase.json")
+local session_state = require("enphase.session")
+local site_facts = require("enphase.site")
 
 local M = {}
 
@@ -27,7 +33,7 @@ Cache.__index = Cache
 
 --- The key binding a cache to an account.
 function M.account_key(base_url, email)
-  return core.sha256("enphase-token-cache\n" .. base_url .. "\n" .. email)
+  return native.sha256("enphase-token-cache\n" .. base_url .. "\n" .. email)
 end
 
 --- Makes `path` usable as a cache: creates its missing folders (mode 0700)
@@ -36,12 +42,12 @@ end
 function M.prepare(path)
   local dir = path:match("^(.+)/[^/]*$")
   if dir then
-    local ok, err = core.make_private_dir(dir)
+    local ok, err = native.make_private_dir(dir)
     if not ok then
       return nil, err, "input"
     end
   end
-  local ok, err = core.check_private(path)
+  local ok, err = native.check_private(path)
   if not ok then
     return nil, err, "input"
   end
@@ -61,10 +67,6 @@ function M.open(cfg)
     -- A login with discovery is at most 6 requests of `timeout` each.
     lock_wait = 6 * cfg.timeout + 5,
   }, Cache)
-end
-
-local function is_id(v)
-  return v == nil or (math.type(v) == "integer" and v > 0)
 end
 
 local function is_string_list(v)
@@ -101,11 +103,13 @@ function Cache:read()
   elseif t.account ~= self.account then
     return nil, "it belongs to another account or server"
   elseif type(t.token) ~= "string" or math.type(t.exp) ~= "integer"
-    or (t.xsrf ~= nil and type(t.xsrf) ~= "string") or not is_id(t.site_id)
-    or not is_id(t.user_id) or not is_string_list(t.cookies)
-    or (t.timezone ~= nil and type(t.timezone) ~= "string")
-    or (t.site_settings ~= nil and type(t.site_settings) ~= "table") then
+    or (t.xsrf ~= nil and type(t.xsrf) ~= "string") or not is_string_list(t.cookies)
+    or (t.issued ~= nil and math.type(t.issued) ~= "integer") then
     return nil, "fields missing or of the wrong type"
+  end
+  local why = site_facts.check(t)
+  if why then
+    return nil, why
   end
   return t
 end
@@ -115,24 +119,26 @@ end
 local function take_lock(path, wait)
   local engine = require("enphase.engine")
   if not engine.current() then
-    return core.lock(path, wait)
+    return native.lock(path, wait)
   end
-  local deadline = core.monotonic() + wait
+  local deadline = native.monotonic() + wait
   while true do
-    local lock, err = core.lock(path, 0)
-    if lock or core.monotonic() >= deadline then
+    local lock, err = native.lock(path, 0)
+    if lock or native.monotonic() >= deadline then
       return lock, err
     end
     engine.sleep(0.05)
   end
 end
 
-local function fresh(client, exp)
-  return exp ~= nil and exp - client._clock() > client._cfg.refresh_margin
+-- What has been saved (or read): the session's and the site's generations.
+local function mark_saved(self, client)
+  self.saved = client._session:generation()
+  self.saved_site = client._site.generation
 end
 
 --- Takes the cached session when its JWT is still fresh. Returns true when
--- something was imported.
+-- something was taken.
 function Cache:load(client)
   local t, why = self:read()
   if not t then
@@ -141,61 +147,55 @@ function Cache:load(client)
     end
     return false
   end
-  if not fresh(client, t.exp) then
+  if not session_state.is_fresh(t.exp, t.issued, client._clock(), client._cfg.refresh_margin) then
     client._log("info", "token cache %s: the JWT expires at %d, too soon to use", self.path, t.exp)
     return false
   end
-  local cfg = client._cfg
   local ok, err = client._session:import_state({
     token = t.token,
     xsrf = t.xsrf,
     cookies = t.cookies,
-    -- ids given as options win over cached ones
-    site_id = not cfg.site_id and t.site_id or nil,
-    user_id = not cfg.user_id and t.user_id or nil,
+    issued = t.issued,
   })
   if not ok then
     client._log("warn", "token cache %s ignored: %s", self.path, err)
     return false
   end
-  if t.timezone and not client._timezone then
-    client._timezone = t.timezone
+  -- ids, time zone and capability flags: those given as options win
+  local site = client._site
+  local unsaved = self.saved_site ~= nil and self.saved_site ~= site.generation
+  site:restore(t)
+  mark_saved(self, client)
+  if unsaved then
+    self.saved_site = -1 -- the site knew more than the file: save it
   end
-  -- The capability flags: a new process then toggles without asking again.
-  if t.site_settings and not client._site_settings then
-    client._site_settings = t.site_settings
-  end
-  self.saved = client._session:generation()
   client._log("info", "using the session cached in %s (JWT valid until %d)", self.path, t.exp)
   return true
 end
 
---- Writes the session when it changed since it was last read or written.
--- Under the lock (taken here unless a guard holds it). A failure is logged,
--- never returned: the cache only saves logins.
+--- Writes the session when it or the site's facts changed since they were
+-- last read or written. Under the lock (taken here unless a guard holds
+-- it). A failure is logged, never returned: the cache only saves logins.
 function Cache:save(client)
-  local session = client._session
-  local generation = session:generation()
-  if generation == self.saved and not self.dirty then
+  local session, site = client._session, client._site
+  if session:generation() == self.saved and site.generation == self.saved_site then
     return
   end
   local st = session:export_state()
   if not st.token then
     return
   end
-  local text, jerr = json.encode({
-    version = M.VERSION,
-    account = self.account,
-    saved = os.time(),
-    token = st.token,
-    exp = st.exp,
-    xsrf = st.xsrf,
-    site_id = st.site_id,
-    user_id = st.user_id,
-    cookies = json.array(st.cookies),
-    timezone = client._timezone,
-    site_settings = client._site_settings,
-  })
+  local generation, site_generation = session:generation(), site.generation
+  local t = site:snapshot()
+  t.version = M.VERSION
+  t.account = self.account
+  t.saved = os.time()
+  t.token = st.token
+  t.exp = st.exp
+  t.issued = st.issued
+  t.xsrf = st.xsrf
+  t.cookies = json.array(st.cookies)
+  local text, jerr = json.encode(t)
   if not text then
     client._log("warn", "token cache not saved: %s", jerr)
     return
@@ -209,13 +209,12 @@ function Cache:save(client)
     end
   end
   local ok
-  ok, err = core.write_private(self.path, text)
+  ok, err = native.write_private(self.path, text)
   if lock then
     lock:unlock()
   end
   if ok then
-    self.saved = generation
-    self.dirty = false
+    self.saved, self.saved_site = generation, site_generation
     client._log("debug", "token cache %s saved", self.path)
   else
     client._log("warn", "token cache not saved: %s", err)
@@ -243,9 +242,10 @@ function Cache:guard(client, always)
   if self.held then
     return nil
   end
-  local info = client._session:info()
-  local jwt_fresh = info.has_jwt and fresh(client, info.exp)
-  if not always and jwt_fresh and info.has_xsrf and info.site_id and info.user_id then
+  local session = client._session
+  local jwt_fresh = session:jwt_fresh(client._cfg.refresh_margin)
+  local site_id, user_id = client._site:ids()
+  if not always and jwt_fresh and session:info().has_xsrf and site_id and user_id then
     return nil
   end
   local lock, err = take_lock(self.path, self.lock_wait)
@@ -269,14 +269,10 @@ function M.guard(client, always)
   return cache and cache:guard(client, always) or nil
 end
 
---- After a login, a JWT or XSRF renewal, or a discovery: saves now, or at
--- the end of the guard that holds the lock. `extra` says that something
--- outside the session (the site's capability flags) changed.
-function M.changed(client, extra)
+--- After a login, a JWT or XSRF renewal, or something learnt about the
+-- site: saves now, or at the end of the guard that holds the lock.
+function M.changed(client)
   local cache = client._cache
-  if cache and extra then
-    cache.dirty = true
-  end
   if cache and not cache.held then
     cache:save(client)
   end

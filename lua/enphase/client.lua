@@ -1,10 +1,20 @@
---- The client object: one Enlighten account, one C session.
-local core = require("enphase.core")
+--- The client object: one Enlighten account and site.
+--
+-- Who owns what (doc/internals.md, "State and its owners"): the options
+-- (`_cfg`, read-only once checked) and the injected sleep, clock, random
+-- and logger are the client's; the JWT, XSRF token, cookies and the C
+-- session are the session's (session.lua); the ids, time zone and
+-- capability flags are the site's (site.lua); the file and its lock are
+-- the token cache's (cache.lua). Each is changed only through its owner's
+-- methods.
+local native = require("enphase.native")
 local options = require("enphase.options")
 local auth = require("enphase.auth")
 local cache = require("enphase.cache")
 local logger = require("enphase.log")
 local engine = require("enphase.engine")
+local site_facts = require("enphase.site")
+local session_state = require("enphase.session")
 
 local Client = {}
 Client.__index = Client
@@ -25,36 +35,31 @@ function M.new(opts)
       return nil, "option token_cache: " .. err, kind
     end
   end
-  local session = core.new({
+  local password = cfg.password
+  cfg.password = nil -- the session holds the only copy we send
+  local self = setmetatable({
+    _cfg = cfg,
+    _sleep = cfg.sleep or engine.sleep, -- a timer inside operations
+    _clock = cfg.clock or native.now,
+    _random = cfg.random or math.random,
+    _site = site_facts.new(cfg),
+  }, Client)
+  local session
+  self._log = logger.new(cfg.log, function()
+    local secrets = session:secrets()
+    return { password, secrets.token or "", secrets.xsrf or "" }
+  end)
+  session = session_state.new({
     base_url = cfg.base_url,
     email = cfg.email,
-    password = cfg.password,
     user_agent = cfg.user_agent,
     timeout = cfg.timeout,
     connect_timeout = cfg.connect_timeout,
     ca_file = cfg.ca_file,
     verify_tls = cfg.verify_tls,
     max_body = cfg.max_body,
-    site_id = cfg.site_id,
-    user_id = cfg.user_id,
-  })
-  local password = cfg.password
-  cfg.password = nil -- the C session holds the only copy we keep
-  local self = setmetatable({
-    _session = session,
-    _cfg = cfg,
-    _sleep = cfg.sleep or engine.sleep, -- a timer inside operations
-    _clock = cfg.clock or core.now,
-    _random = cfg.random or math.random,
-    _timezone = cfg.timezone,
-  }, Client)
-  self._log = logger.new(cfg.log, function()
-    if self._closed then
-      return { password }
-    end
-    local secrets = session:secrets()
-    return { password, secrets.token or "", secrets.xsrf or "" }
-  end)
+  }, password, self._site, self._clock, self._log)
+  self._session = session
   if store then
     self._cache = store
     store:load(self)
@@ -94,12 +99,12 @@ local function state(self)
     self._log("warn", "no XSRF token: %s", err)
     partial = true
   end
-  local info = self._session:info()
+  local site_id, user_id = self._site:ids()
   return {
     status = partial and "PARTIAL" or "OK",
-    exp = info.exp,
-    site_id = info.site_id,
-    user_id = info.user_id,
+    exp = self._session:info().exp,
+    site_id = site_id,
+    user_id = user_id,
   }
 end
 
@@ -129,7 +134,7 @@ end
 
 --- The site's time zone, when given or learnt from data.json.
 function Client:timezone()
-  return self._timezone
+  return self._site:timezone()
 end
 
 --- Releases the connection and clears the password. Idempotent.
@@ -147,7 +152,7 @@ function Client:__tostring()
   if self._closed then
     return "enphase.client (closed)"
   end
-  local site = self._session:info().site_id
+  local site = self._site:ids()
   return site and ("enphase.client (site %d)"):format(site) or "enphase.client (site unknown)"
 end
 

@@ -302,10 +302,15 @@ end
 
 -- ------------------------------------------------------------ one operation per client
 
+-- The engine's own state about clients, kept out of the client objects:
+-- the operation using each one, and the operations waiting for it.
+local owner_of = setmetatable({}, { __mode = "k" }) -- client -> op
+local queue_of = setmetatable({}, { __mode = "k" }) -- client -> { op, ... }
+
 local function release(client)
-  local queue = client._op_queue
+  local queue = queue_of[client]
   local nxt = queue and table.remove(queue, 1)
-  client._op_owner = nxt
+  owner_of[client] = nxt
   if nxt then
     ready[#ready + 1] = nxt -- it owns the client now
   end
@@ -325,13 +330,13 @@ end
 -- operation that holds the client go straight through.
 function M.exclusive(fn)
   return function(client, ...)
-    local owner = type(client) == "table" and client._op_owner
+    local owner = owner_of[client]
     if not owner then
       local op = M.current()
       if not op then
         return fn(client, ...)
       end
-      client._op_owner = op
+      owner_of[client] = op
       return locked_call(client, fn, ...)
     end
     if owner == by_thread[coroutine.running()] then
@@ -341,12 +346,12 @@ function M.exclusive(fn)
     if not op then
       return nil, "client busy: an operation is using it (enphase.poll() moves it on)", "input"
     end
-    local queue = client._op_queue or {}
-    client._op_queue = queue
+    local queue = queue_of[client] or {}
+    queue_of[client] = queue
     queue[#queue + 1] = op
     repeat
       coroutine.yield(LOCK)
-    until client._op_owner == op
+    until owner_of[client] == op
     return locked_call(client, fn, ...)
   end
 end

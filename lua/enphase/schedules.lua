@@ -157,17 +157,7 @@ end
 
 -- The site's time zone: given, or learnt once from data.json.
 local function site_timezone(client)
-  if not client._timezone then
-    local ok = require("enphase.auth").ready(client)
-    if ok then
-      local _, body = client._session:discover_user()
-      local data = type(body) == "string" and json.decode(body)
-      local app = type(data) == "table" and data.app
-      client._timezone = type(app) == "table" and type(app.timezone) == "string"
-        and app.timezone or nil
-    end
-  end
-  return client._timezone
+  return require("enphase.auth").timezone(client)
 end
 
 -- Checks every field before anything is sent; only then, when no time zone

@@ -78,8 +78,9 @@ end
 
 --- The site's capability flags (`raw` siteSettings data), fetched once per client.
 function M.site_settings(client)
-  if client._site_settings then
-    return client._site_settings
+  local known = client._site:capabilities()
+  if known then
+    return known
   end
   local body, err, kind = get(client, function(site, user)
     return "GET", ("%s/siteSettings/%d"):format(BC, site), ("userId=%d"):format(user)
@@ -92,8 +93,8 @@ function M.site_settings(client)
   if not data then
     return nil, err, kind
   end
-  client._site_settings = data
-  require("enphase.cache").changed(client, true)
+  client._site:learn_capabilities(data)
+  require("enphase.cache").changed(client)
   return data
 end
 

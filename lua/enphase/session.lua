@@ -1,0 +1,290 @@
+--- The account's session: its JWT, XSRF token and cookies, the verdict of
+-- the last login, and the C session (`enphase.core`, libcurl) that sends
+-- the requests.
+--
+-- The C session is created only when a request is needed. Until then a
+-- session taken from the token cache is held here, so that a warm client
+-- answers `status()` and `tokens()` without loading libcurl; the first
+-- request creates the C session and hands it what is held.
+--
+-- Methods not defined here (`request`, `discover_site`, `fetch_xsrf`, and
+-- whatever the C session offers) create the C session when needed and are
+-- passed to it; a failure to create it is `nil, message, kind`. The ids
+-- the C session builds its paths with come from the site's facts
+-- (site.lua), given to it before every call.
+local native = require("enphase.native")
+
+local M = {}
+
+local Session = {}
+
+--- Logins refused for good: not retried until `client:login()`.
+local REFUSALS = { auth = true, mfa = true, locked = true }
+
+--- Seconds before its expiry at which a JWT is renewed: `margin`, or half
+-- the JWT's life when that is shorter, so a JWT just issued is always
+-- used. `issued` (when the JWT was received, by our clock) may be nil.
+function M.renew_window(margin, exp, issued)
+  if issued and exp > issued then
+    return math.min(margin, (exp - issued) / 2)
+  end
+  return margin
+end
+
+--- True when a JWT expiring at `exp` is fresh enough to use at `now`.
+function M.is_fresh(exp, issued, now, margin)
+  return exp ~= nil and exp - now > M.renew_window(margin, exp, issued)
+end
+
+--- A session for the connection options `options` (those of `core.new`,
+-- without the password and the ids). `site` is the site's facts,
+-- `clock()` the client's clock, `log` the client's logger.
+function M.new(options, password, site, clock, log)
+  local self = {
+    _site = site,
+    _clock = clock,
+    _log = log,
+    _c = nil, -- the C session, once created
+    _held = nil, -- { token=, exp=, xsrf=, cookies=, issued= } before it
+    _issued = nil, -- when the current JWT was received (our clock)
+    _generation = 0, -- changes of what is held, before the C session
+    _base = 0, -- the C session's generation when it was created
+    _ids = -1, -- the site's generation last given to the C session
+    _refused = nil,
+    _closed = false,
+  }
+  -- The password stays in this closure until the C session has it.
+  function self._create()
+    local o = {}
+    for k, v in pairs(options) do
+      o[k] = v
+    end
+    o.password = password
+    o.site_id, o.user_id = site:ids()
+    local core = require("enphase.core")
+    local c = core.new(o)
+    password = nil
+    return c
+  end
+  return setmetatable(self, Session)
+end
+
+local function give_ids(self, c)
+  local site = self._site
+  if self._ids ~= site.generation then
+    local site_id, user_id = site:ids()
+    c:set_ids(site_id, user_id)
+    self._ids = site.generation
+  end
+end
+
+--- The C session, created now when needed (it takes what is held).
+-- Returns it, or `nil, message, kind`.
+function Session:open()
+  local c = self._c
+  if c then
+    give_ids(self, c)
+    return c
+  end
+  if self._closed then
+    return nil, "the client is closed", "input"
+  end
+  c = self._create()
+  self._c = c
+  self._ids = self._site.generation
+  local held = self._held
+  self._held = nil
+  if held then
+    local ok, err = c:import_state({ token = held.token, xsrf = held.xsrf, cookies = held.cookies })
+    if not ok then
+      -- Checked when it was taken: only a cookie line can still fail here.
+      self._log("warn", "the cached session is not usable (%s): logging in afresh", err)
+      self._issued = nil
+      self._generation = self._generation + 1
+    end
+  end
+  self._base = c:generation()
+  return c
+end
+
+--- True once the C session exists (libcurl is loaded).
+function Session:is_open()
+  return self._c ~= nil
+end
+
+--- `{has_jwt=, exp=, has_xsrf=, requests=, site_id=, user_id=}`, no secrets.
+function Session:info()
+  local c = self._c
+  local info
+  if self._closed then
+    info = { has_jwt = false, has_xsrf = false, requests = 0 }
+  elseif c then
+    info = c:info()
+  else
+    local h = self._held
+    info = { has_jwt = h ~= nil, exp = h and h.exp, has_xsrf = h ~= nil and h.xsrf ~= nil,
+             requests = 0 }
+  end
+  info.site_id, info.user_id = self._site:ids()
+  return info
+end
+
+--- True when a JWT is held that is fresh enough to use (`M.is_fresh`).
+function Session:jwt_fresh(margin)
+  local info = self:info()
+  return info.has_jwt and M.is_fresh(info.exp, self._issued, self._clock(), margin)
+end
+
+--- `{token=, xsrf=}`: secrets, for `client:tokens()` and the log's scrubber.
+function Session:secrets()
+  local c = self._c
+  if self._closed then
+    return {}
+  elseif c then
+    return c:secrets()
+  end
+  local h = self._held or {}
+  return { token = h.token, xsrf = h.xsrf }
+end
+
+--- A number that changes whenever the JWT, XSRF token or cookies change.
+function Session:generation()
+  local c = self._c
+  if c and not self._closed then
+    return self._generation + (c:generation() - self._base)
+  end
+  return self._generation
+end
+
+--- `{token=, exp=, xsrf=, cookies=, issued=}`: secrets, for the token cache.
+function Session:export_state()
+  local c = self._c
+  local st
+  if self._closed then
+    return { cookies = {} }
+  elseif c then
+    st = c:export_state()
+    st.site_id, st.user_id = nil, nil -- the site's facts own them
+  else
+    local h = self._held or { cookies = {} }
+    st = { token = h.token, exp = h.exp, xsrf = h.xsrf, cookies = h.cookies }
+  end
+  st.issued = st.token and self._issued
+  return st
+end
+
+local function is_header_safe(s)
+  return #s > 0 and #s <= 4096 and not s:find("[^\33-\126]")
+end
+
+--- Takes a session kept by the token cache: `{token=, xsrf=, cookies=,
+-- issued=}` (the JWT's expiry is read from the JWT). Returns true, or
+-- `nil, message, "input"` and changes nothing.
+function Session:import_state(t)
+  local exp, why = native.jwt_exp(t.token)
+  if not exp then
+    return nil, "the token: " .. why, "input"
+  elseif t.xsrf ~= nil and not is_header_safe(t.xsrf) then
+    return nil, "the XSRF token is not header-safe", "input"
+  end
+  local issued = math.type(t.issued) == "integer" and t.issued or nil
+  local c = self._c
+  if c then
+    local ok, err = c:import_state({ token = t.token, xsrf = t.xsrf, cookies = t.cookies })
+    if not ok then
+      return nil, err, "input"
+    end
+  else
+    self._held = { token = t.token, exp = exp, xsrf = t.xsrf, cookies = t.cookies or {} }
+    self._generation = self._generation + 1
+  end
+  self._issued = issued
+  return true
+end
+
+local function jwt_received(self)
+  self._issued = math.floor(self._clock())
+end
+
+--- A full web login (C). A refusal (bad credentials, MFA, lock-out) is
+-- remembered: see `refusal()`.
+function Session:login()
+  local c, err, kind = self:open()
+  if not c then
+    return nil, err, kind
+  end
+  local ok
+  ok, err, kind = c:login()
+  if ok then
+    self._refused = nil
+    jwt_received(self)
+  elseif REFUSALS[kind] then
+    self._refused = { message = err, kind = kind }
+  end
+  return ok, err, kind
+end
+
+--- A new JWT from the web session (C): `exp`, or `nil, message, kind`.
+function Session:refresh_jwt()
+  local c, err, kind = self:open()
+  if not c then
+    return nil, err, kind
+  end
+  local before = c:info().exp
+  local exp
+  exp, err, kind = c:refresh_jwt()
+  if exp and exp ~= before then
+    jwt_received(self)
+  end
+  return exp, err, kind
+end
+
+--- The last login's refusal as `message, kind`, or nil.
+function Session:refusal()
+  local r = self._refused
+  if r then
+    return r.message, r.kind
+  end
+  return nil
+end
+
+--- Closes the C session (when created) and forgets what is held. Idempotent.
+function Session:close()
+  self._closed = true
+  self._held = nil
+  if self._c then
+    self._c:close()
+  end
+end
+
+function Session:__tostring()
+  if self._closed then
+    return "enphase.session (closed)"
+  end
+  local site_id = self._site:ids()
+  return site_id and ("enphase.session (site %d)"):format(site_id) or "enphase.session (no site yet)"
+end
+
+-- Everything else is the C session's.
+local forwarders = {}
+
+Session.__index = function(_, name)
+  local method = Session[name]
+  if method ~= nil or type(name) ~= "string" or name:sub(1, 1) == "_" then
+    return method
+  end
+  local f = forwarders[name]
+  if not f then
+    f = function(self, ...)
+      local c, err, kind = self:open()
+      if not c then
+        return nil, err, kind
+      end
+      return c[name](c, ...)
+    end
+    forwarders[name] = f
+  end
+  return f
+end
+
+return M
