@@ -97,8 +97,7 @@ function House:soc()
   return self.energy / c * 100
 end
 
-local function new_bucket(self, start)
-  local soc = self:soc()
+local function new_bucket(self, start, soc)
   local b = {
     start = start,
     pv_wh = 0, load_wh = 0, import_wh = 0, export_wh = 0,
@@ -133,6 +132,7 @@ local function step(self, t, dt)
   local d = rules.decide(self, t, lt, price, pv, load, h)
   local charge, discharge = d.charge_kw, d.discharge_kw
   local eta = math.sqrt(cfg.efficiency)
+  local soc_before = self:soc()
   local stored_in = charge * h * eta
   local stored_out = discharge * h / eta
   self.energy = self.energy + stored_in - stored_out
@@ -147,7 +147,7 @@ local function step(self, t, dt)
   local import, export = math.max(grid, 0), math.max(-grid, 0)
   self.power = { pv = pv, load = load, grid = grid, battery = discharge - charge }
   local start = t - t % M.BUCKET
-  local b = self.buckets[start] or new_bucket(self, start)
+  local b = self.buckets[start] or new_bucket(self, start, soc_before)
   b.pv_wh = b.pv_wh + pv * h * 1000
   b.load_wh = b.load_wh + load * h * 1000
   b.import_wh = b.import_wh + import * h * 1000
