@@ -112,7 +112,8 @@ static void opt_copy(lua_State *L, const char *field, char **dst, size_t *len)
     lua_pop(L, 1);
 }
 
-/* options[field] in seconds, as milliseconds. */
+/* options[field] in seconds, as milliseconds. options.lua checked the
+ * range; the clamp only keeps the conversion defined. */
 static long opt_millis(lua_State *L, const char *field, double dflt)
 {
     double v = dflt;
@@ -121,11 +122,12 @@ static long opt_millis(lua_State *L, const char *field, double dflt)
         if (lua_type(L, -1) != LUA_TNUMBER)
             opt_error(L, field, "number");
         v = lua_tonumber(L, -1);
-        if (!(v > 0 && v <= 86400.0 * 365))
-            luaL_argerror(
-                L, 1, lua_pushfstring(L, "%s: must be > 0 seconds", field));
     }
     lua_pop(L, 1);
+    if (!(v > 0.001))
+        v = 0.001;
+    if (v > 86400.0 * 365)
+        v = 86400.0 * 365;
     return (long)ceil(v * 1000.0);
 }
 
@@ -140,30 +142,22 @@ static int to_integer(lua_State *L, int idx, lua_Integer *out)
     return ok ? 0 : -2;
 }
 
+/* options[field] as an integer, at least min (options.lua checked the
+ * range; the clamp only keeps the sizes defined). */
 static lua_Integer opt_integer(lua_State *L, const char *field,
                                lua_Integer dflt, lua_Integer min)
 {
     lua_Integer v = dflt;
     lua_getfield(L, 1, field);
-    if (!lua_isnil(L, -1)) {
-        int rc = to_integer(L, -1, &v);
-        if (rc == -1)
-            opt_error(L, field, "integer");
-        if (rc == -2)
-            luaL_argerror(L, 1,
-                          lua_pushfstring(L,
-                                          "%s: integer expected, got "
-                                          "non-integral number",
-                                          field));
-        if (v < min)
-            luaL_argerror(L, 1,
-                          lua_pushfstring(L, "%s: must be >= %I", field, min));
-    }
+    if (!lua_isnil(L, -1) && to_integer(L, -1, &v) != 0)
+        opt_error(L, field, "integer");
     lua_pop(L, 1);
-    return v;
+    return v < min ? min : v;
 }
 
-/* Checks and stores base_url (trailing slashes dropped) and its host. */
+/* Stores base_url and its host as libcurl reads it. options.lua checked
+ * the URL (and dropped trailing slashes); the error below is only reached
+ * by a caller of enphase.core itself. */
 static void opt_base_url(lua_State *L, session *s)
 {
     size_t n;
@@ -193,9 +187,10 @@ static void opt_base_url(lua_State *L, session *s)
         luaL_argerror(L, 1, "base_url: an http:// or https:// URL expected");
 }
 
+/* An id, or 0 (not known yet). */
 static lua_Integer opt_id(lua_State *L, const char *field)
 {
-    return opt_integer(L, field, 0, 1);
+    return opt_integer(L, field, 0, 0);
 }
 
 /* ------------------------------------------------------------------ */

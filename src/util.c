@@ -56,7 +56,8 @@ int util_sleep(lua_State *L)
     return 0;
 }
 
-/* core.file_mode(path) -> permission bits, owner uid | nil, message */
+/* core.file_mode(path) -> permission bits, owner uid, type ("file",
+ * "folder", "fifo" or "other") | nil, message */
 int util_file_mode(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -69,5 +70,9 @@ int util_file_mode(lua_State *L)
     }
     lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
     lua_pushinteger(L, (lua_Integer)st.st_uid);
-    return 2;
+    lua_pushstring(L, S_ISREG(st.st_mode)    ? "file"
+                      : S_ISDIR(st.st_mode)  ? "folder"
+                      : S_ISFIFO(st.st_mode) ? "fifo"
+                                             : "other");
+    return 3;
 }

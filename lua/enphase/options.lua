@@ -1,5 +1,7 @@
 --- Checks and completes the options of `enphase.new`.
 -- Returns a new table (the caller's is never changed) or `nil, message`.
+local redact = require("enphase.redact")
+
 local M = {}
 
 M.DEFAULT_BASE_URL = "https://enlighten.enphaseenergy.com"
@@ -28,42 +30,60 @@ local defaults = {
   pending_interval = 3,
 }
 
+-- Every option and what it may be: a kind, and for numbers a range (in
+-- seconds for durations). The only place options are checked: the C module
+-- takes them as they come from here.
+local DAY = 86400
 local known = {
-  email = "string", password = "string", base_url = "string",
-  site_id = "id", user_id = "id", timeout = "positive", connect_timeout = "positive",
-  ca_file = "string", verify_tls = "boolean", refresh_margin = "nonnegative",
-  user_agent = "string", max_body = "positive", sleep = "function",
-  clock = "function", log = "function", random = "function",
-  validate_delay = "nonnegative", toggle_delete_delay = "nonnegative",
-  delete_spacing = "nonnegative", attempts = "positive", backoff = "nonnegative",
-  max_backoff = "nonnegative", max_retry_after = "nonnegative",
-  pending_checks = "nonnegative", pending_interval = "nonnegative",
-  timezone = "string", token_cache = "path",
+  email = { "text" }, password = { "secret" }, base_url = { "string" },
+  site_id = { "id" }, user_id = { "id" },
+  timeout = { "number", 0, DAY, open = true }, connect_timeout = { "number", 0, DAY, open = true },
+  ca_file = { "path" }, verify_tls = { "boolean" }, refresh_margin = { "number", 0, 30 * DAY },
+  user_agent = { "text" }, max_body = { "integer", 1, 1024 * 1024 * 1024 },
+  sleep = { "function" }, clock = { "function" }, log = { "function" }, random = { "function" },
+  validate_delay = { "number", 0, DAY }, toggle_delete_delay = { "number", 0, DAY },
+  delete_spacing = { "number", 0, DAY }, attempts = { "integer", 1, 100 },
+  backoff = { "number", 0, DAY }, max_backoff = { "number", 0, DAY },
+  max_retry_after = { "number", 0, DAY }, pending_checks = { "integer", 0, 10000 },
+  pending_interval = { "number", 0, DAY }, timezone = { "timezone" }, token_cache = { "path" },
 }
 
-local function describe_value(v)
-  if type(v) == "string" then
-    return string.format("%q", v)
-  end
-  return tostring(v)
-end
-
---- Turns 5652514, 5652514.0 or "5652514" into the integer 5652514.
+--- Turns 5652514, 5652514.0 or "5652514" into the integer 5652514 (a
+-- positive integer that a double holds exactly), or nil.
 function M.to_id(v)
-  if type(v) == "string" and v:match("^%d+$") and #v <= 18 then
-    return math.tointeger(tonumber(v))
+  local n
+  if type(v) == "string" and v:match("^%d+$") and #v <= 16 then
+    n = math.tointeger(tonumber(v))
   elseif type(v) == "number" then
-    local n = math.tointeger(v)
-    if n and n > 0 then
-      return n
-    end
+    n = math.tointeger(v)
+  end
+  if n and n > 0 and n <= 2 ^ 53 then
+    return n
   end
   return nil
+end
+
+local function finite(v)
+  return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
+end
+
+local function range_text(lo, hi, open)
+  return ("%s %s and at most %s"):format(open and "greater than" or "at least",
+    ("%.14g"):format(lo), ("%.14g"):format(hi))
 end
 
 local checkers = {
   string = function(v)
     return type(v) == "string", "a string"
+  end,
+  -- one line of printable text (it goes into a form or a header)
+  text = function(v)
+    return type(v) == "string" and #v <= 1024 and not v:find("%c"),
+      "a string of at most 1024 bytes without control characters"
+  end,
+  secret = function(v)
+    return type(v) == "string" and #v <= 1024 and not v:find("\0", 1, true),
+      "a string of at most 1024 bytes"
   end,
   boolean = function(v)
     return type(v) == "boolean", "true or false"
@@ -71,30 +91,62 @@ local checkers = {
   ["function"] = function(v)
     return type(v) == "function", "a function"
   end,
-  positive = function(v)
-    return type(v) == "number" and v > 0, "a number greater than 0"
+  number = function(v, spec)
+    local lo, hi, open = spec[2], spec[3], spec.open
+    local ok = finite(v) and v <= hi and (v > lo or (not open and v == lo))
+    return ok, "a number " .. range_text(lo, hi, open)
   end,
-  nonnegative = function(v)
-    return type(v) == "number" and v >= 0, "a number of 0 or more"
+  integer = function(v, spec)
+    local n = type(v) == "number" and math.tointeger(v)
+    return n and n >= spec[2] and n <= spec[3], "an integer " .. range_text(spec[2], spec[3])
   end,
   id = function(v)
     return M.to_id(v) ~= nil, "a positive integer (digits only)"
   end,
   path = function(v)
-    return type(v) == "string" and v ~= "" and not v:find("\0", 1, true)
+    return type(v) == "string" and v ~= "" and #v <= 4096 and not v:find("\0", 1, true)
       and v:sub(-1) ~= "/", "a file path (a non-empty string)"
+  end,
+  timezone = function(v)
+    return require("enphase.validate").timezone("timezone", v) ~= nil,
+      'an IANA time zone name such as "Europe/London" or "UTC"'
   end,
 }
 
---- The host part of an http(s) URL, or nil.
-function M.url_host(url)
-  local scheme, rest = url:match("^(https?)://([^/?#]+)")
-  if not scheme then
+--- The parts of an http(s) base URL: scheme, host (lower case, IPv6
+-- without brackets), port (or nil). Nil for anything else: user info,
+-- a query or fragment, characters a URL cannot hold, a port out of range.
+function M.parse_base_url(url)
+  if #url > 2048 then
     return nil
   end
-  rest = rest:gsub("^.*@", "")
-  local host = rest:match("^%[([^%]]+)%]") or rest:match("^([^:]+)")
-  return host and host:lower(), scheme
+  local scheme, authority, path = url:match("^(%a+)://([^/]*)(.*)$")
+  scheme = scheme and scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then
+    return nil
+  end
+  if path ~= "" and not path:match("^/[%w%-%._~/%%!$&'()*+,;=:]*$") then
+    return nil
+  end
+  local host, port = authority:match("^%[([%x:%.]+)%]:?(%d*)$")
+  if host then
+    if not host:find(":", 1, true) then
+      return nil
+    end
+  else
+    host, port = authority:match("^([%w%-%._]+):?(%d*)$")
+    if not host or host:match("^[%.%-]") or host:find("..", 1, true) then
+      return nil
+    end
+  end
+  if authority:sub(-1) == ":" then
+    return nil
+  end
+  local n = port ~= "" and tonumber(port) or nil
+  if n and (n < 1 or n > 65535) then
+    return nil
+  end
+  return scheme, host:lower(), n
 end
 
 --- True for 127.0.0.0/8, ::1 and localhost.
@@ -107,14 +159,14 @@ function M.check(opts)
     return nil, "options must be a table with at least email and password"
   end
   for key, value in pairs(opts) do
-    local kind = known[key]
-    if not kind then
-      return nil, string.format("unknown option %q", tostring(key))
+    local spec = known[key]
+    if not spec then
+      return nil, ("unknown option %s"):format(redact.quote(key))
     end
-    local ok, wanted = checkers[kind](value)
+    local ok, wanted = checkers[spec[1]](value, spec)
     if not ok then
-      return nil, string.format("option %s must be %s (got %s)", key, wanted,
-        key == "password" and type(value) or describe_value(value))
+      return nil, ("option %s must be %s (got %s)"):format(key, wanted,
+        spec[1] == "secret" and type(value) or redact.quote(value))
     end
   end
   for _, key in ipairs({ "email", "password" }) do
@@ -132,10 +184,10 @@ function M.check(opts)
   cfg.site_id = opts.site_id and M.to_id(opts.site_id)
   cfg.user_id = opts.user_id and M.to_id(opts.user_id)
   cfg.base_url = cfg.base_url:gsub("/+$", "")
-  local host, scheme = M.url_host(cfg.base_url)
-  if not host then
-    return nil, string.format("option base_url must be an http:// or https:// URL (got %s)",
-      describe_value(cfg.base_url))
+  local scheme, host = M.parse_base_url(cfg.base_url)
+  if not scheme then
+    return nil, ("option base_url must be an http:// or https:// URL: a host, an optional port "
+      .. "and path, no user name, query or fragment (got %s)"):format(redact.quote(cfg.base_url))
   end
   if scheme ~= "https" and not M.is_loopback(host) then
     return nil, "option base_url must use https:// (plain http:// is allowed only for "

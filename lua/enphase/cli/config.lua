@@ -2,6 +2,10 @@
 -- (the same format as a systemd EnvironmentFile). The password is never
 -- taken from the command line.
 local core = require("enphase.core")
+local redact = require("enphase.redact")
+
+-- A settings file is a few lines; anything much larger is not one.
+local MAX_SIZE = 64 * 1024
 
 local M = {}
 
@@ -26,9 +30,11 @@ end
 
 --- Reads a config file; refuses one that others may read.
 function M.read_file(path)
-  local mode, uid_or_err = core.file_mode(path)
+  local mode, uid_or_err, what = core.file_mode(path)
   if not mode then
     return nil, ("config file %s: %s"):format(path, uid_or_err)
+  elseif what ~= "file" then -- reading a folder fails, a FIFO blocks
+    return nil, ("config file %s: not a regular file (a %s)"):format(path, what)
   end
   if mode & 0x3F ~= 0 then -- 0077: any group or world permission
     return nil, ("config file %s is readable by others (mode %03o): it holds a password; "
@@ -38,8 +44,13 @@ function M.read_file(path)
   if not f then
     return nil, ("config file %s: %s"):format(path, err)
   end
+  local text = f:read(MAX_SIZE + 1) or "" -- nil at the end of an empty file
+  f:close()
+  if #text > MAX_SIZE then
+    return nil, ("config file %s: larger than %d bytes"):format(path, MAX_SIZE)
+  end
   local values, n = {}, 0
-  for line in f:lines() do
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
     line = line:gsub("^%s+", ""):gsub("%s+$", "")
     if line ~= "" and not line:match("^#") then
@@ -48,19 +59,17 @@ function M.read_file(path)
         key, value = line:match("^([%w_]+)%s*=%s*(.*)$")
       end
       if not key then
-        f:close()
         return nil, ("config file %s, line %d: expected KEY=value"):format(path, n)
       end
       if not M.KEYS[key] then
-        f:close()
-        return nil, ("config file %s, line %d: unknown key %s (known: %s)"):format(path, n, key,
-          "ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL, ENPHASE_SITE_ID, "
-          .. "ENPHASE_USER_ID, ENPHASE_TIMEZONE, ENPHASE_CA_FILE, ENPHASE_TOKEN_CACHE")
+        return nil, ("config file %s, line %d: unknown key %s (known: %s)"):format(path, n,
+          redact.quote(key), "ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL, "
+          .. "ENPHASE_SITE_ID, ENPHASE_USER_ID, ENPHASE_TIMEZONE, ENPHASE_CA_FILE, "
+          .. "ENPHASE_TOKEN_CACHE")
       end
       values[key] = unquote(value)
     end
   end
-  f:close()
   return values
 end
 
