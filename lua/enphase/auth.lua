@@ -107,11 +107,20 @@ function M.ensure_xsrf(client)
 end
 
 --- The site's time zone: given, cached, or learnt from data.json (one
--- request, once). Nil when it cannot be had.
+-- request, once). Nil when the site does not say; `nil, message, kind` when
+-- it could not be asked (the login failed, the server is down).
 function M.timezone(client)
   local site = client._site
-  if not site:timezone() and M.ready(client, true) then
-    local _, body = client._session:discover_user()
+  if not site:timezone() then
+    local ok, err, kind = M.ready(client, true)
+    if not ok then
+      return nil, err, kind
+    end
+    local user, body
+    user, body, kind = client._session:discover_user()
+    if not user then
+      return nil, body, kind
+    end
     if site:learn_from_data(body) then
       cache.changed(client)
     end

@@ -155,20 +155,29 @@ local function payload(s)
   }
 end
 
--- The site's time zone: given, or learnt once from data.json.
+-- The site's time zone: given, or learnt once from data.json. Nil when the
+-- site does not say; `nil, message, kind` when it could not be asked (a
+-- failed login, the server down): that failure is the one to report.
 local function site_timezone(client)
   return require("enphase.auth").timezone(client)
 end
 
 -- Checks every field before anything is sent; only then, when no time zone
--- was given, asks the site for its own.
+-- was given, asks the site for its own. A failure is `nil, message, kind`.
 local function checked_schedule(client, spec)
   local s, err = validate.schedule(spec, { timezone = "UTC" })
   if not s then
-    return nil, err
+    return nil, err, "input"
   end
   if spec.timezone == nil then
-    return validate.schedule(spec, { timezone = site_timezone(client) })
+    local tz, terr, tkind = site_timezone(client)
+    if terr then
+      return nil, terr, tkind
+    end
+    s, err = validate.schedule(spec, { timezone = tz })
+    if not s then
+      return nil, err, "input"
+    end
   end
   return s
 end
@@ -238,9 +247,9 @@ end
 -- fourth value when the server has not applied it yet; "conflict" with the
 -- server's code as a fourth value).
 function M.add_schedule(client, spec)
-  local s, err = checked_schedule(client, spec)
+  local s, err, kind = checked_schedule(client, spec)
   if not s then
-    return nil, err, "input"
+    return nil, err, kind
   end
   local ok, ferr, fkind = check_free(client, s)
   if not ok then

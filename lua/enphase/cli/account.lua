@@ -5,6 +5,7 @@ local M = {}
 
 M.status = {
   summary = "log in if needed and show the session's status (no secrets)",
+  max_words = 0,
   usage = "Usage: enphase status [--json]\n\n"
     .. "Prints OK (or PARTIAL when no XSRF token could be had), the JWT expiry,\n"
     .. "and the site and user ids.",
@@ -35,6 +36,7 @@ M.status = {
 
 M.token = {
   summary = "print the seed script's JSON line (token, xsrf, exp, ids): holds secrets",
+  max_words = 0,
   usage = "Usage: enphase token --json\n\n"
     .. "Prints {\"status\":..,\"token\":..,\"xsrf\":..,\"exp\":..,\"user_id\":..,"
     .. "\"battery_id\":..},\nthe line get_enphase_token.sh prints, for a Home Assistant "

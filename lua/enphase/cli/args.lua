@@ -19,6 +19,8 @@ function M.parse(argv, spec)
     name = name or a:match("^%-%-([%w%-]+)$")
     if a == "-h" then
       name = "help"
+    elseif not name and a:match("^%-%a") then
+      return nil, ("unknown option %s"):format(a:sub(1, 40))
     end
     if name then
       local kind = spec[name]
@@ -46,6 +48,24 @@ function M.parse(argv, spec)
     i = i + 1
   end
   return { words = words, options = options }
+end
+
+--- A usage message for the words of `words` after the first `max`, or nil
+-- when there are none: a word is never silently dropped.
+function M.extra_words(words, max, options)
+  if #words <= max then
+    return nil
+  end
+  local shown = {}
+  for i = max + 1, math.min(#words, max + 3) do
+    shown[#shown + 1] = ("%q"):format(words[i]:sub(1, 40))
+  end
+  local msg = ("unexpected argument%s %s%s"):format(#words > max + 1 and "s" or "",
+    table.concat(shown, " "), #words > max + 3 and " ..." or "")
+  if options and options.days then
+    msg = msg .. " (give the days as one word: --days 4,5,6)"
+  end
+  return msg
 end
 
 return M

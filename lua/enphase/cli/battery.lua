@@ -21,6 +21,7 @@ end
 M.settings = {
   summary = "show the battery settings (cfg, dtg, rbd, profile, reserve)",
   usage = "Usage: enphase settings [--json]",
+  max_words = 0,
   run = function(ctx)
     return with_client(ctx, function(client)
       local s, err, kind = client:settings()
@@ -51,6 +52,7 @@ local function toggle_command(kind, title)
   return {
     summary = ("turn %s on or off"):format(title),
     usage = usage,
+    max_words = 1,
     options = { ["dry-run"] = "flag", ["delete-schedules"] = "flag" },
     run = function(ctx)
       local word = ctx.words[1]
@@ -112,6 +114,7 @@ local PROFILE_USAGE = "Usage: enphase profile [NAME --reserve N] [--cancel] [--d
 M.profile = {
   summary = "show or set the battery profile and its reserve",
   usage = PROFILE_USAGE,
+  max_words = 1,
   options = { reserve = "value", cancel = "flag", ["dry-run"] = "flag" },
   run = function(ctx)
     local name = ctx.words[1]
@@ -160,6 +163,7 @@ local RESERVE_USAGE = "Usage: enphase reserve N [--dry-run]\n\n"
 M.reserve = {
   summary = "set the backup reserve (percent), keeping the profile",
   usage = RESERVE_USAGE,
+  max_words = 1,
   options = { ["dry-run"] = "flag" },
   run = function(ctx)
     local n = #ctx.words == 1 and math.tointeger(tonumber(ctx.words[1]))

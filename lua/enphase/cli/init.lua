@@ -165,6 +165,15 @@ function M.main(argv, io_)
     io_.stdout:write(command.usage, "\n\n", COMMON_HELP, "\n")
     return M.EXIT_OK
   end
+  local max_words = command.max_words
+  if type(max_words) == "function" then
+    max_words = max_words(parsed.words)
+  end
+  local extra = args.extra_words(parsed.words, max_words or 0, parsed.options)
+  if extra then
+    io_.stderr:write(("enphase %s: %s\n%s\n"):format(name, extra, command.usage))
+    return M.EXIT_USAGE
+  end
   local ctx = context(command, parsed, io_)
   local ok, err, kind = command.run(ctx)
   if ctx._client then

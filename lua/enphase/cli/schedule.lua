@@ -30,14 +30,19 @@ local function usage_error()
   return nil, "usage: see 'enphase schedule --help'", "input"
 end
 
--- "1,2,3" -> {1,2,3}; anything else is kept as is so that validate names it.
+-- "1,2,3", "1 2 3" or "1, 2,3" -> {1,2,3}; a part that is not a number is
+-- kept as is so that validate names it.
 local function parse_days(text)
   if text == nil then
     return nil
   end
   local days = {}
-  for part in (text .. ","):gmatch("([^,]*),") do
-    days[#days + 1] = tonumber(part) or part
+  for part in text:gsub("^[%s,]+", ""):gsub("[%s,]+$", ""):gsub("%s*,%s*", ","):gsub("%s+", ",")
+      :gmatch("[^,]+") do
+    days[#days + 1] = math.tointeger(tonumber(part)) or part
+  end
+  if #days == 0 then
+    days[1] = text
   end
   return days
 end
@@ -240,6 +245,11 @@ return {
   schedule = {
     summary = "list, add, update, delete or clear CFG/DTG/RBD schedules",
     usage = USAGE,
+    -- the action, and the id or kind of those that take one
+    max_words = function(words)
+      local action = words[1]
+      return (action == "update" or action == "delete" or action == "clear") and 2 or 1
+    end,
     options = {
       type = "value", start = "value", ["end"] = "value", days = "value", limit = "value",
       tz = "value", ["dry-run"] = "flag",
