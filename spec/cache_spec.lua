@@ -640,8 +640,13 @@ describe("the enphase command with a token cache", function()
     assert.equal(0, code)
     assert.equal("OK", json.decode(out).status)
     assert.equal(before, #sim:log())
+    -- the session, its lock and the account's ledger (lock-out guard, request budget), all private
     local name = path:match("[^/]+$")
-    assert.same({ name, name .. ".lock" }, listing(dir .. "/home/.cache/enphase"))
+    local files = listing(dir .. "/home/.cache/enphase")
+    assert.equal(3, #files)
+    assert.same({ name, name .. ".lock" }, { files[1], files[3] })
+    assert.truthy(files[2]:find("^" .. name:gsub("%p", "%%%0") .. "%.%x+%.ledger$"), files[2])
+    assert.equal(tonumber("600", 8), mode(dir .. "/home/.cache/enphase/" .. files[2]))
   end)
 
   it("keeps one default cache per account and server: two accounts never replace each other's",
@@ -665,7 +670,7 @@ describe("the enphase command with a token cache", function()
       assert.equal(H.SITE_ID, json.decode(first_out).battery_id)
       local files = {}
       for _, name in ipairs(listing(dir .. "/home/.cache/enphase")) do
-        if not name:match("%.lock$") then
+        if not name:match("%.lock$") and not name:match("%.ledger$") then
           files[#files + 1] = name
           assert.truthy(name:match("^session%-%x%x%x%x%x%x%x%x%x%x%x%x%x%x%x%x%.json$"), name)
         end
@@ -799,7 +804,9 @@ describe("the enphase command with a token cache", function()
       local t = json.decode(text)
       assert.truthy(tokens[t.token])
       assert.equal(tonumber("600", 8), mode(path))
-      assert.same({ "session.json", "session.json.lock" }, listing(dir .. "/shared"))
+      local files = listing(dir .. "/shared")
+      assert.same({ "session.json", "session.json.lock" }, { files[1], files[3] })
+      assert.truthy(files[2]:match("^session%.json%.%x+%.ledger$"))
     end
   end)
 

@@ -241,13 +241,15 @@ describe("fault injection", function()
       assert.equal("OK", client:status().status)
     end)
 
-    it("reports a 429 on the login POST as locked, and logs in when asked again", function()
+    it("reports a 429 on the login POST as locked, and logs in when forced", function()
       local client = H.new(sim)
       sim:fault({ path = "/login/login", method = "POST", status = 429, retry_after = 60 })
       fails("locked", function() return client:status() end)
-      -- a refusal is not retried by itself: the caller logs in explicitly
+      -- a refusal is not retried by itself, nor by a plain login(): only a forced one
       fails("locked", function() return client:status() end)
-      assert.is_true(client:login())
+      fails("locked", function() return client:login() end)
+      assert.equal(1, #sim:requests_matching("POST", "/login/login"))
+      assert.is_true(client:login({ force = true }))
       assert.equal("OK", client:status().status)
     end)
 

@@ -1,6 +1,8 @@
 --- One battery-API request: make the client ready, send, decode.
 local auth = require("enphase.auth")
 local json = require("enphase.json")
+local budget = require("enphase.budget")
+local reads = require("enphase.reads")
 
 local M = {}
 
@@ -23,6 +25,7 @@ function M.send(client, build)
     if not ok then
       return nil, err, kind
     end
+    reads.forget(client)
   end
   local body, jerr
   if payload ~= nil then
@@ -32,7 +35,8 @@ function M.send(client, build)
     end
   end
   client._log("debug", "%s %s", method, path)
-  local status, text, headers = client._session:request(method, path, { query = query, body = body })
+  local status, text, headers = budget.call(client, 1, "request", method, path,
+    { query = query, body = body })
   if not status then
     client._log("warn", "%s %s failed (%s): %s", method, path, headers, text)
     return nil, text, headers

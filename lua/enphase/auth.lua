@@ -1,4 +1,4 @@
---- The token lifecycle: log in only when needed, never retry a refused login.
+--- The token lifecycle: log in only when needed, and as the lock-out guard allows.
 --
 -- A client is ready for API calls when it holds a fresh JWT (more than
 -- `refresh_margin` seconds left, or half its life when that is shorter:
@@ -8,13 +8,14 @@ local cache = require("enphase.cache")
 
 local M = {}
 
---- A full web login (GET /login, POST /login/login, GET jwt_token.json).
--- After a refusal (bad credentials, MFA, lock-out) the client does not try
--- again by itself: every later call returns the same error until the user
--- calls `client:login()` explicitly.
-function M.login(client)
+local ledger = require("enphase.ledger")
+local lockout = require("enphase.lockout")
+local budget = require("enphase.budget")
+
+-- The web login itself (GET /login, POST /login/login, GET jwt_token.json).
+local function password_login(client)
   client._log("info", "logging in to %s", client._cfg.base_url)
-  local ok, err, kind = client._session:login()
+  local ok, err, kind = budget.call(client, 3, "login")
   if not ok then
     client._log("warn", "login failed (%s): %s", kind, err)
     return nil, err, kind
@@ -29,13 +30,57 @@ function M.login(client)
   return true
 end
 
---- Makes sure a fresh JWT is held (see session.renew_window).
+-- Another process's login of a moment ago, taken from the token cache.
+local function reuse(client)
+  local store = client._cache
+  local t = store and store:read()
+  if not t or t.token == client._session:secrets().token then
+    return false
+  end
+  return store:load(client)
+end
+
+--- A web login through the lock-out guard (lockout.lua): refused while the
+-- guard says so, or when the account needs a one-time code, unless
+-- `opts.force` (an explicit login); a login of another process less than
+-- `login_reuse` seconds old is taken instead. Returns true or
+-- `nil, msg, kind`; a refusal's message says when the next automatic
+-- attempt is allowed.
+function M.login(client, opts)
+  local force = opts and opts.force
+  return ledger.update(client, function(t)
+    local g = lockout.section(t)
+    local now = client._clock()
+    if not force then
+      local msg, kind = lockout.blocked(g, now)
+      if msg then
+        client._log("warn", "login not tried: %s", msg)
+        return false, nil, msg, kind
+      end
+      if lockout.recent(client._cfg, g, now) and reuse(client) then
+        client._log("info", "reusing the login of %d s ago", now - g.ok_at)
+        return false, true
+      end
+    end
+    local ok, err, kind = password_login(client)
+    now = client._clock()
+    local dirty = lockout.record(client._cfg, g, now, ok, kind, err)
+    if ok and g.mfa then
+      g.mfa = nil -- a password alone was enough: the account no longer asks for a code
+    elseif kind == "mfa" then
+      g.mfa = true
+    end
+    if not ok and lockout.REFUSALS[kind] then
+      err = lockout.refused_message(g, err, now)
+    end
+    return dirty, ok, err, kind
+  end, true)
+end
+
+--- Makes sure a fresh JWT is held (see session.renew_window); otherwise
+-- logs in, when the lock-out guard allows it.
 function M.ensure_token(client)
   local session = client._session
-  local refused, kind = session:refusal()
-  if refused then
-    return nil, refused .. " (not retried automatically: call client:login() to try again)", kind
-  end
   if session:jwt_fresh(client._cfg.refresh_margin) then
     return true
   end
@@ -50,7 +95,7 @@ local function discover(client)
   local session, site = client._session, client._site
   local site_id, user_id = site:ids()
   if not site_id then
-    local id, err, kind = session:discover_site()
+    local id, err, kind = budget.call(client, 2, "discover_site")
     if not id then
       return nil, err, kind
     end
@@ -58,7 +103,7 @@ local function discover(client)
     client._log("info", "discovered site id %d", id)
   end
   if not user_id then
-    local id, body_or_err, kind = session:discover_user()
+    local id, body_or_err, kind = budget.call(client, 1, "discover_user")
     if not id then
       return nil, body_or_err, kind
     end
@@ -91,7 +136,7 @@ end
 -- The isValid dance, and the cache told of the new token.
 local function fetch_xsrf(client, why)
   client._log("info", why)
-  local ok, err, kind = client._session:fetch_xsrf()
+  local ok, err, kind = budget.call(client, 1, "fetch_xsrf")
   if ok then
     cache.changed(client)
   end
@@ -117,7 +162,7 @@ function M.timezone(client)
       return nil, err, kind
     end
     local user, body
-    user, body, kind = client._session:discover_user()
+    user, body, kind = budget.call(client, 1, "discover_user")
     if not user then
       return nil, body, kind
     end
@@ -147,7 +192,7 @@ end
 function M.renew_token(client)
   local session = client._session
   local before = session:info().exp
-  local exp = session:refresh_jwt()
+  local exp = budget.call(client, 1, "refresh_jwt")
   if exp and exp ~= before and exp > client._clock() then
     client._log("info", "JWT renewed from the web session")
     cache.changed(client)

@@ -114,9 +114,9 @@ function Cache:read()
   return t
 end
 
--- Takes the file lock. Inside an engine operation a wait must not stall the
+--- Takes the file lock. Inside an engine operation a wait must not stall the
 -- other operations: try, and wait on the engine's timer between tries.
-local function take_lock(path, wait)
+function M.take_lock(path, wait)
   local engine = require("enphase.engine")
   if not engine.current() then
     return native.lock(path, wait)
@@ -130,6 +130,7 @@ local function take_lock(path, wait)
     engine.sleep(0.05)
   end
 end
+local take_lock = M.take_lock
 
 -- What has been saved (or read): the session's and the site's generations.
 local function mark_saved(self, client)

@@ -15,6 +15,7 @@ local logger = require("enphase.log")
 local engine = require("enphase.engine")
 local site_facts = require("enphase.site")
 local session_state = require("enphase.session")
+local budget = require("enphase.budget")
 
 local Client = {}
 Client.__index = Client
@@ -67,11 +68,16 @@ function M.new(opts)
   return self
 end
 
---- Logs in now (even after an earlier refusal), discovers the ids that were
--- not given, and fetches the XSRF token. Returns true or `nil, msg, kind`.
-function Client:login()
+--- Logs in now, discovers the ids that were not given, and fetches the XSRF
+-- token. Returns true or `nil, msg, kind`. The lock-out guard applies (a
+-- login of another process a moment ago is reused; none while the guard
+-- says so) unless `opts.force` is true: an explicit, human decision.
+function Client:login(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    return nil, "client:login: options must be a table ({force=, otp=})", "input"
+  end
   local guard <close> = cache.guard(self, true) -- luacheck: ignore guard (released at scope end)
-  local ok, err, kind = auth.login(self)
+  local ok, err, kind = auth.login(self, opts)
   if ok then
     ok, err, kind = auth.ensure_ids(self)
   end
@@ -105,10 +111,12 @@ local function state(self)
     exp = self._session:info().exp,
     site_id = site_id,
     user_id = user_id,
+    budget = budget.usage(self),
   }
 end
 
---- `{status="OK"|"PARTIAL", exp=, site_id=, user_id=}`; no secrets.
+--- `{status="OK"|"PARTIAL", exp=, site_id=, user_id=, budget={used=, limit=,
+-- window=}}`; no secrets.
 -- A client whose JWT is fresh sends no request at all.
 function Client:status()
   return state(self)
@@ -164,6 +172,11 @@ for _, name in ipairs({ "enphase.settings", "enphase.schedules", "enphase.teleme
     end
   end
 end
+
+-- The slow-changing reads, answered from the ledger while younger than max_age.
+local reads = require("enphase.reads")
+Client.settings = reads.cached("settings", Client.settings)
+Client.profile = reads.cached("profile", Client.profile)
 
 -- Non-blocking use: client:start, client:poll, and one operation at a time
 -- per client (engine.lua). Keep this after every method definition.

@@ -16,6 +16,7 @@ M.kinds = {
   not_applied = "the server accepted a change but did not apply it",
   pending = "a change is still pending on the server",
   unsupported = "the site does not support this feature",
+  budget = "the account's request budget (all its processes, per hour) is spent: nothing was sent",
 }
 
 --- Returns `nil, message, kind`, formatting the message like string.format.

@@ -28,6 +28,16 @@ local defaults = {
   -- Polling of pending schedule writes.
   pending_checks = 10,
   pending_interval = 3,
+  -- The lock-out guard (lockout.lua) and the request budget (budget.lua).
+  login_cooldown = 300,
+  login_refusals = 3,
+  refusals_pause = 86400,
+  locked_pause = 86400,
+  login_reuse = 30,
+  budget = 600,
+  budget_window = 3600,
+  -- Slow-changing reads answered from the ledger while younger (0: never).
+  max_age = 0,
 }
 
 -- Every option and what it may be: a kind, and for numbers a range (in
@@ -46,6 +56,10 @@ local known = {
   backoff = { "number", 0, DAY }, max_backoff = { "number", 0, DAY },
   max_retry_after = { "number", 0, DAY }, pending_checks = { "integer", 0, 10000 },
   pending_interval = { "number", 0, DAY }, timezone = { "timezone" }, token_cache = { "path" },
+  login_cooldown = { "number", 0, 30 * DAY }, login_refusals = { "integer", 1, 100 },
+  refusals_pause = { "number", 0, 365 * DAY }, locked_pause = { "number", 0, 365 * DAY },
+  login_reuse = { "number", 0, DAY }, budget = { "integer", 1, 1000000000 },
+  budget_window = { "number", 0, 30 * DAY, open = true }, max_age = { "number", 0, 30 * DAY },
 }
 
 --- Turns 5652514, 5652514.0 or "5652514" into the integer 5652514 (a
@@ -181,6 +195,8 @@ function M.check(opts)
   for key, value in pairs(opts) do
     cfg[key] = value
   end
+  cfg.budget = math.tointeger(cfg.budget)
+  cfg.login_refusals = math.tointeger(cfg.login_refusals)
   cfg.site_id = opts.site_id and M.to_id(opts.site_id)
   cfg.user_id = opts.user_id and M.to_id(opts.user_id)
   cfg.base_url = cfg.base_url:gsub("/+$", "")

@@ -18,9 +18,6 @@ local M = {}
 
 local Session = {}
 
---- Logins refused for good: not retried until `client:login()`.
-local REFUSALS = { auth = true, mfa = true, locked = true }
-
 --- Seconds before its expiry at which a JWT is renewed: `margin`, or half
 -- the JWT's life when that is shorter, so a JWT just issued is always
 -- used. `issued` (when the JWT was received, by our clock) may be nil.
@@ -50,7 +47,6 @@ function M.new(options, password, site, clock, log)
     _generation = 0, -- changes of what is held, before the C session
     _base = 0, -- the C session's generation when it was created
     _ids = -1, -- the site's generation last given to the C session
-    _refused = nil,
     _closed = false,
   }
   -- The password stays in this closure until the C session has it.
@@ -206,8 +202,8 @@ local function jwt_received(self)
   self._issued = math.floor(self._clock())
 end
 
---- A full web login (C). A refusal (bad credentials, MFA, lock-out) is
--- remembered: see `refusal()`.
+--- A full web login (C). What a refusal means for the next logins is the
+-- lock-out guard's (lockout.lua).
 function Session:login()
   local c, err, kind = self:open()
   if not c then
@@ -216,10 +212,7 @@ function Session:login()
   local ok
   ok, err, kind = c:login()
   if ok then
-    self._refused = nil
     jwt_received(self)
-  elseif REFUSALS[kind] then
-    self._refused = { message = err, kind = kind }
   end
   return ok, err, kind
 end
@@ -237,15 +230,6 @@ function Session:refresh_jwt()
     jwt_received(self)
   end
   return exp, err, kind
-end
-
---- The last login's refusal as `message, kind`, or nil.
-function Session:refusal()
-  local r = self._refused
-  if r then
-    return r.message, r.kind
-  end
-  return nil
 end
 
 --- Closes the C session (when created) and forgets what is held. Idempotent.

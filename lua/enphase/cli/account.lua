@@ -3,12 +3,31 @@ local output = require("enphase.cli.output")
 
 local M = {}
 
+local function show_status(ctx, st)
+  if ctx.options.json then
+    ctx.out(output.json(st))
+  else
+    local b = st.budget
+    ctx.out(output.fields({
+      status = st.status,
+      site_id = st.site_id,
+      user_id = st.user_id,
+      exp = ("%d (%s)"):format(st.exp, os.date("!%Y-%m-%d %H:%M:%SZ", st.exp)),
+      budget = ("%d of %d requests in the last %d s"):format(b.used, b.limit, b.window),
+    }, { { "status", "status" }, { "site_id", "site id" }, { "user_id", "user id" },
+         { "exp", "token expires" }, { "budget", "request budget" } }))
+  end
+  return true
+end
+
 M.status = {
-  summary = "log in if needed and show the session's status (no secrets)",
+  summary = "log in if needed and show the session's status and request budget (no secrets)",
   max_words = 0,
   usage = "Usage: enphase status [--json]\n\n"
     .. "Prints OK (or PARTIAL when no XSRF token could be had), the JWT expiry,\n"
-    .. "and the site and user ids.",
+    .. "the site and user ids, and the account's request budget: the requests all\n"
+    .. "processes sharing the token cache sent in the last hour, and the limit\n"
+    .. "(ENPHASE_BUDGET, default 600).",
   run = function(ctx)
     local client, err, kind = ctx.client()
     if not client then
@@ -19,18 +38,34 @@ M.status = {
     if not st then
       return nil, err, kind
     end
-    if ctx.options.json then
-      ctx.out(output.json(st))
-    else
-      ctx.out(output.fields({
-        status = st.status,
-        site_id = st.site_id,
-        user_id = st.user_id,
-        exp = ("%d (%s)"):format(st.exp, os.date("!%Y-%m-%d %H:%M:%SZ", st.exp)),
-      }, { { "status", "status" }, { "site_id", "site id" }, { "user_id", "user id" },
-           { "exp", "token expires" } }))
+    return show_status(ctx, st)
+  end,
+}
+
+M.login = {
+  max_words = 0,
+  summary = "log in now, even while the lock-out guard waits (an explicit login)",
+  usage = "Usage: enphase login [--json]\n\n"
+    .. "Logs in now and keeps the session in the token cache, then prints the status.\n"
+    .. "Automatic logins (every other command) stop for 300 s after a refused login,\n"
+    .. "and for 24 hours after 3 refusals in a row or \"too many active sessions\":\n"
+    .. "this command is the way past that wait, once the password is fixed.",
+  run = function(ctx)
+    local client, err, kind = ctx.client()
+    if not client then
+      return nil, err, kind
     end
-    return true
+    local ok
+    ok, err, kind = client:login({ force = true })
+    if not ok then
+      return nil, err, kind
+    end
+    local st
+    st, err, kind = client:status()
+    if not st then
+      return nil, err, kind
+    end
+    return show_status(ctx, st)
   end,
 }
 

@@ -18,7 +18,18 @@ M.KEYS = {
   ENPHASE_TIMEZONE = "timezone",
   ENPHASE_CA_FILE = "ca_file",
   ENPHASE_TOKEN_CACHE = "token_cache",
+  ENPHASE_BUDGET = "budget",
+  ENPHASE_MAX_AGE = "max_age",
 }
+
+-- Settings that are numbers (the environment holds strings).
+local NUMBERS = { budget = true, max_age = true }
+
+--- The variable of a virtual clock for tests: seconds added to the wall
+-- clock. It moves the lock-out guard's and the budget's time, so it is
+-- honoured only against a loopback server (a simulator), and refused with
+-- any other base URL.
+M.TEST_CLOCK = "ENPHASE_TEST_CLOCK_OFFSET"
 
 local function unquote(v)
   local q = v:sub(1, 1)
@@ -65,7 +76,7 @@ function M.read_file(path)
         return nil, ("config file %s, line %d: unknown key %s (known: %s)"):format(path, n,
           redact.quote(key), "ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL, "
           .. "ENPHASE_SITE_ID, ENPHASE_USER_ID, ENPHASE_TIMEZONE, ENPHASE_CA_FILE, "
-          .. "ENPHASE_TOKEN_CACHE")
+          .. "ENPHASE_TOKEN_CACHE, ENPHASE_BUDGET, ENPHASE_MAX_AGE")
       end
       values[key] = unquote(value)
     end
@@ -121,8 +132,31 @@ function M.load(options, getenv)
       opts[field] = raw[key]
     end
   end
+  for key, field in pairs(M.KEYS) do
+    if NUMBERS[field] and opts[field] then
+      local n = tonumber(opts[field])
+      if not n then
+        return nil, ("%s must be a number (got %q)"):format(key, opts[field])
+      end
+      opts[field] = n
+    end
+  end
   if options["base-url"] then
     opts.base_url = options["base-url"]
+  end
+  local offset = getenv(M.TEST_CLOCK)
+  if offset and offset ~= "" then
+    local _, host = require("enphase.options").parse_base_url(opts.base_url or "")
+    local seconds = tonumber(offset)
+    if not (host and require("enphase.options").is_loopback(host)) then
+      return nil, M.TEST_CLOCK .. " is a test setting, honoured only with a loopback base URL "
+        .. "(a local simulator): unset it"
+    elseif not seconds then
+      return nil, M.TEST_CLOCK .. " must be a number of seconds"
+    end
+    opts.clock = function()
+      return core.now() + seconds
+    end
   end
   local defaulted = false
   if options["no-token-cache"] then

@@ -29,7 +29,9 @@ Common options:
 Settings come from the environment or the --config file:
   ENPHASE_EMAIL, ENPHASE_PASSWORD (required), ENPHASE_BASE_URL,
   ENPHASE_SITE_ID, ENPHASE_USER_ID (discovered when not given), ENPHASE_TIMEZONE,
-  ENPHASE_TOKEN_CACHE.
+  ENPHASE_TOKEN_CACHE, ENPHASE_BUDGET (requests per hour for the account, all
+  processes together; default 600), ENPHASE_MAX_AGE (seconds a cached settings or
+  profile read may be reused; default 0, never).
 The password is never taken from the command line.
 
 Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.]]
@@ -37,6 +39,7 @@ Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.]]
 -- name -> module holding { summary=, usage=, options=, run=function(ctx) }
 local COMMANDS = {
   { "status", "enphase.cli.account" },
+  { "login", "enphase.cli.account" },
   { "token", "enphase.cli.account" },
   { "settings", "enphase.cli.battery" },
   { "cfg", "enphase.cli.battery" },

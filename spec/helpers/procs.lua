@@ -1,0 +1,97 @@
+-- Runs bin/enphase (or a Lua script) as separate processes, the way cron,
+-- Domoticz or Home Assistant start it, with a clean environment.
+local M = {}
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.shell_quote = shell_quote
+
+local function capture(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+function M.tmpdir()
+  local d = capture("mktemp -d /tmp/enphase-procs.XXXXXX"):gsub("%s+$", "")
+  assert(d ~= "")
+  return d
+end
+
+function M.rmdir(d)
+  os.execute("chmod -R u+rwx " .. shell_quote(d) .. " 2>/dev/null; rm -rf " .. shell_quote(d))
+end
+
+function M.slurp(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- The shell command running `bin/enphase argv...` (or `lua5.4 script`
+-- when argv.script is set) with exactly `env` (plus PATH), stdin closed.
+function M.command(env, argv)
+  local parts = { "env -i PATH=/usr/bin:/bin" }
+  local names = {}
+  for k in pairs(env) do
+    names[#names + 1] = k
+  end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    parts[#parts + 1] = k .. "=" .. shell_quote(env[k])
+  end
+  parts[#parts + 1] = argv.script and "lua5.4" or "lua5.4 bin/enphase"
+  if argv.script then
+    parts[#parts + 1] = shell_quote(argv.script)
+  end
+  for _, a in ipairs(argv) do
+    parts[#parts + 1] = shell_quote(a)
+  end
+  return table.concat(parts, " ") .. " </dev/null"
+end
+
+--- Runs `n` processes, at most `parallel` at a time, in the order of their
+-- index; `make(i)` returns env, argv. Returns a list of {code, out, err}.
+function M.run_many(dir, n, parallel, make)
+  local lines = { "cd " .. shell_quote(require("helpers.sim").ROOT) }
+  for i = 1, n do
+    local env, argv = make(i)
+    local base = shell_quote(dir .. "/p" .. i)
+    lines[#lines + 1] = ("( %s >%s.out 2>%s.err; echo $? >%s.rc ) &"):format(M.command(env, argv),
+      base, base, base)
+    if i % parallel == 0 then
+      lines[#lines + 1] = "wait"
+    end
+  end
+  lines[#lines + 1] = "wait"
+  local script = dir .. "/run.sh"
+  local f = assert(io.open(script, "w"))
+  f:write(table.concat(lines, "\n"), "\n")
+  f:close()
+  os.execute("sh " .. shell_quote(script))
+  local results = {}
+  for i = 1, n do
+    local base = dir .. "/p" .. i
+    results[i] = {
+      code = tonumber((M.slurp(base .. ".rc") or ""):match("%d+")),
+      out = M.slurp(base .. ".out") or "",
+      err = M.slurp(base .. ".err") or "",
+    }
+  end
+  return results
+end
+
+--- One process; {code, out, err}.
+function M.run(dir, env, argv)
+  return M.run_many(dir, 1, 1, function()
+    return env, argv
+  end)[1]
+end
+
+return M
