@@ -92,7 +92,7 @@ function M.ensure_token(client)
 end
 
 local function discover(client)
-  local session, site = client._session, client._site
+  local site = client._site
   local site_id, user_id = site:ids()
   if not site_id then
     local id, err, kind = budget.call(client, 2, "discover_site")

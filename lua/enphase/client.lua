@@ -16,6 +16,7 @@ local engine = require("enphase.engine")
 local site_facts = require("enphase.site")
 local session_state = require("enphase.session")
 local budget = require("enphase.budget")
+local ledger = require("enphase.ledger")
 
 local Client = {}
 Client.__index = Client
@@ -44,6 +45,7 @@ function M.new(opts)
     _clock = cfg.clock or native.now,
     _random = cfg.random or math.random,
     _site = site_facts.new(cfg),
+    _ledger = ledger.new(), -- the account's ledger when there is no token cache
   }, Client)
   local session
   self._log = logger.new(cfg.log, function()

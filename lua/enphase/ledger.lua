@@ -44,11 +44,16 @@ local function read(path, account)
   return t
 end
 
+--- A client's own ledger: the one used without a token cache (or when
+-- its lock cannot be had). The client keeps it as `_ledger`.
+function M.new()
+  return empty(nil)
+end
+
 --- The ledger as it is now, without the lock (for display only).
 function M.peek(client)
   local store = client._cache
   if not store then
-    client._ledger = client._ledger or empty(nil)
     return client._ledger
   end
   return read(M.path(store), store.account)
@@ -56,7 +61,6 @@ end
 
 -- The client's own ledger (no cache, or its lock could not be had).
 local function own(client, fn)
-  client._ledger = client._ledger or empty(nil)
   return select(2, fn(client._ledger))
 end
 
