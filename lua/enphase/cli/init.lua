@@ -23,7 +23,8 @@ Common options:
                     $XDG_CACHE_HOME/enphase/session-<hash>.json, else
                     ~/.cache/enphase/session-<hash>.json; or ENPHASE_TOKEN_CACHE)
   --no-token-cache  log in afresh, read and write no cache
-  --json            print JSON instead of a table
+  --json            print JSON instead of a table; on a failure, print
+                    {"error":MESSAGE,"kind":KIND} (and the message on stderr)
   -h, --help        show help
 
 Settings come from the environment or the --config file:
@@ -86,6 +87,7 @@ local function context(command, parsed, io_)
     options = parsed.options,
     words = parsed.words,
     out = function(s)
+      parsed.printed = true
       io_.stdout:write(s, "\n")
     end,
     err = function(s)
@@ -186,6 +188,12 @@ function M.main(argv, io_)
     return M.EXIT_OK
   end
   io_.stderr:write(("enphase %s: %s\n"):format(name, tostring(err)))
+  if parsed.options.json and not parsed.printed then
+    -- one JSON object on stdout even on failure, for hosts that parse it
+    -- (a dzVents shellCommandResponse's item.json)
+    io_.stdout:write(require("enphase.cli.output").json({ error = tostring(err),
+      kind = kind or "input" }), "\n")
+  end
   if kind == "input" and err and tostring(err):match("^usage") then
     io_.stderr:write(command.usage, "\n")
   end

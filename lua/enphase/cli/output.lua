@@ -16,6 +16,23 @@ function M.token_line(t)
     t.user_id or 0, t.battery_id or 0)
 end
 
+--- The seed's schedule-sensor line, keys in the order its jq filter writes
+-- them: {"cfg":[ids],"dtg":[ids],"rbd":[ids],"other":[]}. `only` (a kind)
+-- leaves the other kinds' arrays empty.
+function M.schedule_ids(all, only)
+  local parts = {}
+  for _, k in ipairs({ "cfg", "dtg", "rbd" }) do
+    local ids = json.array()
+    if not only or only == k then
+      for _, s in ipairs(all[k]) do
+        ids[#ids + 1] = s.id
+      end
+    end
+    parts[#parts + 1] = json.encode(k) .. ":" .. json.encode(ids)
+  end
+  return "{" .. table.concat(parts, ",") .. ',"other":[]}'
+end
+
 local function cell(v)
   if v == nil or v == json.null then
     return "-"

@@ -7,7 +7,7 @@ local BC = require("enphase.api").BC
 
 local USAGE = [[
 Usage:
-  enphase schedule list [--type cfg|dtg|rbd] [--json]
+  enphase schedule list [--type cfg|dtg|rbd] [--json | --ids]
   enphase schedule add --type CFG|DTG|RBD --start HH:MM --end HH:MM --days 1,2,3
                        [--limit N] [--tz Area/City] [--dry-run]
   enphase schedule update ID [--start HH:MM] [--end HH:MM] [--days 1,2] [--limit N]
@@ -17,6 +17,8 @@ Usage:
 
 Days: 1 = Monday ... 7 = Sunday. Limit: 6-100 (default 100 for CFG, 6 for DTG).
 The time zone defaults to ENPHASE_TIMEZONE, else the site's own.
+list --ids prints only the ids by type, the shape of the seed's Home Assistant
+schedule sensor: {"cfg":[ids],"dtg":[ids],"rbd":[ids],"other":[]}.
 clear deletes the schedules one by one, 2 s apart (the seed's spacing).]]
 
 local SCHEDULES = BC .. "/battery/sites/{site}/schedules"
@@ -82,6 +84,10 @@ local function list(ctx)
   all, err, kind = client:schedules()
   if not all then
     return nil, err, kind
+  end
+  if ctx.options.ids then
+    ctx.out(output.schedule_ids(all, only))
+    return true
   end
   if ctx.options.json then
     local out = { pending = all.pending }
@@ -252,7 +258,7 @@ return {
     end,
     options = {
       type = "value", start = "value", ["end"] = "value", days = "value", limit = "value",
-      tz = "value", ["dry-run"] = "flag",
+      tz = "value", ["dry-run"] = "flag", ids = "flag",
     },
     client_options = function(opts, ctx)
       opts.timezone = ctx.options.tz or opts.timezone
