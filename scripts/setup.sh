@@ -8,6 +8,8 @@ PACKAGES=(gcc make cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev
   lua-cjson lua-socket lua-busted lua-check luarocks curl jq ca-certificates)
 # the simulator's HTTPS (luasec) and the spec's test CA (openssl)
 PACKAGES+=(lua-sec openssl)
+# the Domoticz spec runs Domoticz's dzVents runtime under lua5.3
+PACKAGES+=(lua5.3)
 PACKAGES+=("$@")
 
 missing=()

@@ -66,7 +66,7 @@ describe("the examples", function()
     assert.equal(12, sim:state().connections)
   end)
 
-  it("domoticz_event.lua toggles discharge to grid and logs failures without raising", function()
+  it("domoticz/in_process.lua toggles discharge to grid and logs failures without raising", function()
     local logs = {}
     local domoticz = {
       LOG_INFO = 1, LOG_ERROR = 2,
@@ -79,12 +79,17 @@ describe("the examples", function()
     }
     local enphase = require("enphase")
     local real_new = enphase.new
+    local cache_dir = io.popen("mktemp -d"):read("l")
     enphase.new = function(opts)
+      assert.equal(1, opts.attempts)
+      assert.equal(5, opts.timeout)
+      assert.truthy(opts.token_cache)
+      opts.token_cache = cache_dir .. "/session.json"
       opts.base_url = sim.base_url
       opts.sleep = function() end
       return real_new(opts)
     end
-    local script = dofile("examples/domoticz_event.lua")
+    local script = dofile("examples/domoticz/in_process.lua")
     script.execute(domoticz, { trigger = "at 17:00" })
     assert.truthy(logs[#logs][1]:find("discharge to grid on", 1, true))
     sim:fault({ match = "batterySettings", action = "status", status = 400, count = 10 })
@@ -93,5 +98,6 @@ describe("the examples", function()
     end)
     assert.equal(2, logs[#logs][2])
     enphase.new = real_new
+    os.execute("rm -rf " .. cache_dir)
   end)
 end)

@@ -1,10 +1,16 @@
--- A dzVents event script for Domoticz: turns discharge-to-grid on in the
--- evening peak and off afterwards. Copy it into Domoticz's
--- scripts/dzVents/scripts/ folder, with lua-enphase installed for Lua 5.4.
+-- The in-process route, for comparison with enphase_battery.lua: a dzVents
+-- script that calls lua-enphase directly (`require "enphase"`). It needs the
+-- C module built for Domoticz's Lua 5.3, and every call BLOCKS Domoticz's
+-- event thread: all dzVents scripts wait while it logs in or toggles (a
+-- toggle is at least 1 s; a dead network costs `timeout` seconds per
+-- attempt), and nothing can interrupt it. Prefer enphase_battery.lua, which
+-- runs the `enphase` command in the background. If you use this anyway, keep
+-- the limits below: a token cache (no login per event), a short timeout and
+-- one attempt.
 -- A failure is logged, never raised: the event engine keeps running.
 local enphase = require("enphase")
 
-local client -- one client for the engine's lifetime: one login, one connection
+local client -- kept while Domoticz keeps this Lua state; the token cache covers the rest
 
 local function get_client(domoticz)
   if not client then
@@ -12,7 +18,9 @@ local function get_client(domoticz)
     client, err, kind = enphase.new({
       email = domoticz.variables("enphase_email").value,
       password = domoticz.variables("enphase_password").value,
-      validate_delay = 1,
+      token_cache = os.getenv("HOME") and (os.getenv("HOME") .. "/.cache/enphase-domoticz.json"),
+      timeout = 5,
+      attempts = 1,
       log = function(level, line)
         domoticz.log("enphase " .. level .. ": " .. line, domoticz.LOG_INFO)
       end,
@@ -24,6 +32,7 @@ local function get_client(domoticz)
   return client
 end
 
+-- Discharge to grid in the evening peak, off afterwards.
 return {
   on = { timer = { "at 17:00", "at 20:00" } },
   execute = function(domoticz, timer)
