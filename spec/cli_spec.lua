@@ -151,6 +151,27 @@ describe("the enphase command", function()
     assert.truthy(err:find("ENPHASE_EMAIL", 1, true))
   end)
 
+  it("prints a failure under --json as one JSON object with its kind", function()
+    local code, out, err = run({ ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = "wrong",
+                                 ENPHASE_BASE_URL = sim.base_url }, "settings", "--json")
+    assert.equal(1, code)
+    local e = json.decode(out)
+    assert.equal("auth", e.kind)
+    assert.truthy(err:find(e.error, 1, true), err)
+    assert.falsy(out:find("wrong", 1, true))
+    code, out = run({ ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = "x",
+                      ENPHASE_BASE_URL = "http://127.0.0.1:1" }, "cfg", "on", "--json")
+    assert.equal(1, code)
+    assert.equal("network", json.decode(out).kind)
+    code, out = run(env, "cfg", "maybe", "--json")
+    assert.equal(2, code)
+    assert.equal("input", json.decode(out).kind)
+    -- without --json, stdout stays empty
+    code, out = run(env, "cfg", "maybe")
+    assert.equal(2, code)
+    assert.equal("", out)
+  end)
+
   it("reads a private config file and refuses one that others can read", function()
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))
