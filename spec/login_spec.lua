@@ -74,6 +74,62 @@ describe("a client against the simulator", function()
     assert.equal(2, sim:state().logins)
   end)
 
+  describe("with JWTs whose whole life is shorter than the refresh margin", function()
+    -- Issue 8, defect 2: with 30-minute JWTs and the default margin
+    -- (3600 s), every request used to start with a login.
+    before_each(function()
+      sim:config({ jwt_ttl = 1800 })
+    end)
+
+    it("uses a JWT just issued: one login for a toggle and five settings reads", function()
+      local client = H.new(sim, { validate_delay = 0 })
+      assert.truthy(client:charge_from_grid(true))
+      for _ = 1, 5 do
+        assert.truthy(client:settings())
+      end
+      assert.equal(1, sim:state().logins)
+      client:close()
+    end)
+
+    it("renews when less than half the JWT's life is left", function()
+      local client, probe = H.new(sim)
+      assert.truthy(client:status())
+      probe.advance(899) -- 901 s left: more than half
+      assert.truthy(client:settings())
+      assert.equal(1, sim:state().logins)
+      probe.advance(2) -- 899 s left
+      assert.truthy(client:settings())
+      assert.equal(2, sim:state().logins)
+      client:close()
+    end)
+
+    it("keeps the margin for long JWTs (the margin is the smaller)", function()
+      sim:config({ jwt_ttl = 3 * 3600 })
+      local client, probe = H.new(sim)
+      assert.truthy(client:status())
+      probe.advance(2 * 3600 - 1) -- 3601 s left
+      assert.truthy(client:status())
+      assert.equal(1, sim:state().logins)
+      probe.advance(2)
+      assert.truthy(client:status())
+      assert.equal(2, sim:state().logins)
+      client:close()
+    end)
+
+    it("uses a 30-minute JWT from the token cache in the next process", function()
+      local dir = io.popen("mktemp -d /tmp/enphase-storm.XXXXXX"):read("l")
+      local path = dir .. "/session.json"
+      local a = H.new(sim, { token_cache = path })
+      assert.truthy(a:status())
+      a:close()
+      local b = H.new(sim, { token_cache = path })
+      assert.truthy(b:settings())
+      b:close()
+      os.execute("rm -rf '" .. dir .. "'")
+      assert.equal(1, sim:state().logins)
+    end)
+  end)
+
   it("skips discovery when the ids are given", function()
     local client = H.new(sim, { site_id = H.SITE_ID, user_id = tostring(H.USER_ID) })
     assert.equal("OK", client:status().status)
