@@ -545,6 +545,48 @@ describe("the token cache of a client", function()
     c2:close()
   end)
 
+  describe("two clients of one process (issue 8, defect 11)", function()
+    -- A blocking call must never wait for a cache lock this process holds:
+    -- the holder (an operation) cannot move on while it waits. Each wait
+    -- used to last the whole lock timeout (6 x timeout + 5 s), 4 times.
+    it("a blocking call does not wait on the lock an operation of the process holds", function()
+      local a = new_client({ timeout = 2 })
+      local b, probe = new_client({ timeout = 2 })
+      finally(function()
+        a:close()
+        b:close()
+        enphase.run() -- nothing of this test goes on into the next
+      end)
+      local op = a:start("status")
+      assert.is_false(op:done()) -- inside its login, holding the lock
+      local t0 = core.monotonic()
+      local st, err = b:status()
+      local elapsed = core.monotonic() - t0
+      assert.is_nil(err)
+      assert.equal("OK", st.status)
+      assert.is_true(elapsed < 5, ("the blocking call took %.1f s"):format(elapsed))
+      local log = table.concat(probe.lines, "\n")
+      assert.falsy(log:find("timed out", 1, true), log)
+      enphase.run()
+      assert.equal("OK", assert(op:result()).status)
+      -- both sessions were usable; the file holds one of them, whole
+      assert.equal(cache.account_key(sim.base_url, H.EMAIL), cached().account)
+    end)
+
+    it("two operations on one cache: the second waits for the first and takes its session", function()
+      local a = new_client({ timeout = 2 })
+      local b = new_client({ timeout = 2 })
+      local op1 = a:start("status")
+      local op2 = b:start("status")
+      enphase.run()
+      assert.equal("OK", assert(op1:result()).status)
+      assert.equal("OK", assert(op2:result()).status)
+      assert.equal(1, logins(sim))
+      a:close()
+      b:close()
+    end)
+  end)
+
   it("shares one login among clients started together (the lock)", function()
     -- two clients of one process, the second created before the first logged in
     local a = new_client()

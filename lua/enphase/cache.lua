@@ -114,21 +114,59 @@ function Cache:read()
   return t
 end
 
---- Takes the file lock. Inside an engine operation a wait must not stall the
--- other operations: try, and wait on the engine's timer between tries.
+-- The cache locks this process holds, by lock path. A blocking call of
+-- another client of this process never waits for one: the holder (an
+-- operation) cannot move on while the call blocks, so the wait would last
+-- the whole timeout, for nothing. Weak values: a lock dropped with its
+-- operation does not stay here.
+local held_here = setmetatable({}, { __mode = "v" })
+
+-- Paths spelt differently name one file (`a//b`, `./a/b`, `a/./b`).
+local function lock_key(path)
+  return (path:gsub("/%./", "/"):gsub("//+", "/"):gsub("^%./", ""))
+end
+
+-- A lock taken by take_lock: `unlock()` also takes it out of `held_here`.
+local Held = {}
+Held.__index = Held
+
+function Held:unlock()
+  if held_here[self.key] == self then
+    held_here[self.key] = nil
+  end
+  self.lock:unlock()
+end
+
+--- Takes the cache's file lock: a lock (`lock:unlock()`), or
+-- `nil, message, here` (`here`: another client of this process holds it).
+-- Inside an engine operation a wait must not stall the other operations
+-- (one of them may hold the lock): try, and wait on the engine's timer
+-- between tries.
 function M.take_lock(path, wait)
   local engine = require("enphase.engine")
+  local key = lock_key(path)
+  local lock, err
   if not engine.current() then
-    return native.lock(path, wait)
-  end
-  local deadline = native.monotonic() + wait
-  while true do
-    local lock, err = native.lock(path, 0)
-    if lock or native.monotonic() >= deadline then
-      return lock, err
+    if held_here[key] then
+      return nil, "its lock is held by another client of this process", true
     end
-    engine.sleep(0.05)
+    lock, err = native.lock(path, wait)
+  else
+    local deadline = native.monotonic() + wait
+    while true do
+      lock, err = native.lock(path, 0)
+      if lock or native.monotonic() >= deadline then
+        break
+      end
+      engine.sleep(0.05)
+    end
   end
+  if not lock then
+    return nil, err
+  end
+  local held = setmetatable({ key = key, lock = lock }, Held)
+  held_here[key] = held
+  return held
 end
 local take_lock = M.take_lock
 
@@ -201,13 +239,15 @@ function Cache:save(client)
     client._log("warn", "token cache not saved: %s", jerr)
     return
   end
-  local lock, err
+  local lock, err, here
   if not self.held then
-    lock, err = take_lock(self.path, self.lock_wait)
-    if not lock then
+    lock, err, here = take_lock(self.path, self.lock_wait)
+    if not lock and not here then
       client._log("warn", "token cache not saved: %s", err)
       return
     end
+    -- `here`: the holder is of this process and cannot be writing now (one
+    -- thread); the write is atomic.
   end
   local ok
   ok, err = native.write_private(self.path, text)
@@ -249,9 +289,9 @@ function Cache:guard(client, always)
   if not always and jwt_fresh and session:info().has_xsrf and site_id and user_id then
     return nil
   end
-  local lock, err = take_lock(self.path, self.lock_wait)
+  local lock, err, here = take_lock(self.path, self.lock_wait)
   if not lock then
-    client._log("warn", "token cache: %s; going on without it", err)
+    client._log(here and "info" or "warn", "token cache %s: %s; going on without it", self.path, err)
     return nil
   end
   self.held = lock
