@@ -175,6 +175,12 @@ for _, name in ipairs({ "enphase.settings", "enphase.schedules", "enphase.teleme
   end
 end
 
+-- Storm Guard (its module also holds the plans the CLI's --dry-run prints).
+local stormguard = require("enphase.stormguard")
+Client.storm_guard = stormguard.storm_guard
+Client.set_storm_guard = stormguard.set_storm_guard
+Client.opt_out_storm_alert = stormguard.opt_out_storm_alert
+
 -- The slow-changing reads, answered from the ledger while younger than max_age.
 local reads = require("enphase.reads")
 Client.settings = reads.cached("settings", Client.settings)

@@ -6,6 +6,7 @@
 --                                 ("https://localhost:PORT")
 --   sim:log([since]) sim:clear_log() sim:state() sim:reset()
 --   sim:fault{...} sim:config{...} sim:clock(seconds) sim:account{...}
+--   sim:storm_alert{...}
 --   sim:revoke{jwt=, xsrf=, email=}  sim:refuse(seconds) sim:wait_listening()
 --   sim:requests_matching(method, path_substring)
 --   sim:request(method, path, {headers=, body=, timeout=}) -> response
@@ -374,6 +375,12 @@ end
 
 function Sim:account(tbl)
   return self:control("POST", "/__sim/account", tbl)
+end
+
+--- Add a storm alert ({email?, id?, name?, critical?, status?, start?, duration?}),
+-- or remove them all ({clear=true}).
+function Sim:storm_alert(tbl)
+  return self:control("POST", "/__sim/storm_alert", tbl or {})
 end
 
 function Sim:clear_sessions(email)

@@ -49,6 +49,7 @@ local COMMANDS = {
   { "profile", "enphase.cli.battery" },
   { "reserve", "enphase.cli.battery" },
   { "schedule", "enphase.cli.schedule" },
+  { "stormguard", "enphase.cli.stormguard" },
   { "battery", "enphase.cli.telemetry" },
   { "energy", "enphase.cli.telemetry" },
   { "sim", "enphase.cli.sim" },

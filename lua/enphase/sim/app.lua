@@ -9,6 +9,7 @@ local control = require("enphase.sim.control")
 local web = require("enphase.sim.web")
 local battery = require("enphase.sim.battery")
 local schedules = require("enphase.sim.schedules")
+local stormguard = require("enphase.sim.stormguard")
 local telemetry = require("enphase.sim.telemetry")
 
 local M = {}
@@ -25,6 +26,7 @@ function M.new(opts)
   battery.routes(router)
   schedules.routes(router)
   telemetry.routes(router)
+  stormguard.routes(router)
   return setmetatable({
     state = state_mod.new(opts),
     faults = faults_mod.new(),

@@ -26,6 +26,12 @@
 --                                -> every account's house made anew (house.lua)
 --   POST /__sim/account          {email, password?, site_id?, user_id?, mfa?,
 --                                 locked?, timezone?} -> {"ok":true,"account":{...}}
+--   POST /__sim/storm_alert      {email?, id?, name?, source?, critical?, status?,
+--                                 start?, duration?} -> {"ok":true,"alert":{...}}
+--                                add a storm alert to the account (default: the
+--                                first), active from `start` (sim seconds, default
+--                                now) for `duration` seconds (default 86400);
+--                                {"clear":true, email?} removes them all
 --   POST /__sim/sessions/clear   {"email":E}? -> {"ok":true,"cleared":N}
 --   POST /__sim/tokens/revoke    {jwt?, xsrf?, email?} -> {"ok":true,"jwts":N,"xsrf":N}
 --                                forget the JWTs and/or XSRF tokens issued so far
@@ -247,6 +253,57 @@ function M.account(app, req)
   } })
 end
 
+local ALERT_STATUSES = { active = true, ["opted-out"] = true, expired = true }
+
+function M.storm_alert(app, req)
+  local spec = body_object(req)
+  if not spec then
+    return fail("body must be a JSON object")
+  end
+  local st = app.state
+  local acct = spec.email == nil and st.accounts[1] or st:account_by_email(spec.email)
+  if not acct then
+    return fail("no account " .. tostring(spec.email))
+  end
+  if spec.clear then
+    acct.storm_alerts = {}
+    return ok({ alerts = 0 })
+  end
+  for _, k in ipairs({ "id", "name", "source", "status" }) do
+    if spec[k] ~= nil and (type(spec[k]) ~= "string" or spec[k] == "") then
+      return fail(k .. " must be a non-empty string")
+    end
+  end
+  for _, k in ipairs({ "start", "duration" }) do
+    if spec[k] ~= nil and type(spec[k]) ~= "number" then
+      return fail(k .. " must be a number of seconds")
+    end
+  end
+  if spec.critical ~= nil and type(spec.critical) ~= "boolean" then
+    return fail("critical must be a boolean")
+  end
+  if spec.status and not ALERT_STATUSES[spec.status] then
+    return fail("status must be active, opted-out or expired")
+  end
+  local start = spec.start or st:now()
+  local alert = {
+    id = spec.id or require("enphase.sim.jwt").uuid(),
+    name = spec.name or "Severe Thunderstorm Warning",
+    source = spec.source or "NWS",
+    status = spec.status or "active",
+    critical = spec.critical == true,
+    startTime = math.floor(start * 1000),
+    endTime = math.floor((start + (spec.duration or 86400)) * 1000),
+  }
+  for _, a in ipairs(acct.storm_alerts) do
+    if a.id == alert.id then
+      return fail("alert id " .. alert.id .. " exists")
+    end
+  end
+  acct.storm_alerts[#acct.storm_alerts + 1] = alert
+  return ok({ alert = alert })
+end
+
 function M.sessions_clear(app, req)
   local spec = body_object(req) or {}
   local st = app.state
@@ -342,6 +399,7 @@ router:add("GET", "/__sim/house", M.house)
 router:add("POST", "/__sim/house", M.house_set)
 router:add("POST", "/__sim/account", M.account)
 router:add("POST", "/__sim/sessions/clear", M.sessions_clear)
+router:add("POST", "/__sim/storm_alert", M.storm_alert)
 router:add("POST", "/__sim/tokens/revoke", M.tokens_revoke)
 router:add("POST", "/__sim/refuse", M.refuse)
 router:add("POST", "/__sim/shutdown", M.shutdown)

@@ -130,6 +130,7 @@ local function default_settings()
     veryLowSocMax = 25,
     batteryGridMode = "ImportExport",
     stormGuardState = "disabled",
+    evseStormEnabled = false,
     cfgControl = {
       show = true, enabled = false, locked = false, scheduleSupported = true,
       forceScheduleSupported = true, forceScheduleOpted = true,
@@ -210,6 +211,7 @@ function State:add_account(spec)
       profile = { profile = "self-consumption", batteryBackupPercentage = 20 },
       schedules = {},
       validated = {},
+      storm_alerts = {},
     }
     if self.by_site[acct.site_id] or self.by_user[acct.user_id] then
       return nil, "site_id and user_id are required (defaults are taken)"
@@ -501,6 +503,8 @@ function State:profile_view(acct)
     isBatteryChangePending = q ~= nil,
     requestedConfig = requested,
     veryLowSoc = acct.settings.veryLowSoc,
+    stormGuardState = acct.settings.stormGuardState,
+    evseStormEnabled = acct.settings.evseStormEnabled,
   }
 end
 
@@ -527,6 +531,7 @@ function State:account_view(acct)
     profile = self:profile_view(acct),
     schedules = schedules,
     schedule_list = self:schedules_view(acct),
+    storm_alerts = json.array(copy(acct.storm_alerts)),
     validated = validated,
   }
 end
