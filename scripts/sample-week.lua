@@ -12,7 +12,7 @@ local function noise() -- a small LCG, uniform in [-1, 1)
   return seed / 1073741824 - 1
 end
 
--- Evening-heavy household, about 10 kWh a day (more at weekends).
+-- Evening-heavy household, about 19 kWh a day (more at weekends).
 local function load_watts(day, minute)
   local h = minute / 60
   local w = 260
@@ -28,10 +28,10 @@ local function load_watts(day, minute)
   if h >= 17 and h < 22.5 then
     w = w + 1250 * math.sin(math.pi * (h - 17) / 5.5)
   end
-  return math.max(120, w * (1 + 0.15 * noise()))
+  return math.max(150, 1.35 * w * (1 + 0.15 * noise()))
 end
 
--- 5 kWp in April near London: sunrise 06:25, sunset 19:50 (BST); one
+-- 3.5 kWp in April near London: sunrise 06:25, sunset 19:50 (BST); one
 -- cloudiness factor per day, more scatter on the cloudy days.
 local CLOUD = { 1.0, 0.55, 0.85, 0.3, 0.95, 0.7, 0.9 }
 local function solar_watts(day, minute)
@@ -43,7 +43,7 @@ local function solar_watts(day, minute)
   local shape = math.sin(math.pi * (h - rise) / (set - rise)) ^ 1.6
   local c = CLOUD[day]
   local scatter = 1 + (1 - c) * 0.8 * noise()
-  return math.max(0, 3900 * shape * c * scatter)
+  return math.max(0, 2700 * shape * c * scatter)
 end
 
 -- Time of use: cheap night 00:00-05:00, peak 16:00-19:00, export flat

@@ -167,7 +167,8 @@ function Client:__tostring()
 end
 
 -- Battery control and schedules live in their own files.
-for _, name in ipairs({ "enphase.settings", "enphase.schedules", "enphase.telemetry" }) do
+for _, name in ipairs({ "enphase.settings", "enphase.schedules", "enphase.telemetry",
+                        "enphase.timed" }) do
   for k, v in pairs(require(name)) do
     if type(v) == "function" then
       Client[k] = v

@@ -10,6 +10,7 @@ local validate = require("enphase.validate")
 local settings = require("enphase.settings")
 local errors = require("enphase.errors")
 local json = require("enphase.json")
+local owned = require("enphase.owned")
 
 local BC = api.BC
 local M = {}
@@ -101,7 +102,11 @@ end
 -- schedule is `{id, type, start_time, end_time, limit, days, timezone,
 -- enabled, status}` plus every field the server sent.
 function M.schedules(client)
-  return fetch(client)
+  local list, err, kind = fetch(client)
+  if list then
+    owned.prune(client, list)
+  end
+  return list, err, kind
 end
 
 local function find(list, id)
@@ -251,6 +256,11 @@ function M.add_schedule(client, spec)
   if not s then
     return nil, err, kind
   end
+  -- an ended timed window of ours may stand in the way (timed.lua)
+  local removed, rerr, rkind = require("enphase.timed").remove_expired(client)
+  if not removed then
+    return nil, rerr, rkind
+  end
   local ok, ferr, fkind = check_free(client, s)
   if not ok then
     return nil, ferr, fkind
@@ -265,6 +275,8 @@ function M.add_schedule(client, spec)
     return nil, res.label .. ": the answer carries no scheduleId", "protocol"
   end
   client._log("info", "added %s schedule %s", s.type, id)
+  owned.add(client, id, { kind = s.type:lower(), start_time = s.start_time, end_time = s.end_time,
+                          days = s.days })
   local state, serr, skind = settle(client, id)
   if not state then
     return nil, serr, skind, id
@@ -353,17 +365,25 @@ function M.delete_schedule(client, id)
     return nil, res.label .. ': the answer is not {"message":"success"}', "protocol"
   end
   client._log("info", "deleted schedule %s", sid)
+  owned.forget(client, { sid })
   return true
 end
 
 --- Deletes every schedule of `kind` ("cfg", "dtg", "rbd" or "all"), the seed's
--- 2 s apart. Returns the number deleted and the list of failures
--- `{id=, message=, kind=}`; one failure does not stop the others.
-function M.delete_schedules(client, kind)
+-- 2 s apart; with `opts.only_own`, only those this library created
+-- (owned.lua), so that the user's own windows stay. Returns the number
+-- deleted and the list of failures `{id=, message=, kind=}`; one failure
+-- does not stop the others.
+function M.delete_schedules(client, kind, opts)
   local which, err = validate.kind("kind", kind, true)
   if not which then
     return nil, err, "input"
   end
+  if opts ~= nil and (type(opts) ~= "table" or (opts.only_own ~= nil
+      and type(opts.only_own) ~= "boolean")) then
+    return nil, "opts must be a table such as {only_own=true}", "input"
+  end
+  local mine = opts and opts.only_own and owned.records(client)
   local list, lerr, lkind = fetch(client)
   if not list then
     return nil, lerr, lkind
@@ -372,7 +392,9 @@ function M.delete_schedules(client, kind)
   for _, name in ipairs({ "cfg", "dtg", "rbd" }) do
     if which == "all" or which == name then
       for _, s in ipairs(list[name]) do
-        ids[#ids + 1] = s.id
+        if not mine or mine[s.id] then
+          ids[#ids + 1] = s.id
+        end
       end
     end
   end
@@ -411,7 +433,8 @@ function M.disable(client, kind, opts)
     return true, 0, {}
   end
   client._sleep(client._cfg.toggle_delete_delay)
-  local deleted, failures, dkind = M.delete_schedules(client, which)
+  local deleted, failures, dkind = M.delete_schedules(client, which,
+    { only_own = opts.only_own == true })
   if not deleted then
     return nil, failures, dkind
   end

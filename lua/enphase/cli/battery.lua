@@ -43,23 +43,91 @@ M.settings = {
 
 local SETTINGS_URL = BC .. "/batterySettings/{site}"
 
+-- "45m", "2h", "1h30m", "90" (minutes) -> minutes, or nil.
+local function duration_minutes(text)
+  local h, m = text:match("^(%d+)h(%d*)m?$")
+  if h then
+    return tonumber(h) * 60 + (tonumber(m) or 0)
+  end
+  m = text:match("^(%d+)m?$")
+  return m and tonumber(m) or nil
+end
+
+-- `enphase cfg|dtg on --for DURATION [--limit N]`.
+local function timed_action(ctx, kind, on)
+  local o = ctx.options
+  if not on or not o["for"] then
+    return nil, "--for DURATION (and --limit) go with on", "input"
+  end
+  local minutes = duration_minutes(o["for"])
+  if not minutes or minutes < 1 or minutes > 1439 then
+    return nil, ("--for must be a duration from 1m to 23h59m such as 45m, 2h or 1h30m (got %q)")
+      :format(o["for"]), "input"
+  end
+  local limit = o.limit and math.tointeger(tonumber(o.limit))
+  if o.limit and not limit then
+    return nil, ("--limit must be an integer percent (got %q)"):format(o.limit), "input"
+  end
+  if o["dry-run"] then
+    local schedules = BC .. "/battery/sites/{site}/schedules"
+    return dryrun.print(ctx, {
+      { "GET", schedules },
+      { "POST", schedules, nil, { scheduleType = kind:upper(), startTime = "<now>",
+        endTime = ("<now + %d min>"):format(minutes), days = { "<today>" },
+        limit = limit or (kind == "cfg" and 100 or 6), timezone = "<site>", isEnabled = true } },
+      { "GET", schedules },
+      { "GET", SETTINGS_URL, "userId={user}&source=enlm" },
+      { "POST", BC .. "/battery/sites/{site}/schedules/isValid", nil, settings.TOGGLES[kind].validation },
+      { wait = 1, why = "the seed's delay between isValid and PUT (only when the mode was off)" },
+      { "PUT", SETTINGS_URL, "userId={user}&source=enho", settings.TOGGLES[kind].payload(true, os.time()) },
+    })
+  end
+  return with_client(ctx, function(client)
+    local method = kind == "cfg" and "charge_for" or "discharge_for"
+    local id, info, ekind = client[method](client, minutes, { limit = limit })
+    if not id then
+      return nil, info, ekind
+    end
+    if o.json then
+      ctx.out(output.json({ id = id, start_time = info.start_time, end_time = info.end_time,
+        days = info.days, limit = info.limit, timezone = info.timezone, expires = info.expires }))
+    else
+      ctx.out(("%s on for %d min: window %s-%s (%s), limit %d%%, schedule %s"):format(kind,
+        minutes, info.start_time, info.end_time, info.timezone, info.limit, id))
+    end
+    return true
+  end)
+end
+
 local function toggle_command(kind, title)
   local spec = settings.TOGGLES[kind]
-  local usage = ("Usage: enphase %s on|off [--delete-schedules] [--dry-run]\n\n"
+  local timed = kind ~= "rbd"
+  local usage = ("Usage: enphase %s on|off [--delete-schedules] [--dry-run]%s\n\n"
     .. "Turns %s on or off: validate (isValid), wait 1 s, PUT, read back.\n"
     .. "--delete-schedules (with off): then, 2-3 s later, delete the %s schedules\n"
-    .. "(the seed's October 2025 rule)."):format(kind, title, kind:upper())
+    .. "(the seed's October 2025 rule)."):format(kind,
+    timed and "\n       enphase " .. kind .. " on --for DURATION [--limit N]" or "", title, kind:upper())
+  if timed then
+    usage = usage .. ("\n--for 45m (or 2h, 1h30m, 90): a %s window from now for that long, in\n"
+      .. "the site's time zone (across midnight if need be), up to --limit percent\n"
+      .. "(default %d), and %s on; the next schedule change after it ends removes it."):format(
+      kind:upper(), kind == "cfg" and 100 or 6, kind)
+  end
   return {
     summary = ("turn %s on or off"):format(title),
     usage = usage,
     max_words = 1,
-    options = { ["dry-run"] = "flag", ["delete-schedules"] = "flag" },
+    options = { ["dry-run"] = "flag", ["delete-schedules"] = "flag",
+                ["for"] = timed and "value" or nil, limit = timed and "value" or nil },
     run = function(ctx)
       local word = ctx.words[1]
       if #ctx.words ~= 1 or (word ~= "on" and word ~= "off") then
         return fail_usage(usage)
       end
       local on = word == "on"
+      if ctx.options["for"] or ctx.options.limit then
+        return timed_action(ctx, kind, on)
+      end
       local delete = ctx.options["delete-schedules"]
       if delete and on then
         return nil, "--delete-schedules goes with off only", "input"

@@ -52,6 +52,7 @@ local COMMANDS = {
   { "stormguard", "enphase.cli.stormguard" },
   { "battery", "enphase.cli.telemetry" },
   { "energy", "enphase.cli.telemetry" },
+  { "simulate", "enphase.cli.simulate" },
   { "sim", "enphase.cli.sim" },
 }
 

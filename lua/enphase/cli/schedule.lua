@@ -13,13 +13,15 @@ Usage:
   enphase schedule update ID [--start HH:MM] [--end HH:MM] [--days 1,2] [--limit N]
                        [--tz Area/City] [--dry-run]
   enphase schedule delete ID [--dry-run]
-  enphase schedule clear cfg|dtg|rbd|all [--dry-run]
+  enphase schedule clear cfg|dtg|rbd|all [--own] [--dry-run]
 
 Days: 1 = Monday ... 7 = Sunday. Limit: 6-100 (default 100 for CFG, 6 for DTG).
 The time zone defaults to ENPHASE_TIMEZONE, else the site's own.
 list --ids prints only the ids by type, the shape of the seed's Home Assistant
 schedule sensor: {"cfg":[ids],"dtg":[ids],"rbd":[ids],"other":[]}.
-clear deletes the schedules one by one, 2 s apart (the seed's spacing).]]
+clear deletes the schedules one by one, 2 s apart (the seed's spacing); with
+--own only those lua-enphase created (recorded beside the token cache), so the
+windows made in the Enphase app stay.]]
 
 local SCHEDULES = BC .. "/battery/sites/{site}/schedules"
 
@@ -227,7 +229,8 @@ local function clear(ctx)
   if not client then
     return nil, err, kind
   end
-  local deleted, failures, dkind = client:delete_schedules(which)
+  local deleted, failures, dkind = client:delete_schedules(which,
+    { only_own = ctx.options.own == true })
   if not deleted then
     return nil, failures, dkind
   end
@@ -258,7 +261,7 @@ return {
     end,
     options = {
       type = "value", start = "value", ["end"] = "value", days = "value", limit = "value",
-      tz = "value", ["dry-run"] = "flag", ids = "flag",
+      tz = "value", ["dry-run"] = "flag", ids = "flag", own = "flag",
     },
     client_options = function(opts, ctx)
       opts.timezone = ctx.options.tz or opts.timezone

@@ -1,0 +1,182 @@
+--- The simulator as a child process, for `enphase simulate`: started on a
+-- free port, driven through its control API (`/__sim/*`) over one
+-- keep-alive connection, stopped at the end (and by itself, through
+-- --watch-pid, should this process die first).
+local socket = require("socket")
+local json = require("enphase.json")
+
+local M = {}
+
+local Sim = {}
+Sim.__index = Sim
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The interpreter running us ("lua5.4", "lua5.3"...), for the child.
+local function interpreter()
+  local lowest = 0
+  while arg and arg[lowest - 1] do
+    lowest = lowest - 1
+  end
+  local first = arg and arg[lowest]
+  if lowest < 0 and type(first) == "string" and first:match("lua[%d.]*$") then
+    return first
+  end
+  return "lua" .. _VERSION:match("%d+%.%d+")
+end
+
+--- Starts a simulator; `args` are extra `enphase sim` arguments. Returns
+-- the simulator or nil and a message.
+function M.start(args)
+  local tmp = os.tmpname()
+  os.remove(tmp)
+  local portfile = tmp .. ".port"
+  local stat = read_file("/proc/self/stat")
+  local argv = { "--port", "0", "--portfile", portfile, "--quiet" }
+  local pid = stat and stat:match("^(%d+)")
+  if pid then
+    argv[#argv + 1] = "--watch-pid"
+    argv[#argv + 1] = pid
+  end
+  for _, a in ipairs(args or {}) do
+    argv[#argv + 1] = a
+  end
+  local lits = {}
+  for i, a in ipairs(argv) do
+    lits[i] = ("%q"):format(a)
+  end
+  local code = ("package.path=%q package.cpath=%q "
+    .. 'os.exit(require("enphase.sim.cli").main({%s}), true)'):format(package.path,
+    package.cpath, table.concat(lits, ","))
+  local cmd = ("exec env -u LD_PRELOAD %s -e %s >%s 2>&1 </dev/null & echo $!"):format(
+    quote(interpreter()), quote(code), quote(tmp .. ".log"))
+  local p = io.popen(cmd)
+  local child = p and tonumber((p:read("a") or ""):match("(%d+)"))
+  if p then
+    p:close()
+  end
+  if not child then
+    return nil, "could not start the simulator"
+  end
+  local self = setmetatable({ pid = child, portfile = portfile, logfile = tmp .. ".log" }, Sim)
+  local deadline = socket.gettime() + 10
+  while socket.gettime() < deadline do
+    local text = read_file(portfile)
+    local port = text and tonumber(text:match("^(%d+)\n"))
+    if port then
+      self.port = port
+      self.base_url = "http://127.0.0.1:" .. port
+      return self
+    end
+    socket.sleep(0.01)
+  end
+  local out = read_file(self.logfile) or ""
+  self:stop()
+  return nil, "the simulator did not start: " .. out
+end
+
+local function receive_response(sock)
+  local line, err = sock:receive("*l")
+  if not line then
+    return nil, err
+  end
+  local status = tonumber(line:match("^HTTP/%d%.%d (%d%d%d)"))
+  local length
+  while true do
+    local h, herr = sock:receive("*l")
+    if not h then
+      return nil, herr
+    end
+    if h == "" then
+      break
+    end
+    local name, value = h:match("^([^:]+):%s*(.-)%s*$")
+    if name and name:lower() == "content-length" then
+      length = tonumber(value)
+    end
+  end
+  local body = ""
+  if length and length > 0 then
+    body, err = sock:receive(length)
+    if not body then
+      return nil, err
+    end
+  end
+  return status, body
+end
+
+--- One control call: JSON in and out. Returns the decoded answer or nil
+-- and a message.
+function Sim:control(method, path, body)
+  local payload = body ~= nil and json.encode(body) or ""
+  local request = ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    .. "Content-Length: %d\r\n\r\n%s"):format(method, path, #payload, payload)
+  for attempt = 1, 2 do
+    if not self.sock then
+      self.sock = socket.connect("127.0.0.1", self.port)
+      if self.sock then
+        self.sock:settimeout(60)
+      end
+    end
+    if self.sock and self.sock:send(request) then
+      local status, text = receive_response(self.sock)
+      if status then
+        local v = json.decode(text)
+        if status ~= 200 or type(v) ~= "table" then
+          return nil, ("simulator %s %s: %d %s"):format(method, path, status, text:sub(1, 200))
+        end
+        return v
+      end
+    end
+    if self.sock then
+      self.sock:close()
+      self.sock = nil
+    end
+    if attempt == 2 then
+      break
+    end
+  end
+  return nil, ("simulator %s %s: no answer"):format(method, path)
+end
+
+--- Stops the simulator and removes its files.
+function Sim:stop()
+  if self.port then
+    self:control("POST", "/__sim/shutdown", {})
+  end
+  if self.sock then
+    self.sock:close()
+    self.sock = nil
+  end
+  if self.pid then
+    local stat_path = ("/proc/%d/stat"):format(self.pid)
+    local function alive()
+      local stat = read_file(stat_path)
+      return stat ~= nil and not stat:match("^%d+ %b() Z")
+    end
+    local deadline = socket.gettime() + 2
+    while socket.gettime() < deadline and alive() do
+      socket.sleep(0.01)
+    end
+    if alive() then
+      os.execute(("kill %d 2>/dev/null"):format(self.pid))
+    end
+    self.pid = nil
+  end
+  os.remove(self.portfile)
+  os.remove(self.logfile)
+end
+
+return M
