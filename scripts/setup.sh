@@ -10,6 +10,8 @@ PACKAGES=(gcc make cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev
 PACKAGES+=(lua-sec openssl)
 # the Domoticz spec runs Domoticz's dzVents runtime under lua5.3
 PACKAGES+=(lua5.3)
+# `enphase simulate`'s charts (PNG and SVG); without it the charts are skipped
+PACKAGES+=(gnuplot-nox)
 PACKAGES+=("$@")
 
 missing=()

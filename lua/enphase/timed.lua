@@ -103,6 +103,12 @@ local function timed(client, kind, minutes, opts)
   if limit == nil then
     limit = kind == "cfg" and 100 or 6
   end
+  -- every field but the times is checked before anything is sent
+  local _, lerr = validate.schedule({ type = kind:upper(), start_time = "00:00",
+    end_time = "01:00", days = { 1 }, limit = limit, timezone = opts.timezone or "UTC" })
+  if lerr then
+    return nil, lerr, "input"
+  end
   local zone = opts.timezone or require("enphase.auth").timezone(client)
   if not tz.known(zone) then
     return errors.fail("input", "the site's time zone %s is not known on this machine (give "

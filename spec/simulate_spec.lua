@@ -1,0 +1,219 @@
+-- `enphase simulate`: a policy and its baseline against the simulated house
+-- on a virtual clock; the report's figures agree with the CSV of every
+-- interval, the policy is called when it asks, failures are clear.
+local cli = require("enphase.cli")
+local chart = require("enphase.lab.chart")
+local policy = require("enphase.lab.policy")
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -m 700 " .. d))
+  return d
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+local function read(path)
+  local f = io.open(path)
+  if not f then
+    return nil
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function simulate(...)
+  local out, errs = {}, {}
+  local function sink(t)
+    return { write = function(_, ...)
+      for _, s in ipairs({ ... }) do
+        t[#t + 1] = s
+      end
+    end }
+  end
+  local code = cli.main({ "simulate", ... }, { stdout = sink(out), stderr = sink(errs),
+                                               getenv = function() return nil end })
+  return code, table.concat(out), table.concat(errs)
+end
+
+local function csv_rows(path)
+  local rows = {}
+  local header
+  for line in assert(io.open(path)):lines() do
+    local cells = {}
+    for c in (line .. ","):gmatch("([^,]*),") do
+      cells[#cells + 1] = c
+    end
+    if not header then
+      header = cells
+    else
+      local r = {}
+      for i, name in ipairs(header) do
+        r[name] = tonumber(cells[i]) or cells[i]
+      end
+      rows[#rows + 1] = r
+    end
+  end
+  return rows
+end
+
+describe("enphase simulate", function()
+  local dir
+
+  before_each(function()
+    dir = tmpdir()
+  end)
+
+  after_each(function()
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("runs the seed's fixed window against do_nothing: report, CSV per interval, charts", function()
+    local code, out, errs = simulate("--policy", "fixed_window", "--days", "2", "--out", dir, "--json")
+    assert.equal(0, code, errs)
+    local report = require("cjson").decode(out)
+    assert.equal(2, #report.runs)
+    assert.equal("fixed 02:00-05:00 CFG", report.runs[1].policy)
+    assert.equal("do nothing", report.runs[2].policy)
+    for _, r in ipairs(report.runs) do
+      local rows = csv_rows(dir .. "/" .. r.label .. ".csv")
+      assert.equal(2 * 96, #rows)
+      local cost, import, cfg_charge = 0, 0, 0
+      for _, row in ipairs(rows) do
+        cost = cost + row.cost
+        import = import + row.import_wh / 1000
+        assert.near(row.pv_wh + row.import_wh + row.discharge_wh,
+          row.load_wh + row.export_wh + row.charge_wh, 0.35)
+        if row.time:match("T0[234]:") and row.pv_wh == 0 then
+          cfg_charge = cfg_charge + row.charge_wh
+        end
+      end
+      assert.near(r.figures.cost, cost, 0.01)
+      assert.near(r.figures.import_kwh, import, 0.01)
+      if r.label == "policy" then
+        assert.truthy(cfg_charge > 5000, "the 02:00-05:00 window charged from the grid")
+        assert.truthy(r.figures.requests > 0 and r.figures.logins >= 1)
+      else
+        assert.equal(0, cfg_charge)
+        assert.equal(0, r.figures.requests)
+        assert.equal(0, r.figures.logins)
+      end
+    end
+    assert.truthy(read(dir .. "/report.txt"):find("energy cost", 1, true))
+    if chart.available() then
+      assert.equal("\137PNG", read(dir .. "/chart.png"):sub(1, 4))
+      assert.truthy(read(dir .. "/chart.svg"):find("<svg", 1, true))
+    end
+  end)
+
+  it("calls the policy at the times it asks for, with the virtual clock and local time", function()
+    local log = dir .. "/calls.txt"
+    write(dir .. "/p.lua", ([[
+      local log = assert(io.open(%q, "w"))
+      return { name = "clockwork", run = function(client, ctx)
+        local b = assert(client:battery())
+        log:write(("%%d %%02d:%%02d %%s %%.0f\n"):format(ctx.now, ctx.time.hour, ctx.time.min,
+          tostring(ctx.first), b.soc))
+        log:flush()
+        return ctx.seconds_until("06:30")
+      end }
+    ]]):format(log))
+    local code, out, errs = simulate("--policy", dir .. "/p.lua", "--baseline", "none",
+      "--days", "3", "--out", dir)
+    assert.equal(0, code, errs)
+    local calls = {}
+    for line in assert(io.open(log)):lines() do
+      calls[#calls + 1] = line
+    end
+    assert.equal(4, #calls) -- the start, then 06:30 on each of the 3 days
+    assert.truthy(calls[1]:match(" 00:00 true "))
+    for i = 2, 4 do
+      assert.truthy(calls[i]:match(" 06:30 false "), calls[i])
+    end
+    local t1, t2 = calls[2]:match("^(%d+)"), calls[3]:match("^(%d+)")
+    assert.equal(86400, tonumber(t2) - tonumber(t1))
+    assert.truthy(out:find("policy calls", 1, true))
+    assert.is_nil(read(dir .. "/baseline.csv"))
+  end)
+
+  it("runs the bundled price-driven policy: cheaper than doing nothing on the bundled week", function()
+    local code, out, errs = simulate("--policy", "price_driven", "--out", dir, "--json", "--no-chart")
+    assert.equal(0, code, errs)
+    local report = require("cjson").decode(out)
+    assert.truthy(report.runs[1].figures.cost < report.runs[2].figures.cost)
+    assert.truthy(report.seconds < 60)
+    assert.is_nil(read(dir .. "/chart.png"))
+  end)
+
+  it("reads the load, solar and tariff CSVs given, and names a bad line", function()
+    local load = { "time,watts" }
+    local solar = { "time,watts" }
+    local tariff = { "time,import,export" }
+    for h = 0, 23 do
+      local t = ("2026-01-05T%02d:00"):format(h)
+      load[#load + 1] = t .. ",1000"
+      solar[#solar + 1] = t .. ",0"
+      tariff[#tariff + 1] = t .. ",0.5,0.1"
+    end
+    write(dir .. "/load.csv", table.concat(load, "\n"))
+    write(dir .. "/solar.csv", table.concat(solar, "\n"))
+    write(dir .. "/tariff.csv", table.concat(tariff, "\n"))
+    local code, out, errs = simulate("--policy", "do_nothing", "--baseline", "none", "--days", "1",
+      "--load", dir .. "/load.csv", "--solar", dir .. "/solar.csv", "--tariff", dir .. "/tariff.csv",
+      "--initial-soc", "20", "--out", dir, "--json", "--no-chart")
+    assert.equal(0, code, errs)
+    local f = require("cjson").decode(out).runs[1].figures
+    -- 24 kWh of load, no PV; the battery gives nothing below its 20 % reserve
+    assert.near(24, f.import_kwh, 0.001)
+    assert.near(12, f.cost, 0.001)
+    assert.near(24, f.reserve_hours, 0.001)
+    write(dir .. "/bad.csv", "time,watts\n2026-01-05T00:00,1\n2026-01-05T01:00,lots\n")
+    local c, _, err = simulate("--policy", "do_nothing", "--load", dir .. "/bad.csv", "--out", dir)
+    assert.equal(2, c)
+    assert.truthy(err:find("bad.csv:3", 1, true), err)
+  end)
+
+  it("fails clearly: usage, a missing or broken policy, a policy that raises", function()
+    for _, args in ipairs({ {}, { "--policy", "nope" }, { "--policy", "do_nothing", "--days", "0" },
+                            { "--policy", "do_nothing", "--timezone", "Mars/Base" } }) do
+      args[#args + 1] = "--out"
+      args[#args + 1] = dir
+      local code, _, err = simulate(table.unpack(args))
+      assert.equal(2, code, err)
+    end
+    write(dir .. "/raise.lua", [[return { run = function(client, ctx)
+      if ctx.time.hour >= 3 then error("boom at three") end
+      return 3600 end }]])
+    local code, _, err = simulate("--policy", dir .. "/raise.lua", "--days", "1", "--out", dir)
+    assert.equal(1, code)
+    assert.truthy(err:find("boom at three", 1, true), err)
+    write(dir .. "/zero.lua", "return { run = function() return 0 end }")
+    code, _, err = simulate("--policy", dir .. "/zero.lua", "--days", "1", "--out", dir)
+    assert.equal(1, code)
+    assert.truthy(err:find("seconds to its next call", 1, true), err)
+  end)
+
+  it("the chart step degrades with a clear message when gnuplot is missing", function()
+    local png, why = chart.draw({ { title = "x", csv = dir .. "/none.csv" } }, dir .. "/chart",
+      "no-such-gnuplot-here")
+    assert.is_nil(png)
+    assert.truthy(why:find("gnuplot-nox", 1, true))
+  end)
+
+  it("gives a policy the tariff and the next local time it asks for", function()
+    local series = require("enphase.sim.series")
+    local tz = require("enphase.tz")
+    local t = tz.to_epoch("Europe/London", 2026, 4, 6, 1, 59, 30)
+    local ctx = policy.context(t, "Europe/London", assert(series.bundled("tariff")))
+    assert.equal(30, ctx.seconds_until("02:00"))
+    assert.equal(86400 - 30, ctx.seconds_until("01:59"))
+    assert.same({ 0.075, 0.15 }, { ctx.price(t) })
+    assert.same({ 0.38, 0.25 }, { ctx.price(tz.to_epoch("Europe/London", 2026, 4, 6, 17, 0, 0)) })
+  end)
+end)
