@@ -58,7 +58,8 @@ describe("timed actions", function()
     return json.decode(res.body).scheduleId
   end
 
-  it("charge_for makes a window from now in the site's time zone, across midnight, and turns CFG on", function()
+  it("charge_for makes a window from now in the site's time zone, across midnight, CFG on",
+    function()
     local id, info = client:charge_for(45)
     assert.truthy(id, info)
     assert.same({ start_time = "23:40", end_time = "00:25", days = { 1 }, timezone = ZONE,
@@ -119,7 +120,8 @@ describe("timed actions", function()
     assert.equal(mark, #sim:log())
   end)
 
-  it("leaves the user's windows alone: a timed window may not overlap them, and only_own deletes ours", function()
+  it("leaves the user's windows alone: no overlap with them, and only_own deletes ours only",
+    function()
     local theirs = user_window("CFG", "23:00", "23:50", { 1 })
     local ok, err, kind = client:charge_for(30)
     assert.is_nil(ok)

@@ -104,10 +104,10 @@ local function timed(client, kind, minutes, opts)
     limit = kind == "cfg" and 100 or 6
   end
   -- every field but the times is checked before anything is sent
-  local _, lerr = validate.schedule({ type = kind:upper(), start_time = "00:00",
+  local _, field_err = validate.schedule({ type = kind:upper(), start_time = "00:00",
     end_time = "01:00", days = { 1 }, limit = limit, timezone = opts.timezone or "UTC" })
-  if lerr then
-    return nil, lerr, "input"
+  if field_err then
+    return nil, field_err, "input"
   end
   local zone = opts.timezone or require("enphase.auth").timezone(client)
   if not tz.known(zone) then
