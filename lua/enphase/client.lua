@@ -46,6 +46,7 @@ function M.new(opts)
     _random = cfg.random or math.random,
     _site = site_facts.new(cfg),
     _ledger = ledger.new(), -- the account's ledger when there is no token cache
+    _owned = {}, -- schedules this library created, when no token cache (owned.lua)
   }, Client)
   local session
   self._log = logger.new(cfg.log, function()

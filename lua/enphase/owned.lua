@@ -7,7 +7,8 @@
 -- beside it (`<cache>.owned.json`, written atomically, mode 0600, under a
 -- file lock), shared by every process of that account; without one, it
 -- lives as long as the client. Records whose schedule no longer exists on
--- the server are dropped when a list shows it.
+-- the server are dropped when a list shows it. (The client makes the
+-- in-memory table, `_owned`; only this module reads or fills it.)
 --
 -- A record: `{kind="cfg"|"dtg"|"rbd", start_time=, end_time=, days=,
 -- expires=<epoch, timed windows only>, turned_on=<the timed action turned
@@ -58,7 +59,6 @@ end
 local function update(client, change)
   local path = path_of(client)
   if not path then
-    client._owned = client._owned or {}
     return change(client._owned)
   end
   local lock, lerr = native.lock(path, 10)
