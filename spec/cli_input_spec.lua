@@ -76,6 +76,21 @@ describe("the enphase command line", function()
     assert.falsy(err:find("timezone", 1, true), err)
   end)
 
+  it("never repeats a 100 KB argument in full", function()
+    local huge = ("9"):rep(100 * 1024)
+    for _, argv in ipairs({
+      { "schedule", "add", "--type", "CFG", "--start", huge, "--end", "05:00", "--days", "1" },
+      { "schedule", "add", "--type", huge, "--start", "02:00", "--end", "05:00", "--days", "1" },
+      { "schedule", "delete", huge }, { "reserve", huge }, { huge }, { "status", "--" .. huge },
+      { "status", huge }, { "sim", "--" .. huge }, { "sim", "--port", huge },
+    }) do
+      local code, _, err = run(table.unpack(argv))
+      assert.equal(2, code, err:sub(1, 200))
+      assert.truthy(#err < 4096, ("%s...: %d bytes on stderr"):format(argv[1], #err))
+    end
+    assert.equal(0, #sim:log())
+  end)
+
   it("still refuses a bad schedule before logging in", function()
     local code, _, err = cli.run({ ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = "wrong",
       ENPHASE_BASE_URL = sim.base_url }, "schedule", "add", "--type", "CFG",

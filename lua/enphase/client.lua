@@ -12,6 +12,7 @@ local options = require("enphase.options")
 local auth = require("enphase.auth")
 local cache = require("enphase.cache")
 local logger = require("enphase.log")
+local redact = require("enphase.redact")
 local engine = require("enphase.engine")
 local site_facts = require("enphase.site")
 local session_state = require("enphase.session")
@@ -49,10 +50,21 @@ function M.new(opts)
     _owned = {}, -- schedules this library created, when no token cache (owned.lua)
   }, Client)
   local session
-  self._log = logger.new(cfg.log, function()
-    local secrets = session:secrets()
-    return { password, secrets.token or "", secrets.xsrf or "" }
-  end)
+  -- Every secret the client holds, for redact.scrub (log lines and
+  -- failure messages): the password, the JWT, the XSRF token, cookie values.
+  function self._secrets()
+    local list = { password }
+    if session then
+      local held = session:secrets()
+      list[#list + 1] = held.token
+      list[#list + 1] = held.xsrf
+      for _, line in ipairs(session:export_state().cookies or {}) do
+        list[#list + 1] = line:match("([^\t]*)$") -- Netscape format: the value is last
+      end
+    end
+    return list
+  end
+  self._log = logger.new(cfg.log, self._secrets)
   session = session_state.new({
     base_url = cfg.base_url,
     email = cfg.email,
@@ -187,6 +199,41 @@ Client.opt_out_storm_alert = stormguard.opt_out_storm_alert
 local reads = require("enphase.reads")
 Client.settings = reads.cached("settings", Client.settings)
 Client.profile = reads.cached("profile", Client.profile)
+
+-- A failure message may carry a server's words, which may echo what the
+-- session holds: every public method's messages go through redact.scrub
+-- (the one scrubbing place), failure lists' messages included.
+local NOT_SCRUBBED = { close = true, timezone = true }
+
+local function scrub_results(client, r)
+  local secrets
+  local function scrub(text)
+    secrets = secrets or client._secrets()
+    return redact.scrub(text, secrets)
+  end
+  if r[1] == nil and type(r[2]) == "string" then
+    r[2] = scrub(r[2])
+  end
+  for i = 1, r.n do
+    local v = r[i]
+    if type(v) == "table" and getmetatable(v) == nil and type(v[1]) == "table" then
+      for _, item in ipairs(v) do
+        if type(item) == "table" and type(item.message) == "string" then
+          item.message = scrub(item.message)
+        end
+      end
+    end
+  end
+  return table.unpack(r, 1, r.n)
+end
+
+for name, fn in pairs(Client) do
+  if type(fn) == "function" and not name:match("^_") and not NOT_SCRUBBED[name] then
+    Client[name] = function(self, ...)
+      return scrub_results(self, table.pack(fn(self, ...)))
+    end
+  end
+end
 
 -- Non-blocking use: client:start, client:poll, and one operation at a time
 -- per client (engine.lua). Keep this after every method definition.

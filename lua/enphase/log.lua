@@ -1,25 +1,11 @@
 --- A logger that never lets a secret through.
 -- The client's own messages hold no secrets; as a second line of defence
--- every line is scrubbed of the password and of the current JWT and XSRF
--- token before it reaches the user's `log` callback.
-local M = {}
+-- every line goes through redact.scrub (the secrets the session holds,
+-- secret-shaped text, control characters, length) before it reaches the
+-- user's `log` callback.
+local redact = require("enphase.redact")
 
-local function scrub(line, secrets)
-  for _, secret in ipairs(secrets) do
-    if #secret >= 4 then
-      local from = 1
-      while true do
-        local i, j = line:find(secret, from, true)
-        if not i then
-          break
-        end
-        line = line:sub(1, i - 1) .. "[REDACTED]" .. line:sub(j + 1)
-        from = i + #"[REDACTED]"
-      end
-    end
-  end
-  return line
-end
+local M = {}
 
 --- Returns a function `log(level, fmt, ...)`. `sink` is the user's callback
 -- `sink(level, line)` (or nil: nothing is logged); `secrets()` returns the
@@ -30,7 +16,7 @@ function M.new(sink, secrets)
   end
   return function(level, fmt, ...)
     local line = select("#", ...) > 0 and fmt:format(...) or fmt
-    pcall(sink, level, scrub(line, secrets()))
+    pcall(sink, level, redact.scrub(line, secrets()))
   end
 end
 

@@ -18,17 +18,19 @@ M.MAX_VALUE = 60
 
 M.MARK = "[REDACTED]"
 
---- `s` cut to `max` bytes (never inside a UTF-8 sequence), saying how long
--- it was.
-function M.cut(s, max)
+--- `s` cut to at most `max` bytes (never inside a UTF-8 sequence), saying
+-- how long it was (`length`, default #s). Cutting what was cut changes
+-- nothing.
+function M.cut(s, max, length)
   if #s <= max then
     return s
   end
-  local stop = max
+  local suffix = ("... (%d bytes, cut)"):format(length or #s)
+  local stop = math.max(max - #suffix, 0)
   while stop > 0 and (s:byte(stop + 1) or 0) & 0xC0 == 0x80 do
     stop = stop - 1
   end
-  return ("%s... (%d bytes, cut)"):format(s:sub(1, stop), #s)
+  return s:sub(1, stop) .. suffix
 end
 
 --- `s` with terminal escape sequences dropped and every other control
@@ -90,10 +92,15 @@ function M.scrub(text, secrets, max)
   for _, s in ipairs(list) do
     text = replace_plain(text, s)
   end
+  -- Cut before the shapes (their patterns backtrack): what is cut off is
+  -- never shown, and a shape cut at the end is still matched.
+  max = max or M.MAX_MESSAGE
+  local length = #text
+  text = text:sub(1, 2 * max)
   for _, shape in ipairs(SHAPES) do
     text = text:gsub(shape[1], shape[2])
   end
-  return M.cut(M.printable(text), max or M.MAX_MESSAGE)
+  return M.cut(M.printable(text), max, length)
 end
 
 --- A value as an error names it: a string quoted, printable and cut; a

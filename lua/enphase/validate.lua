@@ -3,14 +3,7 @@
 -- the message names the field and the values allowed.
 local M = {}
 
-local function show(v)
-  if type(v) == "string" then
-    return string.format("%q", v)
-  elseif type(v) == "table" then
-    return "a table"
-  end
-  return tostring(v)
-end
+local show = require("enphase.redact").quote
 
 local function bad(field, allowed, got)
   return nil, ("%s must be %s (got %s)"):format(field, allowed, show(got))

@@ -2,6 +2,7 @@
 --
 -- Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.
 local args = require("enphase.cli.args")
+local redact = require("enphase.redact")
 local config = require("enphase.cli.config")
 
 local M = {}
@@ -83,6 +84,13 @@ local function main_help()
   return table.concat(lines, "\n")
 end
 
+-- The secrets of the context's client (none before it exists), so that
+-- what reaches stderr is scrubbed of them (redact.lua).
+local function secrets_of(ctx)
+  local c = ctx and ctx._client
+  return c and c._secrets() or {}
+end
+
 --- A context: parsed options, output functions, and the client on demand.
 local function context(command, parsed, io_)
   local ctx = {
@@ -92,10 +100,10 @@ local function context(command, parsed, io_)
       parsed.printed = true
       io_.stdout:write(s, "\n")
     end,
-    err = function(s)
-      io_.stderr:write(s, "\n")
-    end,
   }
+  function ctx.err(s)
+    io_.stderr:write(redact.scrub(s, secrets_of(ctx)), "\n")
+  end
   function ctx.client()
     if ctx._client then
       return ctx._client
@@ -149,7 +157,8 @@ function M.main(argv, io_)
   end
   local command = find(name)
   if not command then
-    io_.stderr:write(("enphase: unknown command %q\n\n%s\n"):format(name, main_help()))
+    io_.stderr:write(("enphase: unknown command %s\n\n%s\n"):format(redact.quote(name),
+      main_help()))
     return M.EXIT_USAGE
   end
   local rest = { table.unpack(argv, 2) }
@@ -165,7 +174,7 @@ function M.main(argv, io_)
   end
   local parsed, perr = args.parse(rest, spec)
   if not parsed then
-    io_.stderr:write(("enphase %s: %s\n%s\n"):format(name, perr, command.usage))
+    io_.stderr:write(("enphase %s: %s\n%s\n"):format(name, redact.scrub(perr), command.usage))
     return M.EXIT_USAGE
   end
   if parsed.options.help then
@@ -183,17 +192,18 @@ function M.main(argv, io_)
   end
   local ctx = context(command, parsed, io_)
   local ok, err, kind = command.run(ctx)
+  local said = not ok and redact.scrub(tostring(err), secrets_of(ctx))
   if ctx._client then
     ctx._client:close()
   end
   if ok then
     return M.EXIT_OK
   end
-  io_.stderr:write(("enphase %s: %s\n"):format(name, tostring(err)))
+  io_.stderr:write(("enphase %s: %s\n"):format(name, said))
   if parsed.options.json and not parsed.printed then
     -- one JSON object on stdout even on failure, for hosts that parse it
     -- (a dzVents shellCommandResponse's item.json)
-    io_.stdout:write(require("enphase.cli.output").json({ error = tostring(err),
+    io_.stdout:write(require("enphase.cli.output").json({ error = said,
       kind = kind or "input" }), "\n")
   end
   if kind == "input" and err and tostring(err):match("^usage") then
