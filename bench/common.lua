@@ -22,7 +22,8 @@ package.path = table.concat({
   M.ROOT .. "/lua/?.lua", M.ROOT .. "/lua/?/init.lua", M.ROOT .. "/spec/?.lua",
   M.ROOT .. "/bench/?.lua", package.path,
 }, ";")
-package.cpath = M.ROOT .. "/build/?.so;" .. package.cpath
+-- the C module of a checkout: build/ for Lua 5.4, build-5.3/ for 5.3
+package.cpath = M.ROOT .. (_VERSION == "Lua 5.3" and "/build-5.3" or "/build") .. "/?.so;" .. package.cpath
 
 local core = require("enphase.core")
 local simulator = require("helpers.sim")

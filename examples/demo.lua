@@ -3,7 +3,8 @@
 --   ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL
 -- Run from the top of a source checkout: lua5.4 examples/demo.lua
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+-- the C module of a checkout: build/ for Lua 5.4, build-5.3/ for 5.3 (scripts/setup.sh)
+package.cpath = (_VERSION == "Lua 5.3" and "build-5.3" or "build") .. "/?.so;" .. package.cpath
 
 local enphase = require("enphase")
 
@@ -16,7 +17,7 @@ local function check(ok, ...)
   return ok, ...
 end
 
-local client <close> = check(enphase.new({
+local client = check(enphase.new({
   email = os.getenv("ENPHASE_EMAIL"),
   password = os.getenv("ENPHASE_PASSWORD"),
   base_url = os.getenv("ENPHASE_BASE_URL"),
@@ -50,4 +51,5 @@ end
 print("\nturning charge from grid off, then deleting its schedules (the seed's rule)")
 local _, deleted = check(client:disable("cfg", { delete_schedules = true }))
 print(("%d schedule(s) deleted"):format(deleted))
+client:close()
 print("\ndemo finished: OK")

@@ -8,7 +8,8 @@
 -- the simulator: `enphase sim --sites 20 --port 8087`, then lines
 -- "user<i>@example.com password<i>", and ENPHASE_BASE_URL=http://127.0.0.1:8087.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+-- the C module of a checkout: build/ for Lua 5.4, build-5.3/ for 5.3 (scripts/setup.sh)
+package.cpath = (_VERSION == "Lua 5.3" and "build-5.3" or "build") .. "/?.so;" .. package.cpath
 
 local enphase = require("enphase")
 local core = require("enphase.core")

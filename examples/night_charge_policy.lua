@@ -6,13 +6,14 @@
 -- Try it against the simulator first (ENPHASE_BASE_URL=http://127.0.0.1:PORT
 -- after `enphase sim --port PORT`). Exit code 0 when the battery is as wanted.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+-- the C module of a checkout: build/ for Lua 5.4, build-5.3/ for 5.3 (scripts/setup.sh)
+package.cpath = (_VERSION == "Lua 5.3" and "build-5.3" or "build") .. "/?.so;" .. package.cpath
 
 local enphase = require("enphase")
 
 local start_time, end_time = arg[1] or "00:30", arg[2] or "04:30"
 
-local client <close>, err, kind = enphase.new({
+local client, err, kind = enphase.new({
   email = os.getenv("ENPHASE_EMAIL"),
   password = os.getenv("ENPHASE_PASSWORD"),
   base_url = os.getenv("ENPHASE_BASE_URL"),
@@ -51,4 +52,5 @@ if not check(client:settings()).charge_from_grid then
   check(client:charge_from_grid(true))
   print("charge from grid turned on")
 end
+client:close()
 print("night charge policy in place")

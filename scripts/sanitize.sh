@@ -1,50 +1,65 @@
 #!/usr/bin/env bash
 # The whole busted suite once under AddressSanitizer + UBSan (and
-# LeakSanitizer): builds enphase.core into build-asan/ with
-# -DENPHASE_SANITIZE=ON (gcc) and runs busted with the runtimes preloaded
-# into the stock lua5.4, loading build-asan/?.so.
+# LeakSanitizer): builds enphase.core into build-asan/ (Lua 5.4) or
+# build-asan-5.3/ (Lua 5.3) with -DENPHASE_SANITIZE=ON (gcc) and runs busted
+# with the runtimes preloaded into the stock lua5.4 (lua5.3), loading that
+# build.
 #
-#   bash scripts/sanitize.sh [busted arguments, e.g. spec/core_spec.lua]
+#   bash scripts/sanitize.sh [--lua=5.3|5.4] [busted arguments, e.g. spec/core_spec.lua]
 #
 # The runtimes stay in the busted process only (scripts/preload-once.c):
-# children are other programs, or Lua loading the plain build/. busted
-# closes the Lua state on exit, so every __gc has run when LeakSanitizer
-# looks: what it reports is a leak. The generational collector makes __gc
-# paths of young objects run during the specs too (an incremental collector
-# with a short pause was tried: it tripled the run time). Prints busted's
+# children are other programs, or Lua loading the plain build (build/,
+# build-5.3/). busted closes the Lua state on exit, so every __gc has run
+# when LeakSanitizer looks: what it reports is a leak. Under 5.4 the
+# generational collector makes __gc paths of young objects run during the
+# specs too (an incremental collector with a short pause was tried: it
+# tripled the run time); 5.3 has only the incremental one. Prints busted's
 # summary line; on failure, the details. A run longer than
 # ENPHASE_SANITIZE_TIMEOUT seconds (default 900) is stopped and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -f build-asan/CMakeCache.txt ]; then
-  CC=gcc cmake -S . -B build-asan -DENPHASE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+version=5.4
+case "${1:-}" in
+  --lua=5.3 | --lua=5.4) version=${1#--lua=}; shift ;;
+  --lua=*) echo "sanitize: $1: 5.3 or 5.4" >&2; exit 2 ;;
+esac
+build=build-asan
+gc=(-e 'collectgarbage("generational")')
+if [ "$version" = 5.3 ]; then
+  build=build-asan-5.3
+  gc=()
 fi
-cmake -S . -B build-asan -DENPHASE_SANITIZE=ON >/dev/null
-cmake --build build-asan -j "$(nproc)" >/dev/null
-compiler=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' build-asan/CMakeCache.txt)
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  CC=gcc cmake -S . -B "$build" -DENPHASE_SANITIZE=ON -DLUA_VERSION="$version" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake -S . -B "$build" -DENPHASE_SANITIZE=ON -DLUA_VERSION="$version" >/dev/null
+cmake --build "$build" -j "$(nproc)" >/dev/null
+compiler=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
 case "$("$compiler" --version 2>/dev/null | head -n 1)" in
   *clang*) runtimes="$("$compiler" -print-file-name=libclang_rt.asan-x86_64.so)" ;;
   *) runtimes="$("$compiler" -print-file-name=libasan.so) $("$compiler" -print-file-name=libubsan.so)" ;;
 esac
-cc -shared -fPIC -O2 -Wall -Wextra -Werror -o build-asan/preload-once.so scripts/preload-once.c
+cc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$build/preload-once.so" scripts/preload-once.c
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
-# LD_PRELOAD set by env for lua5.4 itself (preload-once.so drops it in the
+# LD_PRELOAD set by env for lua itself (preload-once.so drops it in the
 # first process it loads into, so it cannot be set for timeout)
 timeout "${ENPHASE_SANITIZE_TIMEOUT:-900}" env \
   ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  LD_PRELOAD="$runtimes $PWD/build-asan/preload-once.so" \
-  lua5.4 /usr/bin/busted --ignore-lua --lua=lua5.4 --cpath='build-asan/?.so' \
-  -e 'collectgarbage("generational")' -o utfTerminal "$@" >"$out" 2>&1 || status=$?
+  LD_PRELOAD="$runtimes $PWD/$build/preload-once.so" \
+  "lua$version" /usr/bin/busted --ignore-lua --lua="lua$version" --cpath="$build/?.so" \
+  ${gc[@]+"${gc[@]}"} -o utfTerminal "$@" >"$out" 2>&1 || status=$?
 if [ "$status" != 0 ] || grep -q -e "ERROR: AddressSanitizer" -e "ERROR: LeakSanitizer" \
     -e "runtime error:" "$out"; then
   cat "$out"
   [ "$status" != 124 ] || echo "sanitize: stopped after ${ENPHASE_SANITIZE_TIMEOUT:-900} s (a hang?)"
-  echo "sanitize: FAILED (exit $status)"
+  echo "sanitize (Lua $version): FAILED (exit $status)"
   exit 1
 fi
 grep -E '^[0-9]+ success(es)? / ' "$out" | tail -n 1 || true

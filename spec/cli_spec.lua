@@ -1,5 +1,6 @@
 -- The `enphase` command, run as a separate process the way cron or a Home
 -- Assistant command_line sensor runs it.
+local child = require("helpers.child")
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local json = require("cjson")
@@ -16,7 +17,7 @@ local function run(env, ...)
   for k, v in pairs(env or {}) do
     parts[#parts + 1] = k .. "=" .. shell_quote(v)
   end
-  parts[#parts + 1] = "lua5.4 bin/enphase"
+  parts[#parts + 1] = child.enphase
   for _, a in ipairs({ ... }) do
     parts[#parts + 1] = shell_quote(a)
   end

@@ -323,12 +323,14 @@ describe("enphase.core", function()
         "attempt to use a closed session")
     end)
 
-    it("is closed at the end of a <close> scope", function()
-      local kept
-      do
-        local s <close> = session()
-        kept = s
+    it("is closed at the end of a <close> scope (Lua 5.4)", function()
+      if _VERSION == "Lua 5.3" then
+        return -- no to-be-closed variables in 5.3: __gc does the same work
       end
+      local kept = assert(load([[
+        local s <close> = ...
+        return s
+      ]]))(session())
       assert.equal("enphase.session (closed)", tostring(kept))
     end)
 

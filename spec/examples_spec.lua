@@ -1,11 +1,13 @@
 -- The examples are run, not just shipped: each against the simulator.
+local child = require("helpers.child")
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 
 local function run_example(sim, script, ...)
   local env = ("ENPHASE_EMAIL=%s ENPHASE_PASSWORD=%s ENPHASE_BASE_URL=%s ENPHASE_TIMEZONE=Europe/London")
     :format(H.EMAIL, H.PASSWORD, sim.base_url)
-  local p = assert(io.popen(("env %s lua5.4 %s %s 2>&1"):format(env, script, table.concat({ ... }, " "))))
+  local cmd = ("env %s %s %s %s 2>&1"):format(env, child.lua, script, table.concat({ ... }, " "))
+  local p = assert(io.popen(cmd))
   local out = p:read("a")
   local ok, _, code = p:close()
   return ok and 0 or code, out

@@ -5,6 +5,7 @@
 -- tokens, by design). Then: credentials go only to base_url's host.
 local enphase = require("enphase")
 local cli = require("enphase.cli")
+local child = require("helpers.child")
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 
@@ -248,7 +249,7 @@ describe("no secret leaks", function()
       for k, v in pairs(env) do
         parts[#parts + 1] = k .. "=" .. shell_quote((extra or {})[k] or v)
       end
-      parts[#parts + 1] = "lua5.4 bin/enphase"
+      parts[#parts + 1] = child.enphase
       for _, a in ipairs({ ... }) do
         parts[#parts + 1] = shell_quote(a)
       end

@@ -20,10 +20,10 @@
 
 #include "engine.h"
 
+#include "compat.h"
 #include "session.h"
 
 #include <errno.h>
-#include <lauxlib.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

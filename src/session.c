@@ -3,10 +3,10 @@
  */
 #include "session.h"
 
+#include "compat.h"
 #include "http.h"
 #include "store.h"
 
-#include <lauxlib.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -12,12 +12,12 @@
 
 #include "store.h"
 
+#include "compat.h"
 #include "http.h"
 #include "parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <lauxlib.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>

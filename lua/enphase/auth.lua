@@ -175,8 +175,7 @@ end
 
 --- Token, ids and XSRF: everything an API call needs.
 -- `without_xsrf`: a GET needs no XSRF token (the seed's poll sends none).
-function M.ready(client, without_xsrf)
-  local guard <close> = cache.guard(client) -- luacheck: ignore guard (released at scope end)
+local function ready(client, without_xsrf)
   local ok, err, kind = M.ensure_token(client)
   if ok then
     ok, err, kind = M.ensure_ids(client)
@@ -185,6 +184,10 @@ function M.ready(client, without_xsrf)
     ok, err, kind = M.ensure_xsrf(client)
   end
   return ok, err, kind
+end
+
+function M.ready(client, without_xsrf)
+  return cache.guarded(client, false, ready, client, without_xsrf)
 end
 
 --- After the API refused the JWT (401): fetch a new JWT from the web

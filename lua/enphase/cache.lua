@@ -265,7 +265,8 @@ end
 local Guard = {}
 Guard.__index = Guard
 
-function Guard:__close()
+-- Saves what changed and unlocks.
+function Guard:release()
   local cache = self.cache
   if cache.held == self.lock then
     cache:save(self.client)
@@ -277,7 +278,7 @@ end
 --- Before the steps that may log in: when the client lacks a fresh JWT,
 -- its ids or its XSRF token, takes the lock and reads the cache again
 -- (another process may have logged in meanwhile). Returns nil, or a guard
--- for a `<close>` variable: closing it saves what changed and unlocks.
+-- whose release() saves what changed and unlocks.
 -- With `always`, the lock is taken and nothing is read (an explicit login).
 function Cache:guard(client, always)
   if self.held then
@@ -304,10 +305,21 @@ end
 -- The helpers the client and the token lifecycle call: each does nothing
 -- for a client without a cache.
 
---- A guard (or nil) for `local g <close> = cache.guard(client)`.
-function M.guard(client, always)
+--- Runs `fn(...)` inside the client's cache guard (see Cache:guard) and
+-- returns what it returns. The guard is released when `fn` returns and
+-- when it raises (the error then goes on).
+function M.guarded(client, always, fn, ...)
   local cache = client._cache
-  return cache and cache:guard(client, always) or nil
+  local guard = cache and cache:guard(client, always)
+  if not guard then
+    return fn(...)
+  end
+  local results = table.pack(pcall(fn, ...))
+  guard:release()
+  if not results[1] then
+    error(results[2], 0)
+  end
+  return table.unpack(results, 2, results.n)
 end
 
 --- After a login, a JWT or XSRF renewal, or something learnt about the

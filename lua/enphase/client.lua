@@ -83,15 +83,7 @@ function M.new(opts)
   return self
 end
 
---- Logs in now, discovers the ids that were not given, and fetches the XSRF
--- token. Returns true or `nil, msg, kind`. The lock-out guard applies (a
--- login of another process a moment ago is reused; none while the guard
--- says so) unless `opts.force` is true: an explicit, human decision.
-function Client:login(opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    return nil, "client:login: options must be a table ({force=, otp=})", "input"
-  end
-  local guard <close> = cache.guard(self, true) -- luacheck: ignore guard (released at scope end)
+local function login(self, opts)
   local ok, err, kind = auth.login(self, opts)
   if ok then
     ok, err, kind = auth.ensure_ids(self)
@@ -102,8 +94,18 @@ function Client:login(opts)
   return ok, err, kind
 end
 
-local function state(self)
-  local guard <close> = cache.guard(self) -- luacheck: ignore guard (released at scope end)
+--- Logs in now, discovers the ids that were not given, and fetches the XSRF
+-- token. Returns true or `nil, msg, kind`. The lock-out guard applies (a
+-- login of another process a moment ago is reused; none while the guard
+-- says so) unless `opts.force` is true: an explicit, human decision.
+function Client:login(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    return nil, "client:login: options must be a table ({force=, otp=})", "input"
+  end
+  return cache.guarded(self, true, login, self, opts)
+end
+
+local function ensure_state(self)
   local ok, err, kind = auth.ensure_token(self)
   if ok then
     ok, err, kind = auth.ensure_ids(self)
@@ -128,6 +130,11 @@ local function state(self)
     user_id = user_id,
     budget = budget.usage(self),
   }
+end
+
+-- The state, inside the cache's guard (a login it needs is shared).
+local function state(self)
+  return cache.guarded(self, false, ensure_state, self)
 end
 
 --- `{status="OK"|"PARTIAL", exp=, site_id=, user_id=, budget={used=, limit=,

@@ -14,6 +14,7 @@
 --   sim:stop()
 local socket = require("socket")
 local json = require("enphase.sim.json")
+local child = require("helpers.child")
 
 local M = {}
 
@@ -36,7 +37,7 @@ M.shell_quote = shell_quote
 --- The shell command that runs the simulator with `args` (from the checkout
 -- root). The one place to choose how: straight through enphase.sim.cli (works
 -- whatever state enphase.cli is in), or through bin/enphase when
--- ENPHASE_SIM_VIA_BIN=1.
+-- ENPHASE_SIM_VIA_BIN=1; under the Lua under test (helpers.child).
 -- The simulator is plain Lua: a sanitizer runtime preloaded into the test
 -- run (scripts/test.sh's ASan pass) is kept out of it, so it neither slows
 -- it down nor reports the interpreter's own allocations.
@@ -46,14 +47,14 @@ function M.command_line(args)
     quoted[i] = shell_quote(a)
   end
   if os.getenv("ENPHASE_SIM_VIA_BIN") == "1" then
-    return "exec env -u LD_PRELOAD lua5.4 bin/enphase sim " .. table.concat(quoted, " ")
+    return "exec env -u LD_PRELOAD " .. child.enphase .. " sim " .. table.concat(quoted, " ")
   end
   local lits = {}
   for i, a in ipairs(args) do
     lits[i] = string.format("%q", a)
   end
   local code = 'os.exit(require("enphase.sim.cli").main({' .. table.concat(lits, ",") .. "}), true)"
-  return "exec env -u LD_PRELOAD lua5.4 -e "
+  return "exec env -u LD_PRELOAD " .. child.lua .. " -e "
     .. shell_quote('package.path="lua/?.lua;lua/?/init.lua;"..package.path')
     .. " -e " .. shell_quote(code)
 end
