@@ -11,8 +11,8 @@ describe("the rockspec", function()
       local log, src = tree .. ".log", tree .. ".src"
       -- from a copy of the checkout: luarocks builds in ./build.luarocks, which
       -- a run under the other Lua may be using at the same time
-      local ok = os.execute(("mkdir %s && tar -c --exclude='./build*' --exclude=./.git . | tar -x -C %s && cd %s && "
-        .. "luarocks --lua-version %s --tree %s make --deps-mode=none "
+      local ok = os.execute(("mkdir %s && tar -c --exclude='./build*' --exclude=./.git . | tar -x -C %s "
+        .. "&& cd %s && luarocks --lua-version %s --tree %s make --deps-mode=none "
         .. "rockspec/lua-enphase-scm-1.rockspec >%s 2>&1"):format(src, src, src, v, tree, log))
       local f = io.open(log)
       local output = f and f:read("a") or ""

@@ -3,6 +3,8 @@
 --
 --   local cli = require("helpers.cli")
 --   local code, stdout, stderr = cli.run({ ENPHASE_EMAIL = ... }, "status", "--json")
+local child = require("helpers.child")
+
 local M = {}
 
 local function shell_quote(s)
@@ -25,7 +27,7 @@ function M.run(env, ...)
   for k, v in pairs(env or {}) do
     parts[#parts + 1] = k .. "=" .. shell_quote(v)
   end
-  parts[#parts + 1] = "timeout 60 lua5.4 bin/enphase"
+  parts[#parts + 1] = "timeout 60 " .. child.enphase -- under the Lua under test
   for _, a in ipairs({ ... }) do
     parts[#parts + 1] = shell_quote(a)
   end
