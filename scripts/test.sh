@@ -6,12 +6,14 @@
 # when one fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh valgrind clang-format cppcheck clang clang-tidy libclang-rt-14-dev
+bash scripts/setup.sh valgrind clang-format cppcheck clang clang-tidy libclang-rt-14-dev lua-ldoc
 
 echo "== luacheck"
 luacheck --quiet .
 echo "== clang-format"
 clang-format --dry-run --Werror src/*.c src/*.h
+echo "== API reference (LDoc, no warning)"
+bash scripts/doc.sh
 echo "== cppcheck"
 cppcheck --quiet --enable=warning,portability --error-exitcode=1 --inline-suppr --suppress=toomanyconfigs \
   -I/usr/include/lua5.4 src/
@@ -25,7 +27,7 @@ for v in 5.4 5.3; do
   echo "== valgrind, Lua $v (C-heavy specs)"
   valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
     "lua$v" /usr/bin/busted --ignore-lua -o TAP spec/core_spec.lua spec/login_spec.lua \
-    spec/retry_spec.lua spec/settings_spec.lua spec/cache_spec.lua spec/engine_spec.lua | tail -n 1
+    spec/retry_spec.lua spec/settings_spec.lua spec/cache_spec.lua spec/engine_spec.lua | grep -v '^ok '
   echo "== valgrind, Lua $v (a shorter soak, TLS)"
   ENPHASE_SOAK_OPS=300 ENPHASE_SOAK_TIMEOUT=2 ENPHASE_SOAK_REPORT="build/valgrind-soak-$v.txt" \
   valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \

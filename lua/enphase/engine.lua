@@ -30,6 +30,7 @@ local LOCK = setmetatable({}, { __name = "enphase.engine.LOCK" })
 --- The longest `next_timeout()` answers while transfers are in flight
 -- (seconds): a host loop that only calls `poll(0)` on a timer sees answers
 -- at most this late.
+-- @local
 M.IO_INTERVAL = 0.01
 
 local monotonic = core.monotonic
@@ -161,6 +162,7 @@ local function raise_callback_errors()
 end
 
 --- The operation running in this coroutine, when it may yield; else nil.
+-- @local
 function M.current()
   local co, main = coroutine.running()
   if main then
@@ -271,6 +273,7 @@ function M.run()
 end
 
 --- Number of operations running.
+-- @local
 function M.running()
   return running
 end
@@ -287,6 +290,7 @@ function Op:wait()
 end
 
 --- The clients' sleep: a timer inside an operation, a real sleep outside.
+-- @local
 function M.sleep(seconds)
   if M.current() then
     if type(seconds) ~= "number" or seconds ~= seconds then
@@ -328,6 +332,7 @@ end
 --- Wraps a client method so that inside operations one operation at a time
 -- uses a client (the others wait their turn, in order); calls made by the
 -- operation that holds the client go straight through.
+-- @local
 function M.exclusive(fn)
   return function(client, ...)
     local owner = owner_of[client]
@@ -361,6 +366,7 @@ local NOT_EXCLUSIVE = { close = true, timezone = true, start = true, poll = true
 
 --- Gives the client class `start` and `poll`, and makes its public
 -- methods exclusive (see above). Called once by client.lua.
+-- @local
 function M.install(Client)
   for name, fn in pairs(Client) do
     if type(fn) == "function" and not name:match("^_") and not NOT_EXCLUSIVE[name] then

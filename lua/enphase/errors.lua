@@ -20,6 +20,7 @@ M.kinds = {
 }
 
 --- Returns `nil, message, kind`, formatting the message like string.format.
+-- @local
 function M.fail(kind, fmt, ...)
   assert(M.kinds[kind], "unknown error kind")
   return nil, select("#", ...) > 0 and fmt:format(...) or fmt, kind

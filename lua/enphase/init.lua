@@ -11,14 +11,37 @@ local client = require("enphase.client")
 local errors = require("enphase.errors")
 local engine = require("enphase.engine")
 
-return {
-  _VERSION = "lua-enphase 0.1.0",
-  new = client.new,
-  DEFAULT_BASE_URL = require("enphase.options").DEFAULT_BASE_URL,
-  error_kinds = errors.kinds,
-  -- Non-blocking use (README "Non-blocking use"; engine.lua).
-  spawn = engine.spawn,
-  poll = engine.poll,
-  run = engine.run,
-  next_timeout = engine.next_timeout,
-}
+local M = {}
+
+--- The library's name and version: "lua-enphase 0.1.0".
+M._VERSION = "lua-enphase 0.1.0"
+
+--- Creates a client for one account; see `enphase.client.new`.
+-- @function new
+M.new = client.new
+
+--- The Enlighten server used when `base_url` is not given.
+M.DEFAULT_BASE_URL = require("enphase.options").DEFAULT_BASE_URL
+
+--- The error kinds, each with what it means: `enphase.errors.kinds`.
+M.error_kinds = errors.kinds
+
+-- Non-blocking use (README "Non-blocking use"; engine.lua).
+
+--- Starts an operation; see `enphase.engine.spawn`.
+-- @function spawn
+M.spawn = engine.spawn
+
+--- Drives transfers and timers once; see `enphase.engine.poll`.
+-- @function poll
+M.poll = engine.poll
+
+--- Polls until no operation runs; see `enphase.engine.run`.
+-- @function run
+M.run = engine.run
+
+--- Seconds until `poll` has work; see `enphase.engine.next_timeout`.
+-- @function next_timeout
+M.next_timeout = engine.next_timeout
+
+return M

@@ -204,14 +204,17 @@ function M.toggle(client, kind, on)
   return true
 end
 
+--- Turns charge from grid (CFG) on or off: `toggle(client, "cfg", on)`.
 function M.charge_from_grid(client, on)
   return M.toggle(client, "cfg", on)
 end
 
+--- Turns discharge to grid (DTG) on or off: `toggle(client, "dtg", on)`.
 function M.discharge_to_grid(client, on)
   return M.toggle(client, "dtg", on)
 end
 
+--- Turns restrict battery discharge (RBD) on or off: `toggle(client, "rbd", on)`.
 function M.restrict_discharge(client, on)
   return M.toggle(client, "rbd", on)
 end
