@@ -108,7 +108,7 @@ describe("the request budget", function()
     local f = assert(io.open(script, "w"))
     f:write([[
       package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-      package.cpath = "build/?.so;" .. package.cpath
+      package.cpath = (_VERSION == "Lua 5.3" and "build-5.3" or "build") .. "/?.so;" .. package.cpath
       local enphase = require("enphase")
       local client = assert(enphase.new({
         email = os.getenv("E_EMAIL"), password = os.getenv("E_PASSWORD"),

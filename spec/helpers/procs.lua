@@ -1,5 +1,7 @@
 -- Runs bin/enphase (or a Lua script) as separate processes, the way cron,
 -- Domoticz or Home Assistant start it, with a clean environment.
+local child = require("helpers.child")
+
 local M = {}
 
 local function shell_quote(s)
@@ -34,8 +36,9 @@ function M.slurp(path)
   return s
 end
 
---- The shell command running `bin/enphase argv...` (or `lua5.4 script`
--- when argv.script is set) with exactly `env` (plus PATH), stdin closed.
+--- The shell command running `bin/enphase argv...` (or `lua5.x script`
+-- when argv.script is set) with exactly `env` (plus PATH), stdin closed,
+-- under the Lua under test (helpers.child).
 function M.command(env, argv)
   local parts = { "env -i PATH=/usr/bin:/bin" }
   local names = {}
@@ -46,7 +49,7 @@ function M.command(env, argv)
   for _, k in ipairs(names) do
     parts[#parts + 1] = k .. "=" .. shell_quote(env[k])
   end
-  parts[#parts + 1] = argv.script and "lua5.4" or "lua5.4 bin/enphase"
+  parts[#parts + 1] = argv.script and child.lua or child.enphase
   if argv.script then
     parts[#parts + 1] = shell_quote(argv.script)
   end
