@@ -109,7 +109,7 @@ function M.update(client, fn, session)
     end
   end
   if guard then
-    guard:__close()
+    guard:release()
   elseif lock then
     store.held = nil
     lock:unlock()
