@@ -268,3 +268,39 @@ describe("a client against the simulator", function()
     assert.equal("enphase.client (closed)", tostring(client))
   end)
 end)
+
+describe("a login form refused with HTTP 422 (a stale authenticity token)", function()
+  local sim = simulator.for_file(_ENV)
+
+  local function fault_422(count)
+    sim:fault({ path = "/login/login", method = "POST", status = 422, count = count,
+      body = "<html><body>The change you wanted was rejected.</body></html>" })
+  end
+
+  it("fetches the login page again once, then logs in", function()
+    fault_422(1)
+    local client = H.new(sim)
+    local st, err, kind = client:status()
+    assert.truthy(st, err and (err .. " (" .. tostring(kind) .. ")"))
+    local lines = H.lines(sim:log())
+    assert.same({ "GET /login", "POST /login/login", "GET /login", "POST /login/login",
+      "GET /app-api/jwt_token.json" }, { table.unpack(lines, 1, 5) })
+    client:close()
+  end)
+
+  it("is a protocol failure when it happens twice, not a wrong password, and is retried later",
+    function()
+      fault_422(2)
+      local client = H.new(sim)
+      local st, err, kind = client:status()
+      assert.is_nil(st)
+      assert.equal("protocol", kind, err)
+      assert.falsy(err:lower():find("password", 1, true), err)
+      assert.truthy(err:find("422", 1, true), err)
+      assert.equal(2, #sim:requests_matching("POST", "/login/login"))
+      -- not a refusal: the next call logs in by itself
+      st, err = client:status()
+      assert.truthy(st, err)
+      client:close()
+    end)
+end)

@@ -249,8 +249,24 @@ static int jwt_answer_is_login(const session *s)
                                       sizeof token) > 0;
 }
 
-/* The phases of s:login(). */
+/* The phases of s:login(). LOGIN_AGAIN is added to them once the login
+ * page was fetched a second time, after a 422. */
 enum { LOGIN_START, LOGIN_GOT_PAGE, LOGIN_POSTED, LOGIN_GOT_JWT };
+#define LOGIN_AGAIN 0x10
+
+/* GET /login, on a clean slate: no tokens, no cookies. */
+static int login_get_page(lua_State *L, session *s, int again)
+{
+    http_request rq = {LOGIN_PAGE, "GET", NULL, NULL, 0};
+    session_forget_tokens(s);
+    http_clear_cookies(s);
+    rq.url = session_push_url(L, s, "/login");
+    http_clear_headers(s);
+    http_prepare(L, s, &rq);
+    lua_pop(L, 1);
+    s->xfer.phase = LOGIN_GOT_PAGE | again;
+    return HTTP_TRANSFER;
+}
 
 /* GET /login: the authenticity_token, then the form's POST. */
 static int login_post_form(lua_State *L, session *s)
@@ -285,30 +301,34 @@ static int login_post_form(lua_State *L, session *s)
     secret_free_n(&s->form, s->form_len);
     s->form_len = 0;
     lua_pop(L, 1);
-    s->xfer.phase = LOGIN_POSTED;
+    s->xfer.phase = LOGIN_POSTED | (s->xfer.phase & LOGIN_AGAIN);
     return HTTP_TRANSFER;
 }
 
 static int login_step(lua_State *L, session *s)
 {
-    http_request rq = {LOGIN_PAGE, "GET", NULL, NULL, 0};
+    int again = s->xfer.phase & LOGIN_AGAIN;
     int n;
-    switch (s->xfer.phase) {
+    switch (s->xfer.phase & ~LOGIN_AGAIN) {
     case LOGIN_START:
-        session_forget_tokens(s);
-        http_clear_cookies(s);
-        rq.url = session_push_url(L, s, "/login");
-        http_clear_headers(s);
-        http_prepare(L, s, &rq);
-        lua_pop(L, 1);
-        s->xfer.phase = LOGIN_GOT_PAGE;
-        return HTTP_TRANSFER;
+        return login_get_page(L, s, 0);
     case LOGIN_GOT_PAGE:
         return login_post_form(L, s);
     case LOGIN_POSTED:
         n = http_finish(L, s);
         if (n > 0)
             return n;
+        /* 422: the form's authenticity token was refused (stale, or the
+         * session behind it gone), which says nothing of the credentials.
+         * A new login page once; a second 422 is the server's doing. */
+        if (s->resp.status == 422 && !again)
+            return login_get_page(L, s, LOGIN_AGAIN);
+        if (s->resp.status == 422)
+            return push_failure(L, KIND_PROTOCOL,
+                                "%s: HTTP 422 twice: the server refused the "
+                                "login form (its authenticity token), not "
+                                "the credentials",
+                                LOGIN_POST);
         n = login_outcome(L, s);
         if (n > 0)
             return n;
