@@ -186,27 +186,6 @@ function Client:__tostring()
   return site and ("enphase.client (site %d)"):format(site) or "enphase.client (site unknown)"
 end
 
--- Battery control and schedules live in their own files.
-for _, name in ipairs({ "enphase.settings", "enphase.schedules", "enphase.telemetry",
-                        "enphase.timed" }) do
-  for k, v in pairs(require(name)) do
-    if type(v) == "function" then
-      Client[k] = v
-    end
-  end
-end
-
--- Storm Guard (its module also holds the plans the CLI's --dry-run prints).
-local stormguard = require("enphase.stormguard")
-Client.storm_guard = stormguard.storm_guard
-Client.set_storm_guard = stormguard.set_storm_guard
-Client.opt_out_storm_alert = stormguard.opt_out_storm_alert
-
--- The slow-changing reads, answered from the ledger while younger than max_age.
-local reads = require("enphase.reads")
-Client.settings = reads.cached("settings", Client.settings)
-Client.profile = reads.cached("profile", Client.profile)
-
 -- A failure message may carry a server's words, which may echo what the
 -- session holds: every public method's messages go through redact.scrub
 -- (the one scrubbing place), failure lists' messages included.
@@ -234,16 +213,57 @@ local function scrub_results(client, r)
   return table.unpack(r, 1, r.n)
 end
 
-for name, fn in pairs(Client) do
-  if type(fn) == "function" and not name:match("^_") and not NOT_SCRUBBED[name] then
-    Client[name] = function(self, ...)
-      return scrub_results(self, table.pack(fn(self, ...)))
+-- Every public function of `methods`, its results scrubbed.
+local function scrubbed(methods)
+  for name, fn in pairs(methods) do
+    if type(fn) == "function" and not name:match("^_") and not NOT_SCRUBBED[name] then
+      methods[name] = function(self, ...)
+        return scrub_results(self, table.pack(fn(self, ...)))
+      end
     end
   end
+  return methods
 end
 
+scrubbed(Client)
+
 -- Non-blocking use: client:start, client:poll, and one operation at a time
--- per client (engine.lua). Keep this after every method definition.
+-- per client (engine.lua). Keep this after every method definition above.
 engine.install(Client)
+
+-- Battery control, schedules, telemetry, timed actions and Storm Guard live
+-- in their own files, loaded at the first use of a method the class lacks:
+-- a warm `status()` or `tokens()` (the CLI's most frequent start) does not
+-- pay for them. Add a module of methods here, not above.
+local METHOD_MODULES = { "enphase.settings", "enphase.schedules", "enphase.telemetry",
+                         "enphase.timed" }
+
+setmetatable(Client, {
+  __index = function(_, name)
+    if type(name) ~= "string" or name:sub(1, 1) == "_" then
+      return nil
+    end
+    setmetatable(Client, nil)
+    local methods = {}
+    for _, module in ipairs(METHOD_MODULES) do
+      for k, v in pairs(require(module)) do
+        if type(v) == "function" then
+          methods[k] = v
+        end
+      end
+    end
+    -- Storm Guard (its module also holds the plans the CLI's --dry-run prints).
+    local stormguard = require("enphase.stormguard")
+    methods.storm_guard = stormguard.storm_guard
+    methods.set_storm_guard = stormguard.set_storm_guard
+    methods.opt_out_storm_alert = stormguard.opt_out_storm_alert
+    -- The slow-changing reads, answered from the ledger while younger than max_age.
+    local reads = require("enphase.reads")
+    methods.settings = reads.cached("settings", methods.settings)
+    methods.profile = reads.cached("profile", methods.profile)
+    engine.add_methods(Client, scrubbed(methods))
+    return rawget(Client, name)
+  end,
+})
 
 return M

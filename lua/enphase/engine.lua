@@ -19,11 +19,15 @@
 --   client an operation is using answers `nil, "client busy ...", "input"`.
 -- * A C step waiting in a coroutine keeps its session busy: another call
 --   on that session answers `nil, "session busy ...", "input"`.
-local core = require("enphase.core")
+--
+-- `enphase.core` (libcurl) is loaded by the first operation, not before: a
+-- process that only reads a token cache never loads it.
+local native = require("enphase.native")
 
 local M = {}
 
-local WAIT = core.WAIT
+local core -- enphase.core, once an operation has started
+local WAIT -- core.WAIT: what a C step yields while its transfer runs
 local TIMER = setmetatable({}, { __name = "enphase.engine.TIMER" })
 local LOCK = setmetatable({}, { __name = "enphase.engine.LOCK" })
 
@@ -33,7 +37,7 @@ local LOCK = setmetatable({}, { __name = "enphase.engine.LOCK" })
 -- @local
 M.IO_INTERVAL = 0.01
 
-local monotonic = core.monotonic
+local monotonic = native.monotonic
 local pack, unpack = table.pack, table.unpack
 
 local running = 0 -- operations not finished
@@ -188,6 +192,10 @@ function M.spawn(fn, on_done)
   end
   local co = coroutine.create(fn)
   local op = setmetatable({ co = co, on_done = on_done }, Op)
+  if not core then
+    core = require("enphase.core")
+    WAIT = core.WAIT
+  end
   core.mark_operation(co)
   by_thread[co] = op
   running = running + 1
@@ -301,7 +309,7 @@ function M.sleep(seconds)
     end
     return
   end
-  core.sleep(seconds)
+  native.sleep(seconds)
 end
 
 -- ------------------------------------------------------------ one operation per client
@@ -364,15 +372,28 @@ end
 -- Methods that are not operations of their own.
 local NOT_EXCLUSIVE = { close = true, timezone = true, start = true, poll = true }
 
+--- Puts the functions of `methods` into the class `Class`, the public
+-- ones made exclusive (see above).
+-- @local
+function M.add_methods(Class, methods)
+  for name, fn in pairs(methods) do
+    if type(fn) == "function" and not name:match("^_") and not NOT_EXCLUSIVE[name] then
+      fn = M.exclusive(fn)
+    end
+    Class[name] = fn
+  end
+end
+
 --- Gives the client class `start` and `poll`, and makes its public
--- methods exclusive (see above). Called once by client.lua.
+-- methods exclusive (see above). Called once by client.lua; methods added
+-- later go through `add_methods`.
 -- @local
 function M.install(Client)
+  local own = {}
   for name, fn in pairs(Client) do
-    if type(fn) == "function" and not name:match("^_") and not NOT_EXCLUSIVE[name] then
-      Client[name] = M.exclusive(fn)
-    end
+    own[name] = fn
   end
+  M.add_methods(Client, own)
 
   --- `client:start(name, ...)`: `client[name](client, ...)` as an operation.
   function Client:start(name, ...)
