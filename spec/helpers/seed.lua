@@ -37,4 +37,34 @@ function M.extract(from, to_prefix, path)
   return table.concat(lines, "\n") .. "\n"
 end
 
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+--- Writes the guide's get_enphase_token.sh into `dir`, talking to `base_url`
+-- as `email`/`password` with its files in `dir`; returns its path.
+function M.token_script(dir, base_url, email, password)
+  local script = assert(M.extract("set -euo pipefail", 'echo "{\\"status\\":'))
+  script = script:gsub("https://enlighten%.enphaseenergy%.com", base_url)
+    :gsub('\nEMAIL="[^\n]*', '\nEMAIL="' .. email .. '"', 1)
+    :gsub('\nPASSWORD="[^\n]*', '\nPASSWORD="' .. password .. '"', 1)
+    :gsub('\nWORKDIR="[^\n]*', '\nWORKDIR="' .. dir .. '"', 1)
+  return write(dir .. "/get_enphase_token.sh", script)
+end
+
+--- Writes the guide's get_enphase_schedules_json.sh into `dir` for the site
+-- and user given (it reads the tokens from ENPHASE_AUTH and ENPHASE_XSRF);
+-- returns its path.
+function M.schedules_script(dir, base_url, site_id, user_id)
+  local script = assert(M.extract("#!/usr/bin/env bash", "exit 0Make"))
+  script = script:gsub("https://enlighten%.enphaseenergy%.com", base_url)
+    :gsub('\nSITE_ID="[^\n]*', ('\nSITE_ID="%d"'):format(site_id), 1)
+    :gsub('\nUSERNAME="[^\n]*', ('\nUSERNAME="%d"'):format(user_id), 1)
+    :gsub('\nLOG_FILE="[^\n]*', '\nLOG_FILE="' .. dir .. '/debug.log"', 1)
+  return write(dir .. "/get_enphase_schedules_json.sh", script)
+end
+
 return M
