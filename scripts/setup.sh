@@ -9,8 +9,6 @@ PACKAGES=(gcc make cmake pkg-config lua5.4 liblua5.4-dev lua5.3 liblua5.3-dev li
   lua-cjson lua-socket lua-busted lua-check luarocks curl jq ca-certificates)
 # the simulator's HTTPS (luasec) and the spec's test CA (openssl)
 PACKAGES+=(lua-sec openssl)
-# the Domoticz spec runs Domoticz's dzVents runtime under lua5.3
-PACKAGES+=(lua5.3)
 # `enphase simulate`'s charts (PNG and SVG); without it the charts are skipped
 PACKAGES+=(gnuplot-nox)
 PACKAGES+=("$@")
