@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: static checks (luacheck, clang-format, cppcheck,
-# clang-tidy), the libFuzzer targets, then for each of Lua 5.4 and 5.3: the
-# C-heavy specs under valgrind, the whole suite under ASan/UBSan, and every
-# busted spec. The last line is busted's own summary (of the failing run
-# when one fails).
+# The whole test suite: static checks (luacheck, clang-format, the API
+# reference, cppcheck, clang-tidy), the Debian package (built once here: the
+# suite's spec/deb_spec.lua installs it), the libFuzzer targets, then for
+# each of Lua 5.4 and 5.3: the C-heavy specs under valgrind, the whole suite
+# under ASan/UBSan, and every busted spec. The last line is busted's own
+# summary (of the failing run when one fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh valgrind clang-format cppcheck clang clang-tidy libclang-rt-14-dev lua-ldoc
+bash scripts/setup.sh valgrind clang-format cppcheck clang clang-tidy libclang-rt-14-dev lua-ldoc \
+  dpkg-dev debhelper dh-lua lintian lua-any
 
 echo "== luacheck"
 luacheck --quiet .
@@ -19,6 +21,8 @@ cppcheck --quiet --enable=warning,portability --error-exitcode=1 --inline-suppr 
   -I/usr/include/lua5.4 src/
 echo "== clang-tidy"
 bash scripts/tidy.sh
+echo "== Debian package (dpkg-buildpackage, lintian; spec/deb_spec.lua installs it)"
+bash scripts/deb.sh
 echo "== fuzz (libFuzzer, 30 s per target, two at a time)"
 bash scripts/fuzz.sh 30
 # Each Lua has its own build (build/ for 5.4, build-5.3/ for 5.3; .busted
