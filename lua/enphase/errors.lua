@@ -17,6 +17,8 @@ M.kinds = {
   pending = "a change is still pending on the server",
   unsupported = "the site does not support this feature",
   budget = "the account's request budget (all its processes, per hour) is spent: nothing was sent",
+  error = "a Lua error raised inside a non-blocking operation (op:result() only; the traceback "
+    .. "is a fourth value): a bug to report",
 }
 
 --- Returns `nil, message, kind`, formatting the message like string.format.
