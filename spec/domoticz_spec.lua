@@ -91,20 +91,24 @@ describe("the Domoticz script on the real dzVents runtime", function()
     sim:clear_log()
     new_host()
     local ca = host:timer()
-    assert.equal(2, #host.commands, "a settings read and a schedules read")
+    assert.equal(3, #host.commands, "reads of the settings, the schedules and the charge")
     assert.equal(0, #sim:log(), "the event run itself sends nothing")
     for _, c in ipairs(host.commands) do
       assert.truthy(c.command:find(" --json --config ", 1, true), c.command)
       assert.equal(60, c.timeout)
       assert.falsy(c.command:find(H.PASSWORD, 1, true))
     end
-    assert.equal(2, #ca)
+    assert.equal(3, #ca)
     host:run_commands()
     assert.equal("Off", host:state(CFG))
     assert.equal("On", host:state(DTG))
     assert.equal("Off", host:state(RBD))
-    assert.equal("CFG off, DTG on, RBD off; self-consumption, reserve 20%; next: none",
-      host:text_of(TEXT))
+    local soc = tonumber(host:text_of(TEXT):match("^SoC (%d+)%%, CFG off, DTG on, RBD off; "
+      .. "self%-consumption, reserve 20%%; next: none$"))
+    assert.truthy(soc, host:text_of(TEXT))
+    local reading = require("cjson").decode(host.results[3].data)
+    assert.equal("enphase_battery", host.results[3].callback)
+    assert.equal(math.floor(reading.soc + 0.5), soc)
     assert.same({}, host.triggered)
     assert.same({}, host:errors())
   end)
@@ -176,7 +180,8 @@ describe("the Domoticz script on the real dzVents runtime", function()
     for _, c in ipairs(host.commands) do
       jobs[#jobs + 1] = c.callback
     end
-    assert.same({ "enphase_cfg", "enphase_settings", "enphase_schedules", "enphase_dtg" }, jobs)
+    assert.same({ "enphase_cfg", "enphase_settings", "enphase_schedules", "enphase_battery",
+                  "enphase_dtg" }, jobs)
     assert.truthy(find_line(host.log, "cfg: the previous call is still running"))
     assert.truthy(find_line(host.log, "settings: the previous call is still running"))
     local ca = host:run_commands()
@@ -194,6 +199,31 @@ describe("the Domoticz script on the real dzVents runtime", function()
     assert.same({}, host:errors())
   end)
 
+  it("starts again once a call's answer is overdue (lost across a Domoticz restart)", function()
+    new_host()
+    host:flip(CFG, "On")
+    assert.equal(1, #host.commands)
+    host.commands = {} -- Domoticz restarted: this call's answer never comes
+    host:flip(CFG, "Off")
+    host:flip(CFG, "On")
+    assert.equal(0, #host.commands)
+    -- the script's own record, as if the call began TIMEOUT + 30 s ago
+    local path = host.dir .. "data/__data_enphase_battery.lua"
+    local f = assert(io.open(path))
+    local data = f:read("a")
+    f:close()
+    local stamp = tonumber(data:match('%["cfg"%] = (%d+);'))
+    assert.truthy(stamp, data)
+    f = assert(io.open(path, "w"))
+    f:write((data:gsub('%["cfg"%] = %d+;', ('["cfg"] = %d;'):format(stamp - 90), 1)))
+    f:close()
+    host:flip(CFG, "On")
+    assert.equal(1, #host.commands)
+    host:run_commands()
+    assert.is_true(battery(sim).cfg)
+    assert.equal("On", host:state(CFG))
+  end)
+
   describe("failures: logged with their kind, and the switch goes back to the battery's state",
     function()
       it("a wrong password (auth)", function()
@@ -207,7 +237,7 @@ describe("the Domoticz script on the real dzVents runtime", function()
         assert.equal("Off", host:state(CFG))
         assert.is_false(battery(sim).cfg)
         -- a read of the real state was started; it fails the same way and says so
-        assert.equal(2, #host.commands)
+        assert.equal(3, #host.commands)
         host:run_commands()
         assert.truthy(find_line(host:errors(), "reading the battery settings failed (auth)"))
         assert.truthy(host:text_of(TEXT):find("(read failed: auth)", 1, true), host:text_of(TEXT))
@@ -236,8 +266,8 @@ describe("the Domoticz script on the real dzVents runtime", function()
         host:timer()
         host:run_commands()
         assert.equal("Off", host:state(DTG))
-        assert.truthy(host:text_of(TEXT):find("^CFG off, DTG off, RBD off; self%-consumption"),
-          host:text_of(TEXT))
+        assert.truthy(host:text_of(TEXT):find("^SoC %d+%%, CFG off, DTG off, RBD off; "
+          .. "self%-consumption"), host:text_of(TEXT))
       end)
 
       it("no answer (timeout): Domoticz kills the call at the script's timeout", function()

@@ -1,6 +1,7 @@
 -- dzVents script: three Domoticz switches for an Enphase IQ Battery's charge
 -- from grid (CFG), discharge to grid (DTG) and restrict battery discharge
--- (RBD), and a Text device with the battery's state, through lua-enphase's
+-- (RBD), and a Text device with the battery's state (charge, settings,
+-- reserve, next schedule), through lua-enphase's
 -- `enphase` command. Copy it into Domoticz's scripts/dzVents/scripts/ folder
 -- (README: "Domoticz").
 --
@@ -27,7 +28,7 @@ local TIMEOUT = 60 -- seconds; a toggle is isValid, 1 s, PUT, read back
 local KINDS = { "cfg", "dtg", "rbd" }
 local FIELDS = { cfg = "charge_from_grid", dtg = "discharge_to_grid", rbd = "restrict_discharge" }
 local CALLBACK = "enphase_" -- .. job
-local JOBS = { cfg = true, dtg = true, rbd = true, settings = true, schedules = true }
+local JOBS = { cfg = true, dtg = true, rbd = true, settings = true, schedules = true, battery = true }
 local DAY_NAMES = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" }
 
 local function kind_of_switch(name)
@@ -76,6 +77,7 @@ local function poll(dz)
   run(dz, "settings", "settings")
   if STATUS_TEXT ~= "" then
     run(dz, "schedules", "schedule list")
+    run(dz, "battery", "battery")
   end
 end
 
@@ -129,6 +131,9 @@ local function show_status(dz, problem)
     parts[#parts + 1] = k:upper() .. " " .. (v == nil and "?" or (v and "on" or "off"))
   end
   local text = table.concat(parts, ", ")
+  if dz.data.soc then
+    text = ("SoC %d%%, %s"):format(dz.data.soc, text)
+  end
   if s.profile then
     text = text .. "; " .. tostring(s.profile) .. ", reserve " .. tostring(s.reserve or "?") .. "%"
   end
@@ -224,6 +229,18 @@ local function on_schedules(dz, item)
   end
 end
 
+local function on_battery(dz, item)
+  if item.ok and item.isJSON then
+    local soc = tonumber(item.json.soc)
+    dz.data.soc = soc and math.floor(soc + 0.5) or false
+    show_status(dz)
+  else
+    local fkind, message = failure(item)
+    dz.log(("reading the battery's charge failed (%s): %s"):format(fkind, message),
+      fkind == "unsupported" and dz.LOG_INFO or dz.LOG_ERROR)
+  end
+end
+
 local responses = {}
 for job in pairs(JOBS) do
   responses[#responses + 1] = CALLBACK .. job
@@ -244,6 +261,7 @@ return {
     poll_started = { initial = 0 },
     settings = { initial = {} },
     schedules = { initial = false }, -- kind -> list, once read
+    soc = { initial = false }, -- state of charge, percent, once read
   },
   logging = { marker = "enphase" },
   execute = function(dz, item)
@@ -254,6 +272,8 @@ return {
         on_settings(dz, item)
       elseif job == "schedules" then
         on_schedules(dz, item)
+      elseif job == "battery" then
+        on_battery(dz, item)
       elseif FIELDS[job] then
         on_toggle(dz, job, item)
       end
