@@ -19,7 +19,7 @@
 -- Settings. Two optional string user variables override the first two:
 -- enphase_command and enphase_config.
 local ENPHASE = "/usr/local/bin/enphase" -- the command line that runs `enphase`
-local CONFIG = "/home/pi/.config/enphase.conf" -- ENPHASE_EMAIL/PASSWORD, chmod 600
+local CONFIG = "/home/pi/.config/enphase.conf" -- ENPHASE_EMAIL/PASSWORD/TOKEN_CACHE, chmod 600
 local SWITCHES = { cfg = "Enphase CFG", dtg = "Enphase DTG", rbd = "Enphase RBD" }
 local STATUS_TEXT = "Enphase battery" -- a Text device (set it to "" for none)
 local POLL = "every 5 minutes"
