@@ -11,7 +11,7 @@ M.EXIT_OK, M.EXIT_REMOTE, M.EXIT_USAGE = 0, 1, 2
 
 local COMMON_OPTIONS = {
   help = "flag", json = "flag", config = "value", ["base-url"] = "value",
-  ["token-cache"] = "value", ["no-token-cache"] = "flag",
+  ["token-cache"] = "value", ["no-token-cache"] = "flag", verbose = "flag",
 }
 
 local COMMON_HELP = [[
@@ -26,11 +26,15 @@ Common options:
   --no-token-cache  log in afresh, read and write no cache
   --json            print JSON instead of a table; on a failure, print
                     {"error":MESSAGE,"kind":KIND} (and the message on stderr)
+  --verbose         log what happens on stderr (requests, logins, the token
+                    cache; secrets redacted). Without it only warnings about
+                    the token cache (say, a folder it cannot write) are shown
   -h, --help        show help
 
 Settings come from the environment or the --config file:
   ENPHASE_EMAIL, ENPHASE_PASSWORD (required), ENPHASE_BASE_URL,
   ENPHASE_SITE_ID, ENPHASE_USER_ID (discovered when not given), ENPHASE_TIMEZONE,
+  ENPHASE_CA_FILE (a PEM bundle of CAs to trust instead of the system's),
   ENPHASE_TOKEN_CACHE, ENPHASE_BUDGET (requests per hour for the account, all
   processes together; default 600), ENPHASE_MAX_AGE (seconds a cached settings or
   profile read may be reused; default 0, never).
@@ -122,6 +126,12 @@ local function context(command, parsed, io_)
     end
     if command.client_options then
       command.client_options(opts, ctx)
+    end
+    local verbose = parsed.options.verbose
+    opts.log = function(level, line) -- lines come scrubbed (log.lua)
+      if verbose or (level == "warn" and line:find("^token cache")) then
+        io_.stderr:write(("enphase: %s: %s\n"):format(level, line))
+      end
     end
     local c, cerr, kind = require("enphase").new(opts)
     if not c then

@@ -27,7 +27,7 @@ and also on HTTPS when given a certificate and its key.
   --user-id N          user id (default 4980363)
   --timezone TZ        account time zone (default Europe/London)
   --sites N            N extra accounts user<i>@example.com / password<i>,
-                       site 1000000+i, user 2000000+i
+                       site 1000000+i, user 2000000+i (at most 10000)
   --jwt-ttl SECONDS    JWT lifetime (default 86400)
   --validate-window S  how long an isValid call enables PUTs (default 30)
   --pending-seconds S  how long schedule/profile changes stay pending (default 0)
@@ -48,6 +48,9 @@ local VALUE_OPTS = {
   ["pending-seconds"] = "number", ["watch-pid"] = "int",
   ["tls-cert"] = "string", ["tls-key"] = "string", ["tls-port"] = "int",
 }
+
+--- The most extra accounts `--sites` creates.
+M.MAX_SITES = 10000
 
 --- Parse arguments. Returns an options table, or nil and a message.
 function M.parse(args)
@@ -89,6 +92,10 @@ function M.parse(args)
       o[name] = value
     end
     i = i + 1
+  end
+  if o.sites and o.sites > M.MAX_SITES then
+    return nil, ("--sites must be at most %d (each account holds sessions, schedules and a "
+      .. "log)"):format(M.MAX_SITES)
   end
   if o.port and o.port > 65535 then
     return nil, "--port must be 0..65535"
