@@ -3,6 +3,7 @@
  * This file only registers things: the session class and the module
  * functions.
  */
+#include "battery.h"
 #include "login.h"
 #include "request.h"
 #include "session.h"
@@ -26,6 +27,8 @@ static const luaL_Reg session_methods[] = {
     {"discover_user", discover_user},
     {"fetch_xsrf", discover_xsrf},
     {"request", request_call},
+    {"plan", request_plan},
+    {"send", request_send},
     {"set_ids", session_set_ids},
     {"info", session_info},
     {"generation", session_generation},
@@ -83,6 +86,8 @@ ENPHASE_API int luaopen_enphase_core(lua_State *L)
     luaL_newlib(L, functions);
     lua_pushliteral(L, ENPHASE_VERSION);
     lua_setfield(L, -2, "_VERSION");
+    battery_push_operations(L);
+    lua_setfield(L, -2, "OPERATIONS");
     engine_open(L); /* the shared multi handle, before any session */
     return 1;
 }

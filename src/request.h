@@ -1,5 +1,6 @@
 /*
- * s:request: one call to the battery API with the seed's header set.
+ * s:request, s:plan, s:send: one call to the battery API with the seed's
+ * header set; a battery operation (battery.h) as a plan or sent.
  */
 #ifndef ENPHASE_REQUEST_H
 #define ENPHASE_REQUEST_H
@@ -16,5 +17,13 @@ int request_api_headers(session *s, int full);
 
 /* s:request(method, path [, opts]) -> status, body, headers */
 int request_call(lua_State *L);
+
+/* s:plan(op [, args]) -> the request of a battery operation (battery.h),
+ * as a table, without sending it. */
+int request_plan(lua_State *L);
+
+/* s:send(op [, args]) -> status, body, headers, "METHOD path": sends
+ * that request. */
+int request_send(lua_State *L);
 
 #endif
