@@ -33,6 +33,15 @@ local function run(env, ...)
   return code, slurp(out), slurp(errf)
 end
 
+-- argv followed by more words.
+local function with(argv, ...)
+  local out = { table.unpack(argv) }
+  for _, w in ipairs({ ... }) do
+    out[#out + 1] = w
+  end
+  return table.unpack(out)
+end
+
 describe("the enphase command", function()
   local sim, env
 
@@ -137,6 +146,110 @@ describe("the enphase command", function()
     code = run(env, "schedule", "clear", "all", "--dry-run")
     assert.equal(0, code)
     assert.equal(0, #sim:log())
+  end)
+
+  -- issue 8, defect 9: the dry run validates like the run, shows every
+  -- request the run sends, and reads the same settings.
+  it("refuses in --dry-run exactly what the run refuses (exit 2, nothing sent)", function()
+    local cases = {
+      { "schedule", "add", "--type", "CFG", "--start", "25:00", "--end", "05:00", "--days", "1" },
+      { "schedule", "add", "--type", "CFG", "--start", "02:00", "--end", "05:00", "--days", "9" },
+      { "schedule", "add", "--type", "DTG", "--start", "02:00", "--end", "05:00", "--days", "1",
+        "--limit", "3", "--tz", "UTC" },
+      { "schedule", "update", "abc-1", "--start", "24:00" },
+      { "schedule", "delete", "../x" },
+      { "reserve", "150" },
+      { "reserve", "ten" },
+      { "profile", "cost_savings", "--reserve", "150" },
+      { "profile", "fastest", "--reserve", "10" },
+      { "cfg", "maybe" },
+    }
+    for _, argv in ipairs(cases) do
+      local what = table.concat(argv, " ")
+      local code, out, err = run(env, table.unpack(argv))
+      local dcode, dout, derr = run(env, with(argv, "--dry-run"))
+      assert.equal(2, code, what)
+      assert.equal(2, dcode, what .. " --dry-run")
+      assert.equal("", dout, what)
+      assert.equal(out, dout, what)
+      assert.equal(err, derr, what)
+    end
+    assert.equal(0, #sim:log())
+  end)
+
+  it("lists in --dry-run every request the run then sends", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -m 700 " .. shell_quote(dir))
+    local cache = dir .. "/session.json"
+    assert.equal(0, (run(env, "status", "--token-cache", cache)))
+    local commands = {
+      { "cfg", "on" },
+      { "profile", "cost_savings", "--reserve", "30" },
+      { "reserve", "40" },
+      { "profile", "--cancel" },
+      { "schedule", "add", "--type", "CFG", "--start", "01:00", "--end", "02:00", "--days", "1,2",
+        "--tz", "Europe/Paris" },
+      { "cfg", "off" },
+    }
+    for _, argv in ipairs(commands) do
+      local what = table.concat(argv, " ")
+      local code, out, err = run(env, with(argv, "--dry-run", "--token-cache", cache))
+      assert.equal(0, code, what .. ": " .. err)
+      local shown = {}
+      for method, url in out:gmatch("\n%d+%. (%u+) (%S+)") do
+        shown[#shown + 1] = method .. " " .. url
+      end
+      local mark = #sim:log()
+      code, _, err = run(env, with(argv, "--token-cache", cache))
+      assert.equal(0, code, what .. ": " .. err)
+      local sent = {}
+      for _, e in ipairs(H.since(sim, mark)) do
+        sent[#sent + 1] = e.method .. " " .. sim.base_url .. e.path
+          .. (e.query ~= "" and ("?" .. e.query) or "")
+      end
+      assert.same(sent, shown, what)
+    end
+    os.execute("rm -rf " .. shell_quote(dir))
+  end)
+
+  it("prints the seed's waits and the profile's operationModeSubType in --dry-run", function()
+    local code, out = run(env, "cfg", "off", "--delete-schedules", "--dry-run")
+    assert.equal(0, code)
+    assert.truthy(out:find("wait 1 s", 1, true))
+    assert.truthy(out:find("wait 2.5 s", 1, true))
+    assert.truthy(out:find("wait 2 s", 1, true))
+    assert.truthy(out:find("/siteSettings/", 1, true))
+    code, out = run(env, "profile", "ai_optimisation", "--reserve", "30", "--dry-run", "--json")
+    assert.equal(0, code)
+    local plan = json.decode(out)
+    assert.is_true(plan.dry_run)
+    local put = plan.steps[2]
+    assert.equal("PUT", put.method)
+    assert.same({ profile = "ai_optimisation", batteryBackupPercentage = 30,
+                  operationModeSubType = "prioritize-energy" }, json.decode(put.body))
+    assert.equal("[REDACTED]", put.headers["e-auth-token"])
+    assert.equal(0, #sim:log())
+  end)
+
+  it("takes ENPHASE_TIMEZONE from --config in --dry-run as in the run", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write("ENPHASE_EMAIL=", H.EMAIL, "\nENPHASE_PASSWORD=", H.PASSWORD, "\nENPHASE_BASE_URL=",
+      sim.base_url, "\nENPHASE_TIMEZONE=America/Argentina/Salta\n")
+    f:close()
+    os.execute("chmod 600 " .. path)
+    local code, out, err = run({}, "schedule", "add", "--type", "CFG", "--start", "02:00", "--end",
+      "05:00", "--days", "1", "--config", path, "--dry-run", "--no-token-cache")
+    assert.equal(0, code, err)
+    assert.truthy(out:find('"timezone":"America/Argentina/Salta"', 1, true), out)
+    assert.equal(0, #sim:log())
+    code, out, err = run({}, "schedule", "add", "--type", "CFG", "--start", "02:00", "--end", "05:00",
+      "--days", "1", "--config", path, "--no-token-cache")
+    assert.truthy(#out > 0)
+    assert.equal(0, code, err)
+    assert.equal("America/Argentina/Salta", sim:state().accounts[1].schedules[1].timezone)
+    os.remove(path)
   end)
 
   it("exits 1 on a remote failure and 2 without credentials", function()

@@ -1,4 +1,10 @@
---- One battery-API request: make the client ready, send, decode.
+--- One battery operation: make the client ready, send it, decode.
+--
+-- The operations themselves (method, path, query, headers, JSON body) are
+-- built in C (`session:plan` / `session:send`, src/battery.c); this module
+-- adds the token lifecycle around them. A dry-run client (option
+-- `dry_run`) sends nothing: each operation's plan is recorded instead
+-- (`client:plans()`), and so is each of the seed's waits.
 local auth = require("enphase.auth")
 local json = require("enphase.json")
 local budget = require("enphase.budget")
@@ -6,15 +12,63 @@ local reads = require("enphase.reads")
 
 local M = {}
 
---- The battery API's root path.
-M.BC = "/service/batteryConfig/api/v1"
+-- A dry-run client records `step`: a plan (session:plan) or a wait.
+local function record(client, step)
+  local plans = client._plans
+  plans[#plans + 1] = step
+end
 
---- Sends one request. `build(site_id, user_id)` returns method, path,
--- query (string or nil) and payload (a Lua table to encode, or nil); it is
--- called after discovery, so ids are known. Returns
--- `{status=, body=, data=, headers=}` whatever the status, or
--- `nil, message, kind` when nothing usable came back.
-function M.send(client, build)
+--- Sends operation `op` (a name of `core.OPERATIONS`) with `args`. Returns
+-- `{status=, body=, data=, headers=, label=}` whatever the status, or
+-- `nil, message, kind` when nothing usable came back. For a dry-run client
+-- the answer is `{status=200, dry=true, label=}`: no body, no data.
+function M.send(client, op, args)
+  if client._dry then
+    local plan, err, kind = client._session:plan(op, args)
+    if not plan then
+      return nil, err, kind
+    end
+    record(client, plan)
+    return { status = 200, dry = true, headers = {}, label = plan.method .. " " .. plan.path }
+  end
+  local ok, err, kind = auth.ready(client, true)
+  if not ok then
+    return nil, err, kind
+  end
+  -- A GET needs no XSRF token (the seed's poll sends none). enphase.core
+  -- (libcurl) is loaded by now: the session is ready to send.
+  if require("enphase.core").OPERATIONS[op] ~= "GET" then
+    ok, err, kind = auth.ensure_xsrf(client)
+    if not ok then
+      return nil, err, kind
+    end
+    reads.forget(client)
+  end
+  client._log("debug", "%s", op)
+  local status, text, headers, label = budget.call(client, 1, "send", op, args)
+  if not status then
+    client._log("warn", "%s failed (%s): %s", op, headers, text)
+    return nil, text, headers
+  end
+  client._log("debug", "%s -> %d", label, status)
+  return {
+    status = status,
+    body = text,
+    headers = headers,
+    data = json.decode(text),
+    label = label,
+  }
+end
+
+--- Sends one request that is not a battery operation (the telemetry
+-- reads). `build(site_id, user_id)` returns method, path, query (string
+-- or nil) and payload (a Lua table to encode, or nil); it is called after
+-- discovery, so ids are known. Returns what `send` returns; a dry-run
+-- client refuses it (it has no plan to show).
+function M.request(client, build)
+  if client._dry then
+    return nil, "a dry-run client sends nothing", "input"
+  end
   local ok, err, kind = auth.ready(client, true)
   if not ok then
     return nil, err, kind
@@ -49,6 +103,16 @@ function M.send(client, build)
     data = json.decode(text),
     label = method .. " " .. path,
   }
+end
+
+--- One of the seed's waits: `seconds` from the client's configuration,
+-- `why` saying which rule it is. A dry-run client records it.
+function M.wait(client, seconds, why)
+  if client._dry then
+    record(client, { wait = seconds, why = why })
+    return
+  end
+  client._sleep(seconds)
 end
 
 --- The server's own words about a failure, when its body has any.

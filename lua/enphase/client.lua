@@ -48,6 +48,8 @@ function M.new(opts)
     _site = site_facts.new(cfg),
     _ledger = ledger.new(), -- the account's ledger when there is no token cache
     _owned = {}, -- schedules this library created, when no token cache (owned.lua)
+    _dry = cfg.dry_run == true, -- send nothing; record the plans (api.lua)
+    _plans = {},
   }, Client)
   local session
   -- Every secret the client holds, for redact.scrub (log lines and
@@ -79,8 +81,23 @@ function M.new(opts)
   if store then
     self._cache = store
     store:load(self)
+    if self._dry then
+      self._cache = nil -- read for the ids it knows; never written, never locked
+    end
   end
   return self
+end
+
+--- A dry-run client's record (option `dry_run`): the requests its calls
+-- would have sent, in order, each a plan `{op=, method=, url=, path=,
+-- query=, body=, headers=}` (session:plan: secrets redacted, unknown ids
+-- as placeholders), and the seed's waits as `{wait=seconds, why=}`.
+function Client:plans()
+  local out = {}
+  for i, step in ipairs(self._plans) do
+    out[i] = step
+  end
+  return out
 end
 
 local function login(self, opts)
@@ -101,6 +118,9 @@ end
 function Client:login(opts)
   if opts ~= nil and type(opts) ~= "table" then
     return nil, "client:login: options must be a table ({force=, otp=})", "input"
+  end
+  if self._dry then
+    return nil, "a dry-run client sends nothing: no login", "input"
   end
   return cache.guarded(self, true, login, self, opts)
 end
@@ -134,6 +154,9 @@ end
 
 -- The state, inside the cache's guard (a login it needs is shared).
 local function state(self)
+  if self._dry then
+    return nil, "a dry-run client sends nothing: no status", "input"
+  end
   return cache.guarded(self, false, ensure_state, self)
 end
 

@@ -60,6 +60,7 @@ local known = {
   refusals_pause = { "number", 0, 365 * DAY }, locked_pause = { "number", 0, 365 * DAY },
   login_reuse = { "number", 0, DAY }, budget = { "integer", 1, 1000000000 },
   budget_window = { "number", 0, 30 * DAY, open = true }, max_age = { "number", 0, 30 * DAY },
+  dry_run = { "boolean" },
 }
 
 --- Turns 5652514, 5652514.0 or "5652514" into the integer 5652514 (a

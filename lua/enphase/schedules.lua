@@ -12,16 +12,16 @@ local errors = require("enphase.errors")
 local json = require("enphase.json")
 local owned = require("enphase.owned")
 
-local BC = api.BC
 local M = {}
 
-local function schedules_path(site)
-  return ("%s/battery/sites/%d/schedules"):format(BC, site)
-end
+-- A dry run's stand-in for an id it would take from the list.
+local DRY_ID = {}
 
-local function send(client, build)
+local dry_update
+
+local function send(client, op, args)
   return retry.run(client, function()
-    return api.send(client, build)
+    return api.send(client, op, args)
   end)
 end
 
@@ -83,12 +83,14 @@ local function parse_list(body, label)
   return out
 end
 
+-- The list; for a dry-run client an empty one marked `dry`.
 local function fetch(client)
-  local res, err, kind = send(client, function(site)
-    return "GET", schedules_path(site)
-  end)
+  local res, err, kind = send(client, "schedules_get")
   if not res then
     return nil, err, kind
+  end
+  if res.dry then
+    return { cfg = {}, dtg = {}, rbd = {}, pending = false, dry = true }
   end
   local body
   body, err, kind = api.expect_json(res, "schedule list")
@@ -103,7 +105,7 @@ end
 -- enabled, status}` plus every field the server sent.
 function M.schedules(client)
   local list, err, kind = fetch(client)
-  if list then
+  if list and not list.dry then
     owned.prune(client, list)
   end
   return list, err, kind
@@ -125,7 +127,7 @@ local function settle(client, id)
   local cfg = client._cfg
   for check = 0, cfg.pending_checks do
     if check > 0 then
-      client._sleep(cfg.pending_interval)
+      api.wait(client, cfg.pending_interval, "the pending write's next check")
     end
     local list, err, kind = fetch(client)
     if not list then
@@ -148,22 +150,24 @@ local function overlapping(list, s, except_id)
   return nil
 end
 
-local function payload(s)
-  return {
-    timezone = s.timezone,
-    startTime = s.start_time,
-    endTime = s.end_time,
-    limit = s.limit,
-    scheduleType = s.type,
-    days = json.array(s.days),
-    isEnabled = true,
-  }
+-- The arguments of the schedule_add and schedule_update operations.
+local function schedule_args(s, id)
+  return { id = id, type = s.type, start_time = s.start_time, end_time = s.end_time,
+           limit = s.limit, days = s.days, timezone = s.timezone }
 end
+
+-- What a dry run shows for the site's time zone when it is not known:
+-- the run would read it from data.json after the login.
+local SITE_TIMEZONE = "<the site's time zone>"
 
 -- The site's time zone: given, or learnt once from data.json. Nil when the
 -- site does not say; `nil, message, kind` when it could not be asked (a
--- failed login, the server down): that failure is the one to report.
+-- failed login, the server down): that failure is the one to report. A
+-- dry-run client learns nothing: it sends nothing.
 local function site_timezone(client)
+  if client._dry then
+    return client._site:timezone()
+  end
   return require("enphase.auth").timezone(client)
 end
 
@@ -178,6 +182,10 @@ local function checked_schedule(client, spec)
     local tz, terr, tkind = site_timezone(client)
     if terr then
       return nil, terr, tkind
+    end
+    if tz == nil and client._dry then
+      s.timezone = SITE_TIMEZONE
+      return s
     end
     s, err = validate.schedule(spec, { timezone = tz })
     if not s then
@@ -238,9 +246,7 @@ local function create(client, s, before)
         return { status = 200, data = { scheduleId = found.id }, label = "POST schedules" }
       end
     end
-    local res, err, kind = api.send(client, function(site)
-      return "POST", schedules_path(site), nil, payload(s)
-    end)
+    local res, err, kind = api.send(client, "schedule_add", schedule_args(s))
     ambiguous = ambiguous or kind == "network"
     return res, err, kind
   end)
@@ -271,17 +277,68 @@ function M.add_schedule(client, spec)
   end
   local body = type(res.data) == "table" and res.data or {}
   local id = body.scheduleId or (type(body.data) == "table" and body.data.scheduleId)
+  if res.dry then
+    id = "<new schedule id>"
+  end
   if type(id) ~= "string" then
     return nil, res.label .. ": the answer carries no scheduleId", "protocol"
   end
   client._log("info", "added %s schedule %s", s.type, id)
-  owned.add(client, id, { kind = s.type:lower(), start_time = s.start_time, end_time = s.end_time,
-                          days = s.days })
+  if not res.dry then
+    owned.add(client, id, { kind = s.type:lower(), start_time = s.start_time,
+                            end_time = s.end_time, days = s.days })
+  end
   local state, serr, skind = settle(client, id)
   if not state then
     return nil, serr, skind, id
   end
   return id, state
+end
+
+-- The fields of an update, each checked on its own (before anything is
+-- sent); the whole schedule is checked once merged with the current one.
+local FIELD_CHECKS = {
+  start_time = function(v) return validate.time("start_time", v) end,
+  end_time = function(v) return validate.time("end_time", v) end,
+  days = function(v) return validate.days("days", v) end,
+  limit = function(v) return validate.integer("limit", v, 6, 100) end,
+  timezone = function(v) return validate.timezone("timezone", v) end,
+}
+
+local function checked_fields(fields)
+  if type(fields) ~= "table" then
+    return nil, "fields must be a table {start_time=, end_time=, days=, limit=, timezone=}"
+  end
+  if fields.type ~= nil then
+    return nil, "type cannot be changed by an update: delete the schedule and add another"
+  end
+  local out = {}
+  for k, v in pairs(fields) do
+    if not FIELD_CHECKS[k] then
+      return nil, ("unknown schedule field %q (allowed: start_time, end_time, days, limit, "
+        .. "timezone)"):format(tostring(k))
+    end
+    local value, err = FIELD_CHECKS[k](v)
+    if value == nil then
+      return nil, err
+    end
+    out[k] = value
+  end
+  return out
+end
+
+-- A dry run of an update: the schedule is not known, so the fields not
+-- given show as the current values.
+dry_update = function(client, sid, fields)
+  local args = { id = sid }
+  for k, v in pairs(fields) do
+    args[k] = v
+  end
+  local res, err, kind = send(client, "schedule_update", args)
+  if not res then
+    return nil, err, kind
+  end
+  return settle(client, sid)
 end
 
 --- Changes the times, days and limit of schedule `id` in one PUT; fields
@@ -291,15 +348,17 @@ function M.update_schedule(client, id, fields)
   if not sid then
     return nil, err, "input"
   end
-  if type(fields) ~= "table" then
-    return nil, "fields must be a table {start_time=, end_time=, days=, limit=, timezone=}", "input"
-  end
-  if fields.type ~= nil then
-    return nil, "type cannot be changed by an update: delete the schedule and add another", "input"
+  local given
+  given, err = checked_fields(fields)
+  if not given then
+    return nil, err, "input"
   end
   local list, lerr, lkind = fetch(client)
   if not list then
     return nil, lerr, lkind
+  end
+  if list.dry then
+    return dry_update(client, sid, given)
   end
   local current = find(list, sid)
   if not current then
@@ -307,16 +366,10 @@ function M.update_schedule(client, id, fields)
   end
   local merged = { type = current.type }
   for _, k in ipairs({ "start_time", "end_time", "days", "limit", "timezone" }) do
-    if fields[k] ~= nil then
-      merged[k] = fields[k]
+    if given[k] ~= nil then
+      merged[k] = given[k]
     else
       merged[k] = current[k]
-    end
-  end
-  for k in pairs(fields) do
-    if merged[k] == nil then
-      return nil, ("unknown schedule field %q (allowed: start_time, end_time, days, limit, "
-        .. "timezone)"):format(tostring(k)), "input"
     end
   end
   local s
@@ -329,27 +382,19 @@ function M.update_schedule(client, id, fields)
     return errors.fail("input", "the new window %s-%s overlaps schedule %s", s.start_time,
       s.end_time, tostring(other.id))
   end
-  local res, werr, wkind, failed = send(client, function(site)
-    return "PUT", schedules_path(site) .. "/" .. sid, nil, payload(s)
-  end)
+  local res, werr, wkind, failed = send(client, "schedule_update", schedule_args(s, sid))
   if not res then
     return write_failure(res, werr, wkind, failed)
   end
   return settle(client, sid)
 end
 
---- Deletes one schedule by id (POST .../<id>/delete with `{}`).
-function M.delete_schedule(client, id)
-  local sid, err = validate.schedule_id("id", id)
-  if not sid then
-    return nil, err, "input"
-  end
+-- Deletes one schedule by id, checked (DRY_ID: a dry run's listed one).
+local function delete_one(client, sid)
   -- After a network fault the delete may have happened: a 404 then means done.
   local ambiguous = false
   local res, derr, dkind = retry.run(client, function()
-    local r, e, k = api.send(client, function(site)
-      return "POST", ("%s/%s/delete"):format(schedules_path(site), sid), nil, {}
-    end)
+    local r, e, k = api.send(client, "schedule_delete", { id = sid ~= DRY_ID and sid or nil })
     if r and r.status == 404 and ambiguous then
       client._log("info", "schedule %s was deleted before the connection failed", sid)
       r.data = { message = "success" }
@@ -361,12 +406,24 @@ function M.delete_schedule(client, id)
   if not res then
     return nil, derr, dkind
   end
+  if res.dry then
+    return true
+  end
   if type(res.data) ~= "table" or res.data.message ~= "success" then
     return nil, res.label .. ': the answer is not {"message":"success"}', "protocol"
   end
   client._log("info", "deleted schedule %s", sid)
   owned.forget(client, { sid })
   return true
+end
+
+--- Deletes one schedule by id (POST .../<id>/delete with `{}`).
+function M.delete_schedule(client, id)
+  local sid, err = validate.schedule_id("id", id)
+  if not sid then
+    return nil, err, "input"
+  end
+  return delete_one(client, sid)
 end
 
 --- Deletes every schedule of `kind` ("cfg", "dtg", "rbd" or "all"), the seed's
@@ -398,12 +455,16 @@ function M.delete_schedules(client, kind, opts)
       end
     end
   end
+  if list.dry then
+    -- The list is not known: show the deletes of two listed schedules.
+    ids = { DRY_ID, DRY_ID }
+  end
   local deleted, failures = 0, {}
   for i, id in ipairs(ids) do
     if i > 1 then
-      client._sleep(client._cfg.delete_spacing)
+      api.wait(client, client._cfg.delete_spacing, "the seed's spacing between two deletes")
     end
-    local ok, derr, dkind = M.delete_schedule(client, id)
+    local ok, derr, dkind = delete_one(client, id)
     if ok then
       deleted = deleted + 1
     else
@@ -432,7 +493,8 @@ function M.disable(client, kind, opts)
   if not (opts and opts.delete_schedules) then
     return true, 0, {}
   end
-  client._sleep(client._cfg.toggle_delete_delay)
+  api.wait(client, client._cfg.toggle_delete_delay,
+    "the seed's October 2025 rule: toggle first, then delete 2-3 s later")
   local deleted, failures, dkind = M.delete_schedules(client, which,
     { only_own = opts.only_own == true })
   if not deleted then

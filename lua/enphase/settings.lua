@@ -9,19 +9,19 @@ local retry = require("enphase.retry")
 local validate = require("enphase.validate")
 local errors = require("enphase.errors")
 
-local BC = api.BC
 local M = {}
 
-local function settings_query(user, source)
-  return ("userId=%d&source=%s"):format(user, source)
-end
-
-local function get(client, build, what)
+-- Sends one read operation (retried); its JSON body, or, for a dry-run
+-- client, `{dry=true}`.
+local function get(client, op, what)
   local res, err, kind = retry.run(client, function()
-    return api.send(client, build)
+    return api.send(client, op)
   end)
   if not res then
     return nil, err, kind
+  end
+  if res.dry then
+    return { dry = true }
   end
   return api.expect_json(res, what)
 end
@@ -52,12 +52,11 @@ end
 --- The current battery settings: `{charge_from_grid=, discharge_to_grid=,
 -- restrict_discharge=, profile=, reserve=, very_low_soc=, raw=<data>}`;
 -- `raw` keeps every field the server sent.
+-- A dry-run client gets `{dry=true}`.
 function M.settings(client)
-  local body, err, kind = get(client, function(site, user)
-    return "GET", ("%s/batterySettings/%d"):format(BC, site), settings_query(user, "enlm")
-  end, "battery settings")
-  if not body then
-    return nil, err, kind
+  local body, err, kind = get(client, "settings_get", "battery settings")
+  if not body or body.dry then
+    return body, err, kind
   end
   local data
   data, err, kind = data_of(body, "battery settings", "GET batterySettings",
@@ -76,17 +75,19 @@ function M.settings(client)
   }
 end
 
---- The site's capability flags (`raw` siteSettings data), fetched once per client.
+--- The site's capability flags (`raw` siteSettings data), fetched once per
+-- client. A dry-run client gets `{}`: no flag known.
 function M.site_settings(client)
   local known = client._site:capabilities()
   if known then
     return known
   end
-  local body, err, kind = get(client, function(site, user)
-    return "GET", ("%s/siteSettings/%d"):format(BC, site), ("userId=%d"):format(user)
-  end, "site settings")
+  local body, err, kind = get(client, "site_settings", "site settings")
   if not body then
     return nil, err, kind
+  end
+  if body.dry then
+    return {}
   end
   local data
   data, err, kind = data_of(body, "site settings", "GET siteSettings")
@@ -111,20 +112,12 @@ local function require_feature(client, flag_name, feature)
   return true
 end
 
--- Milliseconds UTC "YYYY-MM-DDTHH:MM:SS.mmmZ", the ITC disclaimer's format.
-local function utc_stamp(now)
-  local seconds = math.floor(now)
-  local ms = math.floor((now - seconds) * 1000)
-  return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(ms)
-end
-
 M.TOGGLES = {
   cfg = {
     name = "charge_from_grid",
     feature_flag = "showChargeFromGrid",
-    validation = { scheduleType = "cfg", forceScheduleOpted = true },
-    payload = function(on, now)
-      return { chargeFromGrid = on, acceptedItcDisclaimer = utc_stamp(now) }
+    change = function(on, now)
+      return { charge_from_grid = on, accepted_itc_at = now }
     end,
     read = function(s)
       return s.charge_from_grid
@@ -133,9 +126,8 @@ M.TOGGLES = {
   dtg = {
     name = "discharge_to_grid",
     feature_flag = "showDischargeToGrid",
-    validation = { scheduleType = "dtg" },
-    payload = function(on)
-      return { dtgControl = { enabled = on } }
+    change = function(on)
+      return { discharge_to_grid = on }
     end,
     read = function(s)
       return s.discharge_to_grid
@@ -144,22 +136,14 @@ M.TOGGLES = {
   rbd = {
     name = "restrict_discharge",
     feature_flag = "showRestrictBatteryDischarge",
-    validation = { scheduleType = "rbd" },
-    payload = function(on)
-      return { rbdControl = { enabled = on } }
+    change = function(on)
+      return { restrict_discharge = on }
     end,
     read = function(s)
       return s.restrict_discharge
     end,
   },
 }
-
-local function validate_request(kind_spec)
-  return function(site)
-    return "POST", ("%s/battery/sites/%d/schedules/isValid"):format(BC, site), nil,
-      kind_spec.validation
-  end
-end
 
 --- Sets cfg, dtg or rbd to `on`: isValid, the seed's delay, PUT, read back.
 -- The PUT is never retried alone: a retry starts again from isValid.
@@ -177,24 +161,20 @@ function M.toggle(client, kind, on)
   if not ok then
     return nil, ferr, fkind
   end
-  local put = function(site, user)
-    return "PUT", ("%s/batterySettings/%d"):format(BC, site), settings_query(user, "enho"),
-      spec.payload(on, client._clock())
-  end
   local res, rerr, rkind = retry.run(client, function()
-    local checked, e, k = api.send(client, validate_request(spec))
+    local checked, e, k = api.send(client, "validate", { kind = which })
     if not checked or checked.status >= 300 then
       return checked, e, k
     end
-    client._sleep(client._cfg.validate_delay)
-    return api.send(client, put)
+    api.wait(client, client._cfg.validate_delay, "the seed's delay between isValid and the PUT")
+    return api.send(client, "settings_put", spec.change(on, client._clock()))
   end)
   if not res then
     return nil, rerr, rkind
   end
   local now, serr, skind = M.settings(client)
-  if not now then
-    return nil, serr, skind
+  if not now or now.dry then
+    return now and true, serr, skind
   end
   if spec.read(now) ~= on then
     return errors.fail("not_applied", "%s(%s) not applied: the server answered %d but the "
@@ -220,12 +200,11 @@ function M.restrict_discharge(client, on)
 end
 
 --- `{profile=, reserve=, pending=, raw=}` from the profile endpoint.
+-- A dry-run client gets `{dry=true}`.
 function M.profile(client)
-  local body, err, kind = get(client, function(site, user)
-    return "GET", ("%s/profile/%d"):format(BC, site), ("source=enho&userId=%d"):format(user)
-  end, "profile")
-  if not body then
-    return nil, err, kind
+  local body, err, kind = get(client, "profile_get", "profile")
+  if not body or body.dry then
+    return body, err, kind
   end
   local data
   data, err, kind = data_of(body, "profile", "GET profile", { "profile", "string" })
@@ -240,7 +219,34 @@ function M.profile(client)
   }
 end
 
-local SUBTYPED = { cost_savings = true, ai_optimisation = true }
+-- PUTs the profile and reserve (both checked), then reads them back.
+-- `profile` nil: a dry run that could not read the current one.
+local function put_profile(client, profile, percent)
+  local ok, ferr, fkind = require_feature(client, "showProfile", "profile")
+  if not ok then
+    return nil, ferr, fkind
+  end
+  local res, rerr, rkind = retry.run(client, function()
+    return api.send(client, "profile_put", { profile = profile, reserve = percent })
+  end)
+  if not res then
+    return nil, rerr, rkind
+  end
+  local now, perr, pkind = M.profile(client)
+  if not now then
+    return nil, perr, pkind
+  end
+  if now.dry then
+    return true, "dry run"
+  end
+  if now.pending then
+    return true, "pending"
+  end
+  if now.profile ~= profile or now.reserve ~= percent then
+    return errors.fail("not_applied", "profile %s with reserve %d%% not applied", profile, percent)
+  end
+  return true, "applied"
+end
 
 --- Sets the profile and its backup reserve (percent). Returns true and
 -- "applied" or "pending" (the cloud applies profile changes later).
@@ -254,33 +260,7 @@ function M.set_profile(client, name, reserve)
   if not percent then
     return nil, err, "input"
   end
-  local ok, ferr, fkind = require_feature(client, "showProfile", "profile")
-  if not ok then
-    return nil, ferr, fkind
-  end
-  local payload = { profile = profile, batteryBackupPercentage = percent }
-  if SUBTYPED[profile] then
-    payload.operationModeSubType = "prioritize-energy"
-  end
-  local res, rerr, rkind = retry.run(client, function()
-    return api.send(client, function(site, user)
-      return "PUT", ("%s/profile/%d"):format(BC, site), ("userId=%d"):format(user), payload
-    end)
-  end)
-  if not res then
-    return nil, rerr, rkind
-  end
-  local now, perr, pkind = M.profile(client)
-  if not now then
-    return nil, perr, pkind
-  end
-  if now.pending then
-    return true, "pending"
-  end
-  if now.profile ~= profile or now.reserve ~= percent then
-    return errors.fail("not_applied", "profile %s with reserve %d%% not applied", profile, percent)
-  end
-  return true, "applied"
+  return put_profile(client, profile, percent)
 end
 
 --- Keeps the current profile and changes only the backup reserve.
@@ -293,19 +273,25 @@ function M.set_reserve(client, reserve)
   if not now then
     return nil, perr, pkind
   end
-  return M.set_profile(client, now.profile, percent)
+  if now.dry then
+    return put_profile(client, nil, percent)
+  end
+  local profile
+  profile, err = validate.profile("the current profile", now.profile)
+  if not profile then
+    return nil, err, "protocol"
+  end
+  return put_profile(client, profile, percent)
 end
 
 --- Cancels a pending profile change; nothing pending is not an error.
 -- Returns true and "cancelled" or "nothing pending".
 function M.cancel_pending_profile(client)
   local res, err, kind, failed = retry.run(client, function()
-    return api.send(client, function(site)
-      return "PUT", ("%s/cancel/profile/%d"):format(BC, site), nil, {}
-    end)
+    return api.send(client, "profile_cancel")
   end)
   if res then
-    return true, "cancelled"
+    return true, res.dry and "dry run" or "cancelled"
   end
   if failed and failed.status == 409 then
     return true, "nothing pending"
@@ -323,23 +309,20 @@ function M.set_very_low_soc(client, percent)
   if not now then
     return nil, serr, skind
   end
-  local lo, hi = now.raw.veryLowSocMin, now.raw.veryLowSocMax
+  local lo, hi = now.raw and now.raw.veryLowSocMin, now.raw and now.raw.veryLowSocMax
   if type(lo) == "number" and type(hi) == "number" and (value < lo or value > hi) then
     return errors.fail("input", "percent must be an integer from %d to %d for this site (got %d)",
       lo, hi, value)
   end
   local res, rerr, rkind = retry.run(client, function()
-    return api.send(client, function(site, user)
-      return "PUT", ("%s/batterySettings/%d"):format(BC, site), settings_query(user, "enho"),
-        { veryLowSoc = value }
-    end)
+    return api.send(client, "settings_put", { very_low_soc = value })
   end)
   if not res then
     return nil, rerr, rkind
   end
   now, serr, skind = M.settings(client)
-  if not now then
-    return nil, serr, skind
+  if not now or now.dry then
+    return now and true, serr, skind
   end
   if now.very_low_soc ~= value then
     return errors.fail("not_applied", "very low SoC %d%% not applied", value)

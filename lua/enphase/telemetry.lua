@@ -53,7 +53,7 @@ local LED = { [12] = "charging", [13] = "discharging", [14] = "idle", [15] = "id
 
 local function get(client, path_of, what)
   local res, err, kind = retry.run(client, function()
-    return api.send(client, function(site)
+    return api.request(client, function(site)
       return "GET", path_of(site)
     end)
   end)

@@ -7,6 +7,7 @@
 -- day: the next operation that writes schedules removes it (and turns the
 -- mode off first, as the seed's October 2025 rule asks, when the action
 -- turned it on and no other window of that kind is left).
+local api = require("enphase.api")
 local schedules = require("enphase.schedules")
 local settings = require("enphase.settings")
 local owned = require("enphase.owned")
@@ -58,7 +59,8 @@ function M.remove_expired(client)
           if not ok then
             return nil, terr, tkind
           end
-          client._sleep(client._cfg.toggle_delete_delay)
+          api.wait(client, client._cfg.toggle_delete_delay,
+            "the seed's October 2025 rule: toggle first, then delete 2-3 s later")
         end
       end
       local ok, derr, dkind = schedules.delete_schedule(client, id)
@@ -70,7 +72,9 @@ function M.remove_expired(client)
         r.end_time)
     end
   end
-  owned.forget(client, gone)
+  if not client._dry then
+    owned.forget(client, gone)
+  end
   return removed
 end
 
@@ -109,7 +113,19 @@ local function timed(client, kind, minutes, opts)
   if field_err then
     return nil, field_err, "input"
   end
-  local zone = opts.timezone or require("enphase.auth").timezone(client)
+  local zone = opts.timezone
+  if zone == nil and client._dry then
+    -- a dry run sends nothing, so it cannot ask the site: the window's
+    -- times need the zone given, configured or cached
+    zone = client:timezone()
+    if zone == nil then
+      return errors.fail("input", "a dry run of a timed action needs the site's time zone "
+        .. "(ENPHASE_TIMEZONE, opts.timezone, or a token cache that knows it): the window "
+        .. "is in local time")
+    end
+  elseif zone == nil then
+    zone = require("enphase.auth").timezone(client)
+  end
   if not tz.known(zone) then
     return errors.fail("input", "the site's time zone %s is not known on this machine (give "
       .. "opts.timezone, an IANA name)", tostring(zone))
@@ -163,8 +179,10 @@ local function timed(client, kind, minutes, opts)
     end
     turned_on = true
   end
-  owned.add(client, id, { kind = kind, start_time = window.start_time,
-    end_time = window.end_time, days = window.days, expires = expires, turned_on = turned_on })
+  if not client._dry then
+    owned.add(client, id, { kind = kind, start_time = window.start_time,
+      end_time = window.end_time, days = window.days, expires = expires, turned_on = turned_on })
+  end
   client._log("info", "%s on for %d minutes: window %s-%s (%s)", kind, minutes, window.start_time,
     window.end_time, zone)
   return id, { start_time = window.start_time, end_time = window.end_time, days = window.days,

@@ -1,8 +1,9 @@
 --- `enphase settings`, `cfg|dtg|rbd on|off`, `profile`, `reserve`.
+--
+-- With --dry-run these commands run the same library calls on a dry-run
+-- client (cli/init.lua), which sends nothing and records the plans.
 local output = require("enphase.cli.output")
-local dryrun = require("enphase.cli.dryrun")
 local settings = require("enphase.settings")
-local BC = require("enphase.api").BC
 
 local M = {}
 
@@ -41,8 +42,6 @@ M.settings = {
   end,
 }
 
-local SETTINGS_URL = BC .. "/batterySettings/{site}"
-
 -- "45m", "2h", "1h30m", "90" (minutes) -> minutes, or nil.
 local function duration_minutes(text)
   local h, m = text:match("^(%d+)h(%d*)m?$")
@@ -68,20 +67,6 @@ local function timed_action(ctx, kind, on)
   if o.limit and not limit then
     return nil, ("--limit must be an integer percent (got %q)"):format(o.limit), "input"
   end
-  if o["dry-run"] then
-    local schedules = BC .. "/battery/sites/{site}/schedules"
-    return dryrun.print(ctx, {
-      { "GET", schedules },
-      { "POST", schedules, nil, { scheduleType = kind:upper(), startTime = "<now>",
-        endTime = ("<now + %d min>"):format(minutes), days = { "<today>" },
-        limit = limit or (kind == "cfg" and 100 or 6), timezone = "<site>", isEnabled = true } },
-      { "GET", schedules },
-      { "GET", SETTINGS_URL, "userId={user}&source=enlm" },
-      { "POST", BC .. "/battery/sites/{site}/schedules/isValid", nil, settings.TOGGLES[kind].validation },
-      { wait = 1, why = "the seed's delay between isValid and PUT (only when the mode was off)" },
-      { "PUT", SETTINGS_URL, "userId={user}&source=enho", settings.TOGGLES[kind].payload(true, os.time()) },
-    })
-  end
   return with_client(ctx, function(client)
     local method = kind == "cfg" and "charge_for" or "discharge_for"
     local id, info, ekind = client[method](client, minutes, { limit = limit })
@@ -100,7 +85,7 @@ local function timed_action(ctx, kind, on)
 end
 
 local function toggle_command(kind, title)
-  local spec = settings.TOGGLES[kind]
+  local name = settings.TOGGLES[kind].name
   local timed = kind ~= "rbd"
   local usage = ("Usage: enphase %s on|off [--delete-schedules] [--dry-run]%s\n\n"
     .. "Turns %s on or off: validate (isValid), wait 1 s, PUT, read back.\n"
@@ -132,21 +117,6 @@ local function toggle_command(kind, title)
       if delete and on then
         return nil, "--delete-schedules goes with off only", "input"
       end
-      if ctx.options["dry-run"] then
-        local steps = {
-          { "POST", BC .. "/battery/sites/{site}/schedules/isValid", nil, spec.validation },
-          { wait = 1, why = "the seed's delay between isValid and PUT" },
-          { "PUT", SETTINGS_URL, "userId={user}&source=enho", spec.payload(on, os.time()) },
-          { "GET", SETTINGS_URL, "userId={user}&source=enlm" },
-        }
-        if delete then
-          steps[#steps + 1] = { wait = 2.5, why = "toggle first, then delete" }
-          steps[#steps + 1] = { "GET", BC .. "/battery/sites/{site}/schedules" }
-          steps[#steps + 1] = { "POST", BC .. "/battery/sites/{site}/schedules/<id>/delete", nil,
-                                {} }
-        end
-        return dryrun.print(ctx, steps)
-      end
       return with_client(ctx, function(client)
         if delete then
           local ok, deleted, failures = client:disable(kind, { delete_schedules = true })
@@ -157,13 +127,16 @@ local function toggle_command(kind, title)
           for _, f in ipairs(failures) do
             ctx.err(("could not delete %s: %s"):format(f.id, f.message))
           end
-          return #failures == 0 or nil, #failures > 0 and "some deletes failed" or nil, "http"
+          if #failures > 0 then
+            return nil, ("%d delete(s) failed"):format(#failures), failures[1].kind
+          end
+          return true
         end
         local ok, err, ekind = client:toggle(kind, on)
         if not ok then
           return nil, err, ekind
         end
-        ctx.out(ctx.options.json and output.json({ [spec.name] = on }) or (kind .. " " .. word))
+        ctx.out(ctx.options.json and output.json({ [name] = on }) or (kind .. " " .. word))
         return true
       end)
     end,
@@ -179,6 +152,11 @@ local PROFILE_USAGE = "Usage: enphase profile [NAME --reserve N] [--cancel] [--d
   .. "backup_only, ai_optimisation; --reserve is the backup reserve in percent (0-100).\n"
   .. "--cancel cancels a pending profile change."
 
+-- "30" -> 30; anything else as given, so that the library names it.
+local function number_word(text)
+  return text and (math.tointeger(tonumber(text)) or text)
+end
+
 M.profile = {
   summary = "show or set the battery profile and its reserve",
   usage = PROFILE_USAGE,
@@ -186,21 +164,14 @@ M.profile = {
   options = { reserve = "value", cancel = "flag", ["dry-run"] = "flag" },
   run = function(ctx)
     local name = ctx.words[1]
-    if #ctx.words > 1 or (name and not ctx.options.reserve) then
+    local cancel = ctx.options.cancel
+    if #ctx.words > 1 or (name and not ctx.options.reserve) or (ctx.options.reserve and not name)
+        or (cancel and name) then
       return fail_usage(PROFILE_USAGE)
     end
-    local reserve = ctx.options.reserve and math.tointeger(tonumber(ctx.options.reserve))
-    if ctx.options.reserve and not reserve then
-      return nil, ("reserve must be an integer from 0 to 100 (got %q)"):format(ctx.options.reserve),
-        "input"
-    end
-    if ctx.options["dry-run"] and (name or ctx.options.cancel) then
-      local path = ctx.options.cancel and (BC .. "/cancel/profile/{site}") or (BC .. "/profile/{site}")
-      return dryrun.print(ctx, { { "PUT", path, not ctx.options.cancel and "userId={user}" or nil,
-        ctx.options.cancel and {} or { profile = name, batteryBackupPercentage = reserve } } })
-    end
+    local reserve = number_word(ctx.options.reserve)
     return with_client(ctx, function(client)
-      if ctx.options.cancel then
+      if cancel then
         local ok, what, kind = client:cancel_pending_profile()
         if ok then
           ctx.out(what)
@@ -234,19 +205,10 @@ M.reserve = {
   max_words = 1,
   options = { ["dry-run"] = "flag" },
   run = function(ctx)
-    local n = #ctx.words == 1 and math.tointeger(tonumber(ctx.words[1]))
-    if not n then
+    if #ctx.words ~= 1 then
       return fail_usage(RESERVE_USAGE)
     end
-    if n < 0 or n > 100 then
-      return nil, ("reserve must be an integer from 0 to 100 (got %d)"):format(n), "input"
-    end
-    if ctx.options["dry-run"] then
-      return dryrun.print(ctx, {
-        { "GET", BC .. "/profile/{site}", "source=enho&userId={user}" },
-        { "PUT", BC .. "/profile/{site}", "userId={user}",
-          { profile = "<current>", batteryBackupPercentage = n } } })
-    end
+    local n = number_word(ctx.words[1])
     return with_client(ctx, function(client)
       local ok, state, kind = client:set_reserve(n)
       if ok then

@@ -1,43 +1,55 @@
---- `--dry-run`: print the requests a command would send, and send nothing.
--- Secrets are never printed: the authentication headers are named, their
--- values shown as [REDACTED].
-local config = require("enphase.cli.config")
+--- `--dry-run`: prints what a dry-run client recorded (`client:plans()`):
+-- the requests the command would send, built by the same code as the run's
+-- (session:plan, src/battery.c), and the seed's waits. Secrets are never
+-- printed: the plans carry them as [REDACTED].
+local output = require("enphase.cli.output")
 local json = require("enphase.json")
-local options = require("enphase.options")
 
 local M = {}
 
-local function ids(ctx)
-  local opts = config.load(ctx.options) or {}
-  local site = opts.site_id and options.to_id(opts.site_id)
-  local user = opts.user_id and options.to_id(opts.user_id)
-  return site and ("%d"):format(site) or "<site>", user and ("%d"):format(user) or "<user>",
-    (opts.base_url or options.DEFAULT_BASE_URL):gsub("/+$", "")
+-- "name: value" pairs of a plan's headers, sorted by name.
+local function header_line(headers)
+  local names = {}
+  for name in pairs(headers) do
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  for i, name in ipairs(names) do
+    names[i] = name .. ": " .. headers[name]
+  end
+  return table.concat(names, ", ")
 end
 
---- `steps` is a list of `{method, path, query, body}` (path and query may use
--- {site} and {user}) or `{wait = seconds, why = text}`.
-function M.print(ctx, steps)
-  local site, user, base = ids(ctx)
-  local function fill(s)
-    return (s:gsub("{site}", site):gsub("{user}", user))
+--- Prints `steps` with `write` (a function taking one line): a numbered
+-- list for people, or with `as_json` one JSON object
+-- `{"dry_run":true,"steps":[...]}`.
+function M.print(write, steps, as_json)
+  if as_json then
+    local list = {}
+    for i, step in ipairs(steps) do
+      list[i] = step.wait and { wait = step.wait, why = step.why }
+        or { op = step.op, method = step.method, url = step.url, body = step.body,
+             headers = step.headers }
+    end
+    write(output.json({ dry_run = true, steps = json.array(list) }))
+    return
   end
-  ctx.out("dry run: nothing is sent. The requests would be (after a login when needed):")
+  write("dry run: nothing is sent. The requests would be (after a login when needed):")
+  local headers
   for i, step in ipairs(steps) do
     if step.wait then
-      ctx.out(("%d. wait %g s (%s)"):format(i, step.wait, step.why))
+      write(("%d. wait %g s (%s)"):format(i, step.wait, step.why))
     else
-      local url = base .. fill(step[2]) .. (step[3] and ("?" .. fill(step[3])) or "")
-      ctx.out(("%d. %s %s"):format(i, step[1], url))
-      if step[4] ~= nil then
-        ctx.out("   body: " .. json.encode(step[4]))
+      write(("%d. %s %s"):format(i, step.method, step.url))
+      if step.body then
+        write("   body: " .. step.body)
       end
+      headers = headers or step.headers
     end
   end
-  ctx.out("headers: content-type: application/json, origin/referer: "
-    .. "https://battery-profile-ui.enphaseenergy.com, username: " .. user
-    .. ", e-auth-token: [REDACTED], x-xsrf-token: [REDACTED], cookie BP-XSRF-Token=[REDACTED]")
-  return true
+  if headers then
+    write("headers of each request: " .. header_line(headers))
+  end
 end
 
 return M

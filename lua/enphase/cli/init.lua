@@ -96,13 +96,18 @@ local function secrets_of(ctx)
 end
 
 --- A context: parsed options, output functions, and the client on demand.
+-- With --dry-run the client is a dry-run one (it sends nothing and records
+-- the plans, printed by `main`) and the command's own output is dropped.
 local function context(command, parsed, io_)
+  local dry = parsed.options["dry-run"] == true
   local ctx = {
     options = parsed.options,
     words = parsed.words,
     out = function(s)
-      parsed.printed = true
-      io_.stdout:write(s, "\n")
+      if not dry then
+        parsed.printed = true
+        io_.stdout:write(s, "\n")
+      end
     end,
   }
   function ctx.err(s)
@@ -133,6 +138,7 @@ local function context(command, parsed, io_)
         io_.stderr:write(("enphase: %s: %s\n"):format(level, line))
       end
     end
+    opts.dry_run = dry or nil
     local c, cerr, kind = require("enphase").new(opts)
     if not c then
       if cerr:find("email") or cerr:find("password") then
@@ -203,8 +209,15 @@ function M.main(argv, io_)
   local ctx = context(command, parsed, io_)
   local ok, err, kind = command.run(ctx)
   local said = not ok and redact.scrub(tostring(err), secrets_of(ctx))
+  local plans = parsed.options["dry-run"] and ctx._client and ctx._client:plans()
   if ctx._client then
     ctx._client:close()
+  end
+  if plans and ok then
+    require("enphase.cli.dryrun").print(function(line)
+      io_.stdout:write(line, "\n")
+    end, plans, parsed.options.json)
+    return M.EXIT_OK
   end
   if ok then
     return M.EXIT_OK

@@ -1,9 +1,10 @@
 --- `enphase schedule list|add|update|delete|clear`.
+--
+-- With --dry-run the same library calls run on a dry-run client
+-- (cli/init.lua), which sends nothing and records the plans.
 local output = require("enphase.cli.output")
-local dryrun = require("enphase.cli.dryrun")
 local validate = require("enphase.validate")
 local json = require("enphase.json")
-local BC = require("enphase.api").BC
 
 local USAGE = [[
 Usage:
@@ -22,8 +23,6 @@ schedule sensor: {"cfg":[ids],"dtg":[ids],"rbd":[ids],"other":[]}.
 clear deletes the schedules one by one, 2 s apart (the seed's spacing); with
 --own only those lua-enphase created (recorded beside the token cache), so the
 windows made in the Enphase app stay.]]
-
-local SCHEDULES = BC .. "/battery/sites/{site}/schedules"
 
 local COLUMNS = {
   { "type", "TYPE" }, { "id", "ID" }, { "start_time", "START" }, { "end_time", "END" },
@@ -128,19 +127,6 @@ local function add(ctx)
   if spec.type == nil then
     return nil, "type must be one of CFG, DTG, RBD (give --type)", "input"
   end
-  if ctx.options["dry-run"] then
-    local s, err = validate.schedule(spec, { timezone = ctx.options.tz or os.getenv("ENPHASE_TIMEZONE")
-      or "<site time zone>" })
-    if not s then
-      return nil, err, "input"
-    end
-    return dryrun.print(ctx, {
-      { "GET", SCHEDULES },
-      { "POST", SCHEDULES, nil, { timezone = s.timezone, startTime = s.start_time,
-        endTime = s.end_time, limit = s.limit, scheduleType = s.type,
-        days = json.array(s.days), isEnabled = true } },
-      { "GET", SCHEDULES } })
-  end
   local client, err, kind = client_of(ctx)
   if not client then
     return nil, err, kind
@@ -166,15 +152,6 @@ local function update(ctx)
   if next(changes) == nil then
     return nil, "update needs at least one of --start, --end, --days, --limit, --tz", "input"
   end
-  if ctx.options["dry-run"] then
-    local sid, err = validate.schedule_id("id", id)
-    if not sid then
-      return nil, err, "input"
-    end
-    return dryrun.print(ctx, { { "GET", SCHEDULES },
-      { "PUT", SCHEDULES .. "/" .. sid, nil, "<the schedule with the changes applied>" },
-      { "GET", SCHEDULES } })
-  end
   local client, err, kind = client_of(ctx)
   if not client then
     return nil, err, kind
@@ -193,24 +170,16 @@ local function delete(ctx)
   if not id or ctx.words[3] then
     return usage_error()
   end
-  local sid, err = validate.schedule_id("id", id)
-  if not sid then
-    return nil, err, "input"
-  end
-  if ctx.options["dry-run"] then
-    return dryrun.print(ctx, { { "POST", SCHEDULES .. "/" .. sid .. "/delete", nil, {} } })
-  end
-  local client, kind
-  client, err, kind = client_of(ctx)
+  local client, err, kind = client_of(ctx)
   if not client then
     return nil, err, kind
   end
   local ok
-  ok, err, kind = client:delete_schedule(sid)
+  ok, err, kind = client:delete_schedule(id)
   if not ok then
     return nil, err, kind
   end
-  ctx.out(ctx.options.json and output.json({ deleted = sid }) or ("deleted " .. sid))
+  ctx.out(ctx.options.json and output.json({ deleted = id }) or ("deleted " .. id))
   return true
 end
 
@@ -218,11 +187,6 @@ local function clear(ctx)
   local which, err = validate.kind("kind", ctx.words[2], true)
   if not which then
     return nil, err, "input"
-  end
-  if ctx.options["dry-run"] then
-    return dryrun.print(ctx, { { "GET", SCHEDULES },
-      { "POST", SCHEDULES .. "/<id>/delete", nil, {} },
-      { wait = 2, why = "the seed's spacing between deletes, then the next id" } })
   end
   local client, kind
   client, err, kind = client_of(ctx)
