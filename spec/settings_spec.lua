@@ -115,6 +115,51 @@ describe("battery settings", function()
     assert.same({ "GET " .. BC .. "/siteSettings/" .. H.SITE_ID }, H.lines(sent()))
   end)
 
+  -- issue 8, defect 1: the probe is best effort; only a flag that is
+  -- explicitly false refuses.
+  local PROBE_FAILURES = {
+    ["404"] = { action = "status", status = 404 },
+    ["403 (again after a new XSRF token and JWT)"] = { action = "status", status = 403 },
+    ["500 after the retries"] = { action = "status", status = 500 },
+    ["an HTML page"] = { action = "body", status = 200, body = "<html>maintenance</html>" },
+    ["JSON without data"] = { action = "body", status = 200, body = '{"type":"site-settings"}' },
+    ["a closed connection"] = { action = "close" },
+  }
+  for name, fault in pairs(PROBE_FAILURES) do
+    it("goes on with the seed's flow when the capability probe fails: " .. name, function()
+      local fresh, fprobe = H.new(sim)
+      assert.truthy(fresh:status())
+      fault.match = BC .. "/siteSettings/"
+      fault.count = 20
+      sim:fault(fault)
+      mark = #sim:log()
+      local ok, err, kind = fresh:charge_from_grid(true)
+      assert.is_true(ok, tostring(err) .. " (" .. tostring(kind) .. ")")
+      local lines = H.lines(sent())
+      assert.equal("GET " .. BC .. "/siteSettings/" .. H.SITE_ID, lines[1])
+      assert.same({ "POST " .. ISVALID, "PUT " .. SETTINGS, "GET " .. SETTINGS },
+        { lines[#lines - 2], lines[#lines - 1], lines[#lines] })
+      local warned = false
+      for _, line in ipairs(fprobe.lines) do
+        warned = warned or line:find("^warn capability probe failed") ~= nil
+      end
+      assert.is_true(warned, "the probe's failure is logged")
+      assert.is_true(fresh:settings().charge_from_grid)
+      sim:fault({ clear = true })
+      fresh:close()
+    end)
+  end
+
+  it("goes on with a profile change when the capability probe fails", function()
+    local fresh = H.new(sim)
+    sim:fault({ match = BC .. "/siteSettings/", count = 20, action = "status", status = 404 })
+    local ok, state = fresh:set_profile("backup_only", 100)
+    assert.is_true(ok)
+    assert.equal("applied", state)
+    sim:fault({ clear = true })
+    fresh:close()
+  end)
+
   it("reads the settings, keeping every field the server sent", function()
     local s = assert(client:settings())
     assert.is_false(s.charge_from_grid)

@@ -99,11 +99,16 @@ function M.site_settings(client)
   return data
 end
 
--- Refuses, before sending, a feature the site says it does not have.
+-- Refuses, before sending, a feature the site says it does not have. The
+-- probe is best effort: the seed's flow never needs it, so when it fails
+-- (404, 403, 5xx after the retries, an answer of the wrong shape...) that
+-- is logged and the operation goes on; only a flag that is explicitly
+-- false refuses.
 local function require_feature(client, flag_name, feature)
   local site, err, kind = M.site_settings(client)
   if not site then
-    return nil, err, kind
+    client._log("warn", "capability probe failed (%s: %s); going on without it", kind, err)
+    return true
   end
   if site[flag_name] == false then
     return errors.fail("unsupported", "%s is not supported by this site (%s is false)", feature,
