@@ -252,6 +252,44 @@ describe("the enphase command", function()
     os.remove(path)
   end)
 
+  -- issue 8, defect 10: every command honours --json.
+  it("prints one JSON document with --json from every command", function()
+    local code, out, err = run(env, "schedule", "add", "--type", "CFG", "--start", "02:00", "--end",
+      "05:00", "--days", "1,2", "--tz", "UTC", "--json")
+    assert.equal(0, code, err)
+    local id = json.decode(out).id
+    local commands = {
+      { { "status" }, "status" },
+      { { "settings" }, "chargeFromGrid" },
+      { { "cfg", "on" }, "charge_from_grid" },
+      { { "profile" }, "profile" },
+      { { "profile", "cost_savings", "--reserve", "30" }, "state" },
+      { { "reserve", "40" }, "state" },
+      { { "profile", "--cancel" }, "state" },
+      { { "schedule", "list" }, "cfg" },
+      { { "schedule", "update", id, "--limit", "90" }, "state" },
+      { { "cfg", "off", "--delete-schedules" }, "deleted" },
+      { { "schedule", "clear", "all" }, "deleted" },
+      { { "dtg", "on", "--dry-run" }, "steps" },
+    }
+    for _, c in ipairs(commands) do
+      local what = table.concat(c[1], " ")
+      code, out, err = run(env, with(c[1], "--json"))
+      assert.equal(0, code, what .. ": " .. err)
+      local doc = json.decode(out)
+      assert.is_table(doc, what)
+      assert.is_not_nil(doc[c[2]], what .. ": " .. out)
+      assert.equal(out:gsub("\n$", ""):find("\n", 1, true), nil, what .. ": one line")
+    end
+    code, out = run(env, "reserve", "45", "--json")
+    assert.equal(0, code)
+    assert.same({ reserve = 45, state = "applied" }, json.decode(out))
+    code, out = run(env, "cfg", "off", "--delete-schedules", "--json")
+    assert.equal(0, code)
+    local doc = json.decode(out)
+    assert.same({ false, 0 }, { doc.charge_from_grid, doc.deleted })
+  end)
+
   it("exits 1 on a remote failure and 2 without credentials", function()
     local code, _, err = run({ ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = "wrong",
                                ENPHASE_BASE_URL = sim.base_url }, "status")

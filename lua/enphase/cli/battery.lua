@@ -3,6 +3,7 @@
 -- With --dry-run these commands run the same library calls on a dry-run
 -- client (cli/init.lua), which sends nothing and records the plans.
 local output = require("enphase.cli.output")
+local json = require("enphase.json")
 local settings = require("enphase.settings")
 
 local M = {}
@@ -17,6 +18,11 @@ local function with_client(ctx, fn)
     return nil, err, kind
   end
   return fn(client)
+end
+
+-- Prints `value` as JSON with --json, else `text`.
+local function say(ctx, value, text)
+  ctx.out(ctx.options.json and output.json(value) or text)
 end
 
 M.settings = {
@@ -87,7 +93,7 @@ end
 local function toggle_command(kind, title)
   local name = settings.TOGGLES[kind].name
   local timed = kind ~= "rbd"
-  local usage = ("Usage: enphase %s on|off [--delete-schedules] [--dry-run]%s\n\n"
+  local usage = ("Usage: enphase %s on|off [--delete-schedules] [--dry-run] [--json]%s\n\n"
     .. "Turns %s on or off: validate (isValid), wait 1 s, PUT, read back.\n"
     .. "--delete-schedules (with off): then, 2-3 s later, delete the %s schedules\n"
     .. "(the seed's October 2025 rule)."):format(kind,
@@ -123,9 +129,16 @@ local function toggle_command(kind, title)
           if not ok then
             return nil, deleted, failures
           end
-          ctx.out(("%s off; %d schedule(s) deleted"):format(kind, deleted))
-          for _, f in ipairs(failures) do
-            ctx.err(("could not delete %s: %s"):format(f.id, f.message))
+          local listed = {}
+          for i, f in ipairs(failures) do
+            listed[i] = { id = f.id, message = f.message, kind = f.kind }
+          end
+          say(ctx, { [name] = false, deleted = deleted, failures = json.array(listed) },
+            ("%s off; %d schedule(s) deleted"):format(kind, deleted))
+          if not ctx.options.json then
+            for _, f in ipairs(failures) do
+              ctx.err(("could not delete %s: %s"):format(f.id, f.message))
+            end
           end
           if #failures > 0 then
             return nil, ("%d delete(s) failed"):format(#failures), failures[1].kind
@@ -136,7 +149,7 @@ local function toggle_command(kind, title)
         if not ok then
           return nil, err, ekind
         end
-        ctx.out(ctx.options.json and output.json({ [name] = on }) or (kind .. " " .. word))
+        say(ctx, { [name] = on }, kind .. " " .. word)
         return true
       end)
     end,
@@ -174,14 +187,15 @@ M.profile = {
       if cancel then
         local ok, what, kind = client:cancel_pending_profile()
         if ok then
-          ctx.out(what)
+          say(ctx, { state = what }, what)
         end
         return ok, what, kind
       end
       if name then
         local ok, state, kind = client:set_profile(name, reserve)
         if ok then
-          ctx.out(("profile %s, reserve %d%%: %s"):format(name, reserve, state))
+          say(ctx, { profile = name, reserve = reserve, state = state },
+            ("profile %s, reserve %d%%: %s"):format(name, reserve, state))
         end
         return ok, state, kind
       end
@@ -196,7 +210,7 @@ M.profile = {
   end,
 }
 
-local RESERVE_USAGE = "Usage: enphase reserve N [--dry-run]\n\n"
+local RESERVE_USAGE = "Usage: enphase reserve N [--dry-run] [--json]\n\n"
   .. "Sets the backup reserve to N percent (0-100), keeping the current profile."
 
 M.reserve = {
@@ -212,7 +226,7 @@ M.reserve = {
     return with_client(ctx, function(client)
       local ok, state, kind = client:set_reserve(n)
       if ok then
-        ctx.out(("reserve %d%%: %s"):format(n, state))
+        say(ctx, { reserve = n, state = state }, ("reserve %d%%: %s"):format(n, state))
       end
       return ok, state, kind
     end)
