@@ -25,6 +25,9 @@ local ARGS = {
                       start_time = "02:00", end_time = "04:00", limit = 90, days = { 1 },
                       timezone = "Europe/London" },
   schedule_delete = { id = "0d7e3c52-1111-4a4a-9f9f-000000000001" },
+  storm_alerts_get = nil,
+  storm_guard_put = { enabled = true, ev = false },
+  storm_alert_opt_out = { id = "a-1", name = "Wind" },
 }
 
 local function new_session(sim)
@@ -34,11 +37,12 @@ end
 describe("the battery operations", function()
   local sim = simulator.for_file(_ENV)
 
-  it("are the eleven of the design card, each with its method", function()
+  it("are the design card's eleven and Storm Guard's three, each with its method", function()
     assert.same({
       validate = "POST", settings_get = "GET", settings_put = "PUT", site_settings = "GET",
       profile_get = "GET", profile_put = "PUT", profile_cancel = "PUT", schedules_get = "GET",
       schedule_add = "POST", schedule_update = "PUT", schedule_delete = "POST",
+      storm_alerts_get = "GET", storm_guard_put = "PUT", storm_alert_opt_out = "PUT",
     }, core.OPERATIONS)
   end)
 
@@ -99,6 +103,10 @@ describe("the battery operations", function()
         body("profile_put", { profile = p, reserve = 20 }))
     end
     assert.same({}, body("profile_cancel"))
+    assert.equal('{"stormGuardState":"enabled","evseStormEnabled":true}',
+      s:plan("storm_guard_put", { enabled = true, ev = true }).body)
+    assert.same({ stormAlerts = { { id = "a-1", name = "", status = "opted-out" } } },
+      body("storm_alert_opt_out", { id = "a-1", name = "" }))
     assert.same({}, body("schedule_delete", { id = "abc-1" }))
     assert.equal('{"timezone":"Europe/London","startTime":"02:00","endTime":"05:00","limit":100,'
       .. '"scheduleType":"CFG","days":[1,2,3],"isEnabled":true}',
@@ -162,6 +170,8 @@ describe("the battery operations", function()
                           days = {}, timezone = "UTC" } },
       { "schedule_delete", { id = "../x" } },
       { "schedule_delete", { id = "a b" } },
+      { "storm_guard_put", { ev = true } },
+      { "storm_alert_opt_out", { id = "a/1", name = "x" } },
       { "settings_get", "not a table" },
       { "settings_get", { [1] = true } },
     }

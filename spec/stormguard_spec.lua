@@ -146,7 +146,7 @@ describe("Storm Guard", function()
       assert.equal(0, r.code, r.err)
       assert.matches("1. PUT " .. sim.base_url .. BC .. "/stormGuard/toggle/<site>?userId=<user>"
         .. "&source=enho", r.out, 1, true)
-      assert.matches('body: {"evseStormEnabled":false,"stormGuardState":"disabled"}', r.out, 1, true)
+      assert.matches('body: {"stormGuardState":"disabled","evseStormEnabled":false}', r.out, 1, true)
       r = procs.run(dir, env, { "stormguard", "optout", "a-1", "--dry-run" })
       assert.equal(0, r.code, r.err)
       assert.matches('"status":"opted-out"', r.out, 1, true)

@@ -55,11 +55,11 @@ static int arg_push(builder *b, const char *name)
     return lua_getfield(b->L, b->args, name);
 }
 
-/* args[name] as a string of 1..max bytes, or NULL when absent. The string
- * stays referenced by the arguments table; it is used before the builder
- * returns. */
-static const char *arg_string(builder *b, const char *name, size_t max,
-                              size_t *len)
+/* args[name] as a string of min..max bytes, or NULL when absent. The
+ * string stays referenced by the arguments table; it is used before the
+ * builder returns. */
+static const char *arg_text(builder *b, const char *name, size_t min,
+                            size_t max, size_t *len)
 {
     int t = arg_push(b, name);
     const char *v = NULL;
@@ -67,13 +67,19 @@ static const char *arg_string(builder *b, const char *name, size_t max,
         if (t != LUA_TSTRING)
             arg_error(b, name, "string expected");
         v = lua_tolstring(b->L, -1, len);
-        if (*len == 0 || *len > max)
-            arg_error(
-                b, name,
-                lua_pushfstring(b->L, "1 to %d bytes expected", (int)max));
+        if (*len < min || *len > max)
+            arg_error(b, name,
+                      lua_pushfstring(b->L, "%d to %d bytes expected",
+                                      (int)min, (int)max));
     }
     lua_pop(b->L, 1);
     return v;
+}
+
+static const char *arg_string(builder *b, const char *name, size_t max,
+                              size_t *len)
+{
+    return arg_text(b, name, 1, max, len);
 }
 
 /* args[name] as an integer in [lo, hi]; returns 0 when absent. */
@@ -507,6 +513,83 @@ static void build_schedule_delete(builder *b)
     empty_body(b);
 }
 
+/* GET BC/stormGuard/<site>/stormAlert: the storm alerts. */
+static void build_storm_alerts_get(builder *b)
+{
+    site_path(b, "%s/stormGuard/%s/stormAlert%s");
+}
+
+/* PUT BC/stormGuard/toggle/<site>?userId=<user>&source=enho
+ * {"stormGuardState":"enabled"|"disabled","evseStormEnabled":ev}. */
+static void build_storm_guard_put(builder *b)
+{
+    int on = arg_boolean(b, "enabled"), ev = arg_boolean(b, "ev");
+    if (on < 0) {
+        arg_error(b, "enabled", "required");
+        return;
+    }
+    site_path(b, "%s/stormGuard/toggle/%s%s");
+    user_query(b, "enho", 0);
+    body_begin(b);
+    json_writer_key(&b->w, "stormGuardState");
+    if (on)
+        json_writer_string(&b->w, "enabled", 7);
+    else
+        json_writer_string(&b->w, "disabled", 8);
+    json_writer_key(&b->w, "evseStormEnabled");
+    if (ev < 0)
+        put_placeholder(b, "ev");
+    else
+        json_writer_boolean(&b->w, ev);
+    body_end(b);
+}
+
+/* A storm alert id as the API lists it: letters, digits, - _ . : */
+static void check_alert_id(builder *b, const char *id, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.' ||
+              c == ':'))
+            arg_error(b, "id", "letters, digits, - _ . : expected");
+    }
+}
+
+/* PUT BC/stormGuard/<site>/stormAlert
+ * {"stormAlerts":[{"id":..,"name":..,"status":"opted-out"}]}. */
+static void build_storm_alert_opt_out(builder *b)
+{
+    size_t n = 0, nlen = 0;
+    const char *name, *id = arg_string(b, "id", 128, &n);
+    if (id != NULL)
+        check_alert_id(b, id, n);
+    else if (!b->plan)
+        arg_error(b, "id", "required");
+    site_path(b, "%s/stormGuard/%s/stormAlert%s");
+    body_begin(b);
+    json_writer_key(&b->w, "stormAlerts");
+    json_writer_begin_array(&b->w);
+    json_writer_begin_object(&b->w);
+    json_writer_key(&b->w, "id");
+    if (id == NULL)
+        put_placeholder(b, "id");
+    else
+        json_writer_string(&b->w, id, n);
+    name = arg_text(b, "name", 0, 256, &nlen);
+    json_writer_key(&b->w, "name");
+    if (name == NULL)
+        put_placeholder(b, "name");
+    else
+        json_writer_string(&b->w, name, nlen);
+    json_writer_key(&b->w, "status");
+    json_writer_string(&b->w, "opted-out", 9);
+    json_writer_end_object(&b->w);
+    json_writer_end_array(&b->w);
+    body_end(b);
+}
+
 static const char *const NO_ARGS[] = {NULL};
 static const char *const VALIDATE_ARGS[] = {"kind", NULL};
 static const char *const SETTINGS_ARGS[] = {
@@ -518,6 +601,8 @@ static const char *const SCHEDULE_ARGS[] = {
 static const char *const UPDATE_ARGS[] = {
     "id", "type", "start_time", "end_time", "limit", "days", "timezone", NULL};
 static const char *const ID_ARGS[] = {"id", NULL};
+static const char *const STORM_GUARD_ARGS[] = {"enabled", "ev", NULL};
+static const char *const OPT_OUT_ARGS[] = {"id", "name", NULL};
 
 static const operation OPERATIONS[] = {
     {"validate", "POST", VALIDATE_ARGS, build_validate},
@@ -531,6 +616,9 @@ static const operation OPERATIONS[] = {
     {"schedule_add", "POST", SCHEDULE_ARGS, build_schedule_add},
     {"schedule_update", "PUT", UPDATE_ARGS, build_schedule_update},
     {"schedule_delete", "POST", ID_ARGS, build_schedule_delete},
+    {"storm_alerts_get", "GET", NO_ARGS, build_storm_alerts_get},
+    {"storm_guard_put", "PUT", STORM_GUARD_ARGS, build_storm_guard_put},
+    {"storm_alert_opt_out", "PUT", OPT_OUT_ARGS, build_storm_alert_opt_out},
     {NULL, NULL, NULL, NULL}};
 
 void battery_build(lua_State *L, const session *s, int op_idx, int args_idx,

@@ -2,50 +2,27 @@
 --
 -- Its state (`stormGuardState`, `evseStormEnabled`) is part of the profile;
 -- the storm alerts have their own endpoint, as have the toggle and the
--- opt-out of one alert. `M.PLANS` are the requests of each operation with
--- `{site}` and `{user}` placeholders: the client sends them and
--- `--dry-run` prints them, from this one table.
+-- opt-out of one alert. Each request is a C operation (`profile_get`,
+-- `storm_alerts_get`, `storm_guard_put`, `storm_alert_opt_out`: see
+-- src/battery.c), so that a dry-run client shows the very requests a run
+-- sends.
 local api = require("enphase.api")
 local retry = require("enphase.retry")
 local errors = require("enphase.errors")
 
-local BC = api.BC
 local M = {}
 
-local function state_body(on, ev)
-  return { stormGuardState = on and "enabled" or "disabled", evseStormEnabled = ev }
-end
-
-M.PLANS = {
-  state = function()
-    return { "GET", BC .. "/profile/{site}", "source=enho&userId={user}" }
-  end,
-  alerts = function()
-    return { "GET", BC .. "/stormGuard/{site}/stormAlert" }
-  end,
-  toggle = function(on, ev)
-    return { "PUT", BC .. "/stormGuard/toggle/{site}", "userId={user}&source=enho",
-             state_body(on, ev) }
-  end,
-  opt_out = function(id, name)
-    return { "PUT", BC .. "/stormGuard/{site}/stormAlert", nil,
-             { stormAlerts = { { id = id, name = name, status = "opted-out" } } } }
-  end,
-}
-
-local function fill(s, site, user)
-  return s and (s:gsub("{site}", ("%d"):format(site)):gsub("{user}", ("%d"):format(user)))
-end
-
--- Sends one planned step (with the retry policy); the decoded JSON answer.
-local function send(client, step, what)
+-- Sends one operation (with the retry policy); the decoded JSON answer, or
+-- `{dry=true}` for a dry-run client.
+local function send(client, op, args, what)
   local res, err, kind = retry.run(client, function()
-    return api.send(client, function(site, user)
-      return step[1], fill(step[2], site, user), fill(step[3], site, user), step[4]
-    end)
+    return api.send(client, op, args)
   end)
   if not res then
     return nil, err, kind
+  end
+  if res.dry then
+    return { dry = true }
   end
   return api.expect_json(res, what)
 end
@@ -82,9 +59,12 @@ end
 
 --- The storm alerts: `{alerts={...}, critical_alert_active=, critical_alerts_override=}`.
 local function alerts(client)
-  local body, err, kind = send(client, M.PLANS.alerts(), "storm alerts")
+  local body, err, kind = send(client, "storm_alerts_get", nil, "storm alerts")
   if not body then
     return nil, err, kind
+  end
+  if body.dry then
+    return { alerts = {}, dry = true }
   end
   local list = body.stormAlerts
   if list ~= nil and type(list) ~= "table" then
@@ -101,11 +81,15 @@ local function alerts(client)
   }
 end
 
--- `enabled, ev` from the profile.
+-- `enabled, ev` from the profile; for a dry-run client `"dry"` (nothing
+-- is known).
 local function state(client)
-  local body, err, kind = send(client, M.PLANS.state(), "profile")
+  local body, err, kind = send(client, "profile_get", nil, "profile")
   if not body then
     return nil, err, kind
+  end
+  if body.dry then
+    return "dry"
   end
   local data = body.data
   local s = type(data) == "table" and data.stormGuardState
@@ -128,6 +112,9 @@ function M.storm_guard(client)
   t, err, kind = alerts(client)
   if not t then
     return nil, err, kind
+  end
+  if enabled == "dry" then
+    enabled, ev = nil, nil
   end
   t.enabled, t.ev, t.active = enabled, ev, false
   for _, a in ipairs(t.alerts) do
@@ -167,13 +154,16 @@ function M.set_storm_guard(client, on, opts)
   end
   local ev = checked.ev
   if ev == nil then
-    local _, current, kind = state(client)
-    if current == nil then
-      return nil, _, kind -- state() failed: `_` holds the message
+    local known, current, kind = state(client)
+    if known == nil then
+      return nil, current, kind
     end
-    ev = current
+    if known ~= "dry" then
+      ev = current
+    end
   end
-  local ok, err, kind = send(client, M.PLANS.toggle(on, ev), "Storm Guard toggle")
+  local ok, err, kind = send(client, "storm_guard_put", { enabled = on, ev = ev },
+    "Storm Guard toggle")
   if not ok then
     return nil, err, kind
   end
@@ -181,6 +171,9 @@ function M.set_storm_guard(client, on, opts)
   now_on, now_ev, kind = state(client)
   if now_on == nil then
     return nil, now_ev, kind
+  end
+  if now_on == "dry" then
+    return true
   end
   if now_on ~= on or now_ev ~= ev then
     return errors.fail("not_applied", "Storm Guard %s (EV %s) not applied: the profile shows %s "
@@ -221,7 +214,9 @@ function M.opt_out_storm_alert(client, id)
       found = a
     end
   end
-  if not found then
+  if t.dry then
+    found = { id = checked } -- its name is not known: the plan shows a placeholder
+  elseif not found then
     local ids = {}
     for i, a in ipairs(t.alerts) do
       ids[i] = a.id
@@ -230,13 +225,17 @@ function M.opt_out_storm_alert(client, id)
       checked, #ids > 0 and table.concat(ids, ", ") or "none")
   end
   local ok
-  ok, err, kind = send(client, M.PLANS.opt_out(found.id, found.name or ""), "storm alert opt-out")
+  ok, err, kind = send(client, "storm_alert_opt_out",
+    { id = found.id, name = (not t.dry) and (found.name or "") or nil }, "storm alert opt-out")
   if not ok then
     return nil, err, kind
   end
   t, err, kind = alerts(client)
   if not t then
     return nil, err, kind
+  end
+  if t.dry then
+    return true
   end
   for _, a in ipairs(t.alerts) do
     if a.id == checked and a.status ~= "opted-out" then

@@ -1,6 +1,5 @@
 --- `enphase stormguard [on|off|alerts|optout ID]`.
 local output = require("enphase.cli.output")
-local dryrun = require("enphase.cli.dryrun")
 local stormguard = require("enphase.stormguard")
 
 local M = {}
@@ -11,7 +10,8 @@ local USAGE = "Usage: enphase stormguard [on|off [--ev on|off] | alerts | optout
   .. "on|off turns Storm Guard on or off; --ev on|off also sets its charging of the\n"
   .. "electric vehicle (kept as it is when not given). alerts lists the storm alerts.\n"
   .. "optout ID opts out of one alert (Storm Guard then ignores it).\n"
-  .. "--dry-run (on, off, optout) prints the requests and sends nothing."
+  .. "--dry-run (on, off, optout) prints the requests, built by the same code as the\n"
+  .. "run's, and sends nothing."
 
 local function usage_error()
   return nil, "usage: " .. USAGE:match("^Usage: ([^\n]*)"), "input"
@@ -84,15 +84,6 @@ local function set(ctx, on)
     return nil, ("--ev must be on or off (got %q)"):format(ev), "input"
   end
   ev = ev and ev == "on"
-  if ctx.options["dry-run"] then
-    local steps = {}
-    if ev == nil then
-      steps[1] = stormguard.PLANS.state()
-    end
-    steps[#steps + 1] = stormguard.PLANS.toggle(on, ev == nil and "<current>" or ev)
-    steps[#steps + 1] = stormguard.PLANS.state()
-    return dryrun.print(ctx, steps)
-  end
   return with_client(ctx, function(client)
     local ok, err, kind = client:set_storm_guard(on, { ev = ev })
     if not ok then
@@ -108,10 +99,6 @@ local function opt_out(ctx, id)
   local checked, err = stormguard.check_alert_id(id)
   if not checked then
     return nil, err, "input"
-  end
-  if ctx.options["dry-run"] then
-    local alerts = stormguard.PLANS.alerts()
-    return dryrun.print(ctx, { alerts, stormguard.PLANS.opt_out(checked, "<its name>"), alerts })
   end
   return with_client(ctx, function(client)
     local ok, oerr, kind = client:opt_out_storm_alert(checked)
