@@ -206,6 +206,23 @@ describe("enphase simulate", function()
     assert.truthy(why:find("gnuplot-nox", 1, true))
   end)
 
+  it("runs the README's example policy: a timed CFG window 01:00-04:00 on weekdays only", function()
+    local code, _, errs = simulate("--policy", "examples/weekday_night_charge_policy.lua",
+      "--baseline", "none", "--days", "7", "--out", dir, "--no-chart")
+    assert.equal(0, code, errs)
+    local charged = {}
+    for _, row in ipairs(csv_rows(dir .. "/policy.csv")) do
+      if row.mode == "cfg" then
+        local day, hour = row.time:match("^%d+%-%d+%-(%d+)T(%d+):")
+        charged[tonumber(day)] = true
+        assert.truthy(tonumber(hour) >= 1 and tonumber(hour) < 4, row.time)
+      end
+    end
+    -- the bundled week: Monday 6 to Sunday 12 April
+    assert.same({ [6] = true, [7] = true, [8] = true, [9] = true, [10] = true }, charged)
+    assert.truthy(read(dir .. "/policy.log"):find("charging until 04:00", 1, true))
+  end)
+
   it("gives a policy the tariff and the next local time it asks for", function()
     local series = require("enphase.sim.series")
     local tz = require("enphase.tz")
@@ -215,5 +232,46 @@ describe("enphase simulate", function()
     assert.equal(86400 - 30, ctx.seconds_until("01:59"))
     assert.same({ 0.075, 0.15 }, { ctx.price(t) })
     assert.same({ 0.38, 0.25 }, { ctx.price(tz.to_epoch("Europe/London", 2026, 4, 6, 17, 0, 0)) })
+  end)
+end)
+
+describe("enphase policy", function()
+  local simulator = require("helpers.sim")
+  local H = require("helpers.client")
+  local sim = simulator.for_file(_ENV)
+
+  local function run(...)
+    local out, errs = {}, {}
+    local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
+                  ENPHASE_BASE_URL = sim.base_url }
+    local argv = { "policy", ... }
+    argv[#argv + 1] = "--no-token-cache"
+    local function sink(t)
+      return { write = function(_, ...)
+        for _, s in ipairs({ ... }) do
+          t[#t + 1] = s
+        end
+      end }
+    end
+    local code = cli.main(argv, { stdout = sink(out), stderr = sink(errs),
+                                  getenv = function(k) return env[k] end })
+    return code, table.concat(out), table.concat(errs)
+  end
+
+  it("runs the same policy file once against an account and says when to call it again", function()
+    local code, out, errs = run("fixed_window", "--json")
+    assert.equal(0, code, errs)
+    local v = require("cjson").decode(out)
+    assert.equal("fixed 02:00-05:00 CFG", v.policy)
+    assert.truthy(v.next_in > 0 and v.next_in <= 86400)
+    local client = H.new(sim)
+    local list = assert(client:schedules())
+    assert.equal(1, #list.cfg)
+    assert.equal("02:00", list.cfg[1].start_time)
+    assert.is_true(client:settings().charge_from_grid)
+    client:close()
+    local c, _, err = run("no_such_policy")
+    assert.equal(2, c)
+    assert.truthy(err:find("no_such_policy", 1, true))
   end)
 end)

@@ -58,6 +58,7 @@ local COMMANDS = {
   { "battery", "enphase.cli.telemetry" },
   { "energy", "enphase.cli.telemetry" },
   { "simulate", "enphase.cli.simulate" },
+  { "policy", "enphase.cli.policy" },
   { "sim", "enphase.cli.sim" },
 }
 
