@@ -16,8 +16,14 @@ local function sh(cmd)
 end
 
 local function find_deb()
-  local out = sh("ls build-deb/lua-enphase_*.deb 2>/dev/null")
-  return out:match("[^\n]+")
+  -- sh() merges stderr, so "ls: cannot access ..." must not count as a file
+  local out = sh("ls build-deb/lua-enphase_*.deb")
+  for line in out:gmatch("[^\n]+") do
+    if line:match("^build%-deb/lua%-enphase_[^/]*%.deb$") then
+      return line
+    end
+  end
+  return nil
 end
 
 describe("the Debian package", function()
