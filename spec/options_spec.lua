@@ -74,12 +74,11 @@ describe("enphase.new options", function()
     local huge = ("x"):rep(100 * 1024)
     local values = { 0, -1, 0.5, 1.5, 1e12, math.huge, -math.huge, 0 / 0, math.maxinteger,
                      math.mininteger, "", "0", "1", huge, "\0", {}, true, false, print }
-    local keys = { "email", "password", "base_url", "site_id", "user_id", "timeout",
-                   "connect_timeout", "ca_file", "verify_tls", "refresh_margin", "user_agent",
-                   "max_body", "sleep", "clock", "log", "random", "validate_delay",
-                   "toggle_delete_delay", "delete_spacing", "attempts", "backoff", "max_backoff",
-                   "max_retry_after", "pending_checks", "pending_interval", "timezone",
-                   "token_cache", "no_such_option" }
+    local keys = { "no_such_option" }
+    for key in pairs(require("enphase.options").KNOWN) do
+      keys[#keys + 1] = key
+    end
+    table.sort(keys)
     for _, key in ipairs(keys) do
       for _, v in ipairs(values) do
         local ok, c, err, kind = pcall(enphase.new, with(key, v))

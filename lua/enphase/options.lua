@@ -62,6 +62,8 @@ local known = {
   budget_window = { "number", 0, 30 * DAY, open = true }, max_age = { "number", 0, 30 * DAY },
   dry_run = { "boolean" },
 }
+--- Every option's kind and range, for specs and docs (do not change).
+M.KNOWN = known
 
 --- Turns 5652514, 5652514.0 or "5652514" into the integer 5652514 (a
 -- positive integer that a double holds exactly), or nil.

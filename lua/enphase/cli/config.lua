@@ -1,7 +1,7 @@
 --- CLI settings: the environment, or a `KEY=value` file given with --config
 -- (the same format as a systemd EnvironmentFile). The password is never
 -- taken from the command line.
-local core = require("enphase.core")
+local core = require("enphase.native")
 local redact = require("enphase.redact")
 
 -- A settings file is a few lines; anything much larger is not one.
