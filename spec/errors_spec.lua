@@ -157,6 +157,26 @@ describe("error kinds", function()
     assert.same({ one = true, two = true, three = true, four = true, five = true }, found)
   end)
 
+  it("the word kind means a failure's kind only: the control (cfg, dtg, rbd) is the mode", function()
+    local offences = {}
+    local function scan(path, text)
+      local n = 0
+      for line in text:gmatch("[^\n]*") do
+        n = n + 1
+        if line:find("kind") and (line:find("[\"`']cfg[\"`']") or line:find("[\"`']dtg[\"`']")) then
+          offences[#offences + 1] = path .. ":" .. n .. ": " .. line
+        end
+      end
+    end
+    scan("README.md", read("README.md"))
+    for _, path in ipairs(library_files()) do
+      scan(path, read(path))
+    end
+    assert.same({}, offences)
+    local settings_text = read("lua/enphase/validate.lua")
+    assert.truthy(settings_text:find("function M.mode(", 1, true))
+  end)
+
   it("are the ones enphase.error_kinds shows users, and the README's table lists each", function()
     assert.equal(errors.kinds, enphase.error_kinds)
     assert.is_string(errors.kinds.error)

@@ -11,7 +11,7 @@ local BC = "/service/batteryConfig/api/v1"
 
 -- The arguments each operation is exercised with.
 local ARGS = {
-  validate = { kind = "cfg" },
+  validate = { mode = "cfg" },
   settings_get = nil,
   settings_put = { charge_from_grid = true, accepted_itc_at = 1767225600.25 },
   site_settings = nil,
@@ -87,9 +87,9 @@ describe("the battery operations", function()
     local function body(op, args)
       return json.decode(s:plan(op, args).body)
     end
-    assert.same({ scheduleType = "cfg", forceScheduleOpted = true }, body("validate", { kind = "cfg" }))
-    assert.same({ scheduleType = "dtg" }, body("validate", { kind = "dtg" }))
-    assert.same({ scheduleType = "rbd" }, body("validate", { kind = "rbd" }))
+    assert.same({ scheduleType = "cfg", forceScheduleOpted = true }, body("validate", { mode = "cfg" }))
+    assert.same({ scheduleType = "dtg" }, body("validate", { mode = "dtg" }))
+    assert.same({ scheduleType = "rbd" }, body("validate", { mode = "rbd" }))
     assert.same({ chargeFromGrid = false, acceptedItcDisclaimer = "2026-01-01T00:00:00.250Z" },
       body("settings_put", { charge_from_grid = false, accepted_itc_at = 1767225600.25 }))
     assert.same({ dtgControl = { enabled = true } }, body("settings_put", { discharge_to_grid = true }))
@@ -154,9 +154,9 @@ describe("the battery operations", function()
     s:set_ids(H.SITE_ID, H.USER_ID)
     local bad = {
       { "frobnicate" },
-      { "validate", { kind = "xyz" } },
+      { "validate", { mode = "xyz" } },
       { "validate", {} },
-      { "validate", { kind = "cfg", extra = 1 } },
+      { "validate", { mode = "cfg", extra = 1 } },
       { "settings_put", {} },
       { "settings_put", { charge_from_grid = "yes" } },
       { "settings_put", { very_low_soc = 101 } },

@@ -99,7 +99,7 @@ describe("battery settings", function()
     assert.equal("input", kind)
     local _, kerr, kkind = client:toggle("xyz", true)
     assert.equal("input", kkind)
-    assert.truthy(kerr:find("kind must be one of cfg, dtg, rbd", 1, true))
+    assert.truthy(kerr:find("mode must be one of cfg, dtg, rbd", 1, true))
     assert.same({}, sent())
   end)
 

@@ -69,7 +69,7 @@ describe("timed actions", function()
     assert.equal(id, list.cfg[1].id)
     assert.same({ 1 }, list.cfg[1].days)
     assert.is_true(client:settings().charge_from_grid)
-    assert.same({ { id = id, kind = "cfg", start_time = "23:40", end_time = "00:25", days = { 1 },
+    assert.same({ { id = id, mode = "cfg", start_time = "23:40", end_time = "00:25", days = { 1 },
                     expires = info.expires } }, client:own_schedules())
     -- the house charges from the grid for those 45 minutes, into Tuesday
     advance(3600)

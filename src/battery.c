@@ -367,17 +367,17 @@ static int field_control(builder *b, const char *key, const char *name)
 static void build_validate(builder *b)
 {
     size_t n = 0;
-    const char *kind = arg_string(b, "kind", 3, &n);
-    int cfg = kind != NULL && strcmp(kind, "cfg") == 0;
-    if (kind == NULL ||
-        !(cfg || strcmp(kind, "dtg") == 0 || strcmp(kind, "rbd") == 0)) {
-        arg_error(b, "kind", "one of cfg, dtg, rbd expected");
+    const char *mode = arg_string(b, "mode", 3, &n);
+    int cfg = mode != NULL && strcmp(mode, "cfg") == 0;
+    if (mode == NULL ||
+        !(cfg || strcmp(mode, "dtg") == 0 || strcmp(mode, "rbd") == 0)) {
+        arg_error(b, "mode", "one of cfg, dtg, rbd expected");
         return;
     }
     site_path(b, SCHEDULES_PATH "/isValid");
     body_begin(b);
     json_writer_key(&b->w, "scheduleType");
-    json_writer_string(&b->w, kind, n);
+    json_writer_string(&b->w, mode, n);
     if (cfg) {
         json_writer_key(&b->w, "forceScheduleOpted");
         json_writer_boolean(&b->w, 1);
@@ -591,7 +591,7 @@ static void build_storm_alert_opt_out(builder *b)
 }
 
 static const char *const NO_ARGS[] = {NULL};
-static const char *const VALIDATE_ARGS[] = {"kind", NULL};
+static const char *const VALIDATE_ARGS[] = {"mode", NULL};
 static const char *const SETTINGS_ARGS[] = {
     "charge_from_grid",   "accepted_itc_at", "discharge_to_grid",
     "restrict_discharge", "very_low_soc",    NULL};

@@ -10,7 +10,7 @@
 -- the server are dropped when a list shows it. (The client makes the
 -- in-memory table, `_owned`; only this module reads or fills it.)
 --
--- A record: `{kind="cfg"|"dtg"|"rbd", start_time=, end_time=, days=,
+-- A record: `{mode="cfg"|"dtg"|"rbd", start_time=, end_time=, days=,
 -- expires=<epoch, timed windows only>, turned_on=<the timed action turned
 -- the mode on>}`.
 local native = require("enphase.native")
@@ -51,7 +51,7 @@ local function read_all(client, path)
 end
 
 local function valid_record(r)
-  return type(r) == "table" and (r.kind == "cfg" or r.kind == "dtg" or r.kind == "rbd")
+  return type(r) == "table" and (r.mode == "cfg" or r.mode == "dtg" or r.mode == "rbd")
 end
 
 -- Runs `change(records)` on this site's records (id -> record), saving
@@ -125,8 +125,8 @@ end
 -- list: {cfg=, dtg=, rbd=}).
 function M.prune(client, list)
   local present = {}
-  for _, kind in ipairs({ "cfg", "dtg", "rbd" }) do
-    for _, s in ipairs(list[kind] or {}) do
+  for _, mode in ipairs({ "cfg", "dtg", "rbd" }) do
+    for _, s in ipairs(list[mode] or {}) do
       present[s.id] = true
     end
   end

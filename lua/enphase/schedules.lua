@@ -58,23 +58,23 @@ local function parse_list(body, label)
     return wrong("has none of cfg, dtg, rbd")
   end
   local out = { cfg = {}, dtg = {}, rbd = {}, pending = body.anySchedulePending == true }
-  for kind_name in pairs(validate.KINDS) do
-    local group = body[kind_name]
+  for mode in pairs(validate.MODES) do
+    local group = body[mode]
     if group ~= nil and group ~= json.null then
       if type(group) ~= "table" then
-        return wrong(("has a %s that is not an object"):format(kind_name))
+        return wrong(("has a %s that is not an object"):format(mode))
       end
       local details = group.details
       if details ~= nil and details ~= json.null then
         if not is_array(details) then
-          return wrong(("has %s.details that is not an array"):format(kind_name))
+          return wrong(("has %s.details that is not an array"):format(mode))
         end
         for _, d in ipairs(details) do
           if type(d) ~= "table" or type(d.scheduleId) ~= "string" then
-            return wrong(("has a %s detail without a string scheduleId"):format(kind_name))
+            return wrong(("has a %s detail without a string scheduleId"):format(mode))
           end
           if d.isDeleted ~= true then
-            out[kind_name][#out[kind_name] + 1] = parse_detail(d)
+            out[mode][#out[mode] + 1] = parse_detail(d)
           end
         end
       end
@@ -112,8 +112,8 @@ function M.schedules(client)
 end
 
 local function find(list, id)
-  for kind_name in pairs(validate.KINDS) do
-    for _, s in ipairs(list[kind_name]) do
+  for mode in pairs(validate.MODES) do
+    for _, s in ipairs(list[mode]) do
       if s.id == id then
         return s
       end
@@ -285,7 +285,7 @@ function M.add_schedule(client, spec)
   end
   client._log("info", "added %s schedule %s", s.type, id)
   if not res.dry then
-    owned.add(client, id, { kind = s.type:lower(), start_time = s.start_time,
+    owned.add(client, id, { mode = s.type:lower(), start_time = s.start_time,
                             end_time = s.end_time, days = s.days })
   end
   local state, serr, skind = settle(client, id)
@@ -426,13 +426,13 @@ function M.delete_schedule(client, id)
   return delete_one(client, sid)
 end
 
---- Deletes every schedule of `kind` ("cfg", "dtg", "rbd" or "all"), the seed's
+--- Deletes every schedule of `mode` ("cfg", "dtg", "rbd" or "all"), the seed's
 -- 2 s apart; with `opts.only_own`, only those this library created
 -- (owned.lua), so that the user's own windows stay. Returns the number
 -- deleted and the list of failures `{id=, message=, kind=}`; one failure
 -- does not stop the others.
-function M.delete_schedules(client, kind, opts)
-  local which, err = validate.kind("kind", kind, true)
+function M.delete_schedules(client, mode, opts)
+  local which, err = validate.mode("mode", mode, true)
   if not which then
     return nil, err, "input"
   end
@@ -475,11 +475,11 @@ function M.delete_schedules(client, kind, opts)
 end
 
 --- Turns cfg, dtg or rbd off the seed's way (October 2025): toggle first,
--- then, 2-3 s later, delete that kind's schedules when
+-- then, 2-3 s later, delete that mode's schedules when
 -- `opts.delete_schedules` is true. Returns true, the number deleted and
 -- the failures.
-function M.disable(client, kind, opts)
-  local which, err = validate.kind("kind", kind)
+function M.disable(client, mode, opts)
+  local which, err = validate.mode("mode", mode)
   if not which then
     return nil, err, "input"
   end

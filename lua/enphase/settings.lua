@@ -152,8 +152,8 @@ M.TOGGLES = {
 
 --- Sets cfg, dtg or rbd to `on`: isValid, the seed's delay, PUT, read back.
 -- The PUT is never retried alone: a retry starts again from isValid.
-function M.toggle(client, kind, on)
-  local which, kerr = validate.kind("kind", kind)
+function M.toggle(client, mode, on)
+  local which, kerr = validate.mode("mode", mode)
   if not which then
     return nil, kerr, "input"
   end
@@ -167,7 +167,7 @@ function M.toggle(client, kind, on)
     return nil, ferr, fkind
   end
   local res, rerr, rkind = retry.run(client, function()
-    local checked, e, k = api.send(client, "validate", { kind = which })
+    local checked, e, k = api.send(client, "validate", { mode = which })
     if not checked or checked.status >= 300 then
       return checked, e, k
     end

@@ -6,7 +6,7 @@
 -- window left behind after it ended would come back next week on the same
 -- day: the next operation that writes schedules removes it (and turns the
 -- mode off first, as the seed's October 2025 rule asks, when the action
--- turned it on and no other window of that kind is left).
+-- turned it on and no other window of that mode is left).
 local api = require("enphase.api")
 local schedules = require("enphase.schedules")
 local settings = require("enphase.settings")
@@ -42,7 +42,7 @@ function M.remove_expired(client)
   for id, r in pairs(expired) do
     local left = 0
     local present = false
-    for _, s in ipairs(list[r.kind]) do
+    for _, s in ipairs(list[r.mode]) do
       if s.id == id then
         present = true
       elseif not expired[s.id] then
@@ -54,8 +54,8 @@ function M.remove_expired(client)
     else
       if r.turned_on and left == 0 then
         local on = settings.settings(client)
-        if on and settings.TOGGLES[r.kind].read(on) then
-          local ok, terr, tkind = settings.toggle(client, r.kind, false)
+        if on and settings.TOGGLES[r.mode].read(on) then
+          local ok, terr, tkind = settings.toggle(client, r.mode, false)
           if not ok then
             return nil, terr, tkind
           end
@@ -68,7 +68,7 @@ function M.remove_expired(client)
         return nil, derr, dkind
       end
       removed = removed + 1
-      client._log("info", "removed the ended timed %s window %s-%s", r.kind, r.start_time,
+      client._log("info", "removed the ended timed %s window %s-%s", r.mode, r.start_time,
         r.end_time)
     end
   end
@@ -78,7 +78,7 @@ function M.remove_expired(client)
   return removed
 end
 
-local function timed(client, kind, minutes, opts)
+local function timed(client, mode, minutes, opts)
   if math.type(minutes) ~= "integer" and not (type(minutes) == "number"
       and minutes == math.floor(minutes)) then
     return errors.fail("input", "minutes must be a whole number from 1 to 1439 (got %s)",
@@ -105,10 +105,10 @@ local function timed(client, kind, minutes, opts)
   end
   local limit = opts.limit
   if limit == nil then
-    limit = kind == "cfg" and 100 or 6
+    limit = mode == "cfg" and 100 or 6
   end
   -- every field but the times is checked before anything is sent
-  local _, field_err = validate.schedule({ type = kind:upper(), start_time = "00:00",
+  local _, field_err = validate.schedule({ type = mode:upper(), start_time = "00:00",
     end_time = "01:00", days = { 1 }, limit = limit, timezone = opts.timezone or "UTC" })
   if field_err then
     return nil, field_err, "input"
@@ -138,21 +138,21 @@ local function timed(client, kind, minutes, opts)
   local lt = tz.local_time(zone, now)
   local from = lt.minute_of_day
   local window = {
-    type = kind:upper(), start_time = hhmm(from), end_time = hhmm((from + minutes) % 1440),
+    type = mode:upper(), start_time = hhmm(from), end_time = hhmm((from + minutes) % 1440),
     days = { lt.wday }, limit = limit, timezone = zone,
   }
   local checked, verr = validate.schedule(window)
   if not checked then
     return nil, verr, "input"
   end
-  -- Our own earlier timed windows of that kind that overlap this one give
+  -- Our own earlier timed windows of that mode that overlap this one give
   -- way; a user's window is never touched (add_schedule refuses the overlap).
   local list, lerr, lkind = schedules.schedules(client)
   if not list then
     return nil, lerr, lkind
   end
   local mine = owned.records(client)
-  for _, s in ipairs(list[kind]) do
+  for _, s in ipairs(list[mode]) do
     local r = mine[s.id]
     if r and r.expires and validate.overlaps(checked, s) then
       local ok, derr, dkind = schedules.delete_schedule(client, s.id)
@@ -166,24 +166,24 @@ local function timed(client, kind, minutes, opts)
     return nil, state, akind, pending_id
   end
   local expires = now - lt.sec + minutes * 60
-  local spec = settings.TOGGLES[kind]
+  local spec = settings.TOGGLES[mode]
   local before, serr, skind = settings.settings(client)
   if not before then
     return nil, serr, skind
   end
   local turned_on = false
   if not spec.read(before) then
-    local ok, terr, tkind = settings.toggle(client, kind, true)
+    local ok, terr, tkind = settings.toggle(client, mode, true)
     if not ok then
       return nil, terr, tkind
     end
     turned_on = true
   end
   if not client._dry then
-    owned.add(client, id, { kind = kind, start_time = window.start_time,
+    owned.add(client, id, { mode = mode, start_time = window.start_time,
       end_time = window.end_time, days = window.days, expires = expires, turned_on = turned_on })
   end
-  client._log("info", "%s on for %d minutes: window %s-%s (%s)", kind, minutes, window.start_time,
+  client._log("info", "%s on for %d minutes: window %s-%s (%s)", mode, minutes, window.start_time,
     window.end_time, zone)
   return id, { start_time = window.start_time, end_time = window.end_time, days = window.days,
                expires = expires, timezone = zone, limit = limit }
@@ -203,12 +203,12 @@ function M.discharge_for(client, minutes, opts)
   return timed(client, "dtg", minutes, opts)
 end
 
---- The library's own schedules on this site: a list of `{id, kind,
+--- The library's own schedules on this site: a list of `{id, mode,
 -- start_time, end_time, days, expires}` (expires only for timed windows).
 function M.own_schedules(client)
   local out = {}
   for id, r in pairs(owned.records(client)) do
-    out[#out + 1] = { id = id, kind = r.kind, start_time = r.start_time, end_time = r.end_time,
+    out[#out + 1] = { id = id, mode = r.mode, start_time = r.start_time, end_time = r.end_time,
                       days = r.days, expires = r.expires }
   end
   table.sort(out, function(a, b)

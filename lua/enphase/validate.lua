@@ -10,7 +10,9 @@ local function bad(field, allowed, got)
 end
 
 M.SCHEDULE_TYPES = { CFG = true, DTG = true, RBD = true }
-M.KINDS = { cfg = true, dtg = true, rbd = true }
+-- The battery controls ("modes"): charge from grid, discharge to grid,
+-- restrict battery discharge. ("kind" is a failure's kind, errors.lua.)
+M.MODES = { cfg = true, dtg = true, rbd = true }
 M.PROFILES = {
   ["self-consumption"] = true,
   cost_savings = true,
@@ -35,9 +37,9 @@ function M.schedule_type(field, v)
 end
 
 --- "cfg", "dtg", "rbd", and "all" when `allow_all`.
-function M.kind(field, v, allow_all)
+function M.mode(field, v, allow_all)
   local low = type(v) == "string" and v:lower()
-  if low and (M.KINDS[low] or (allow_all and low == "all")) then
+  if low and (M.MODES[low] or (allow_all and low == "all")) then
     return low
   end
   return bad(field, allow_all and "one of cfg, dtg, rbd, all" or "one of cfg, dtg, rbd", v)

@@ -59,7 +59,7 @@ local function duration_minutes(text)
 end
 
 -- `enphase cfg|dtg on --for DURATION [--limit N]`.
-local function timed_action(ctx, kind, on)
+local function timed_action(ctx, mode, on)
   local o = ctx.options
   if not on or not o["for"] then
     return nil, "--for DURATION (and --limit) go with on", "input"
@@ -74,7 +74,7 @@ local function timed_action(ctx, kind, on)
     return nil, ("--limit must be an integer percent (got %q)"):format(o.limit), "input"
   end
   return with_client(ctx, function(client)
-    local method = kind == "cfg" and "charge_for" or "discharge_for"
+    local method = mode == "cfg" and "charge_for" or "discharge_for"
     local id, info, ekind = client[method](client, minutes, { limit = limit })
     if not id then
       return nil, info, ekind
@@ -83,26 +83,26 @@ local function timed_action(ctx, kind, on)
       ctx.out(output.json({ id = id, start_time = info.start_time, end_time = info.end_time,
         days = info.days, limit = info.limit, timezone = info.timezone, expires = info.expires }))
     else
-      ctx.out(("%s on for %d min: window %s-%s (%s), limit %d%%, schedule %s"):format(kind,
+      ctx.out(("%s on for %d min: window %s-%s (%s), limit %d%%, schedule %s"):format(mode,
         minutes, info.start_time, info.end_time, info.timezone, info.limit, id))
     end
     return true
   end)
 end
 
-local function toggle_command(kind, title)
-  local name = settings.TOGGLES[kind].name
-  local timed = kind ~= "rbd"
+local function toggle_command(mode, title)
+  local name = settings.TOGGLES[mode].name
+  local timed = mode ~= "rbd"
   local usage = ("Usage: enphase %s on|off [--delete-schedules] [--dry-run] [--json]%s\n\n"
     .. "Turns %s on or off: validate (isValid), wait 1 s, PUT, read back.\n"
     .. "--delete-schedules (with off): then, 2-3 s later, delete the %s schedules\n"
-    .. "(the seed's October 2025 rule)."):format(kind,
-    timed and "\n       enphase " .. kind .. " on --for DURATION [--limit N]" or "", title, kind:upper())
+    .. "(the seed's October 2025 rule)."):format(mode,
+    timed and "\n       enphase " .. mode .. " on --for DURATION [--limit N]" or "", title, mode:upper())
   if timed then
     usage = usage .. ("\n--for 45m (or 2h, 1h30m, 90): a %s window from now for that long, in\n"
       .. "the site's time zone (across midnight if need be), up to --limit percent\n"
       .. "(default %d), and %s on; the next schedule change after it ends removes it."):format(
-      kind:upper(), kind == "cfg" and 100 or 6, kind)
+      mode:upper(), mode == "cfg" and 100 or 6, mode)
   end
   return {
     summary = ("turn %s on or off"):format(title),
@@ -117,7 +117,7 @@ local function toggle_command(kind, title)
       end
       local on = word == "on"
       if ctx.options["for"] or ctx.options.limit then
-        return timed_action(ctx, kind, on)
+        return timed_action(ctx, mode, on)
       end
       local delete = ctx.options["delete-schedules"]
       if delete and on then
@@ -125,7 +125,7 @@ local function toggle_command(kind, title)
       end
       return with_client(ctx, function(client)
         if delete then
-          local ok, deleted, failures = client:disable(kind, { delete_schedules = true })
+          local ok, deleted, failures = client:disable(mode, { delete_schedules = true })
           if not ok then
             return nil, deleted, failures
           end
@@ -134,7 +134,7 @@ local function toggle_command(kind, title)
             listed[i] = { id = f.id, message = f.message, kind = f.kind }
           end
           say(ctx, { [name] = false, deleted = deleted, failures = json.array(listed) },
-            ("%s off; %d schedule(s) deleted"):format(kind, deleted))
+            ("%s off; %d schedule(s) deleted"):format(mode, deleted))
           if not ctx.options.json then
             for _, f in ipairs(failures) do
               ctx.err(("could not delete %s: %s"):format(f.id, f.message))
@@ -145,11 +145,11 @@ local function toggle_command(kind, title)
           end
           return true
         end
-        local ok, err, ekind = client:toggle(kind, on)
+        local ok, err, ekind = client:toggle(mode, on)
         if not ok then
           return nil, err, ekind
         end
-        say(ctx, { [name] = on }, kind .. " " .. word)
+        say(ctx, { [name] = on }, mode .. " " .. word)
         return true
       end)
     end,

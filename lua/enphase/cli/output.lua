@@ -17,7 +17,7 @@ function M.token_line(t)
 end
 
 --- The seed's schedule-sensor line, keys in the order its jq filter writes
--- them: {"cfg":[ids],"dtg":[ids],"rbd":[ids],"other":[]}. `only` (a kind)
+-- them: {"cfg":[ids],"dtg":[ids],"rbd":[ids],"other":[]}. `only` (a mode)
 -- leaves the other kinds' arrays empty.
 function M.schedule_ids(all, only)
   local parts = {}

@@ -71,7 +71,7 @@ end
 local function list(ctx)
   local only = ctx.options.type
   if only then
-    local k, err = validate.kind("--type", only)
+    local k, err = validate.mode("--type", only)
     if not k then
       return nil, err, "input"
     end
@@ -184,7 +184,7 @@ local function delete(ctx)
 end
 
 local function clear(ctx)
-  local which, err = validate.kind("kind", ctx.words[2], true)
+  local which, err = validate.mode("mode", ctx.words[2], true)
   if not which then
     return nil, err, "input"
   end
