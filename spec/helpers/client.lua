@@ -9,7 +9,12 @@ M.SITE_ID, M.USER_ID = 5652514, 4980363
 
 --- Returns client, probe. `probe.sleeps` lists every sleep asked for,
 -- `probe.lines` every log line, `probe.advance(s)` moves the clock.
+-- The clock stands still from the client's creation on (only advance()
+-- moves it): a spec asserting on either side of a boundary 1 s apart
+-- (`advance(299)` then `advance(2)` around a 300 s limit) must not depend
+-- on how long the machine took between two calls.
 function M.new(sim, extra)
+  local start = os.time()
   local probe = { sleeps = {}, lines = {}, offset = 0 }
   function probe.advance(seconds)
     probe.offset = probe.offset + seconds
@@ -23,7 +28,7 @@ function M.new(sim, extra)
       probe.sleeps[#probe.sleeps + 1] = s
     end,
     clock = function()
-      return os.time() + probe.offset
+      return start + probe.offset
     end,
     log = function(level, line)
       probe.lines[#probe.lines + 1] = level .. " " .. line
