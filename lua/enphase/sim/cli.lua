@@ -38,7 +38,9 @@ and also on HTTPS when given a certificate and its key.
 
 Control API (JSON): GET /__sim/log, POST /__sim/log/clear, GET /__sim/state,
 POST /__sim/reset, /__sim/fault, /__sim/config, /__sim/clock, /__sim/account,
-/__sim/sessions/clear, /__sim/shutdown.
+/__sim/sessions/clear, /__sim/shutdown. GET|POST /__sim/house: the simulated
+house behind the telemetry (its 15-minute buckets; its load, PV and tariff CSV
+and battery); POST /__sim/clock {"advance":S} runs it forward.
 ]]
 
 local VALUE_OPTS = {
