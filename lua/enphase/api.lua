@@ -18,6 +18,33 @@ local function record(client, step)
   plans[#plans + 1] = step
 end
 
+-- A write needs the XSRF token (a GET goes without, as the seed's poll
+-- does) and makes the reads kept in the ledger stale.
+local function before_write(client)
+  local ok, err, kind = auth.ensure_xsrf(client)
+  if ok then
+    reads.forget(client)
+  end
+  return ok, err, kind
+end
+
+-- What a request sent as `label` came back with: `{status=, body=, data=,
+-- headers=, label=}` whatever the status, or `nil, message, kind`.
+local function answer(client, label, status, text, headers)
+  if not status then
+    client._log("warn", "%s failed (%s): %s", label, headers, text)
+    return nil, text, headers
+  end
+  client._log("debug", "%s -> %d", label, status)
+  return {
+    status = status,
+    body = text,
+    headers = headers,
+    data = json.decode(text),
+    label = label,
+  }
+end
+
 --- Sends operation `op` (a name of `core.OPERATIONS`) with `args`. Returns
 -- `{status=, body=, data=, headers=, label=}` whatever the status, or
 -- `nil, message, kind` when nothing usable came back. For a dry-run client
@@ -35,29 +62,16 @@ function M.send(client, op, args)
   if not ok then
     return nil, err, kind
   end
-  -- A GET needs no XSRF token (the seed's poll sends none). enphase.core
-  -- (libcurl) is loaded by now: the session is ready to send.
+  -- enphase.core (libcurl) is loaded by now: the session is ready to send.
   if require("enphase.core").OPERATIONS[op] ~= "GET" then
-    ok, err, kind = auth.ensure_xsrf(client)
+    ok, err, kind = before_write(client)
     if not ok then
       return nil, err, kind
     end
-    reads.forget(client)
   end
   client._log("debug", "%s", op)
   local status, text, headers, label = budget.call(client, 1, "send", op, args)
-  if not status then
-    client._log("warn", "%s failed (%s): %s", op, headers, text)
-    return nil, text, headers
-  end
-  client._log("debug", "%s -> %d", label, status)
-  return {
-    status = status,
-    body = text,
-    headers = headers,
-    data = json.decode(text),
-    label = label,
-  }
+  return answer(client, label or op, status, text, headers)
 end
 
 --- Sends one request that is not a battery operation (the telemetry
@@ -75,11 +89,10 @@ function M.request(client, build)
   end
   local method, path, query, payload = build(client._site:ids())
   if method ~= "GET" then
-    ok, err, kind = auth.ensure_xsrf(client)
+    ok, err, kind = before_write(client)
     if not ok then
       return nil, err, kind
     end
-    reads.forget(client)
   end
   local body, jerr
   if payload ~= nil then
@@ -91,18 +104,7 @@ function M.request(client, build)
   client._log("debug", "%s %s", method, path)
   local status, text, headers = budget.call(client, 1, "request", method, path,
     { query = query, body = body })
-  if not status then
-    client._log("warn", "%s %s failed (%s): %s", method, path, headers, text)
-    return nil, text, headers
-  end
-  client._log("debug", "%s %s -> %d", method, path, status)
-  return {
-    status = status,
-    body = text,
-    headers = headers,
-    data = json.decode(text),
-    label = method .. " " .. path,
-  }
+  return answer(client, method .. " " .. path, status, text, headers)
 end
 
 --- One of the seed's waits: `seconds` from the client's configuration,
