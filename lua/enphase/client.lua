@@ -190,6 +190,19 @@ function Client:timezone()
   return self._site:timezone()
 end
 
+--- The client's clock: seconds since the epoch, from the `clock` option
+-- when one was given (a virtual clock in `enphase simulate`), else the
+-- wall clock. Policies read the time here.
+function Client:now()
+  return self._clock()
+end
+
+--- Waits `seconds` with the client's own sleep: the `sleep` option when
+-- given, else a timer inside an engine operation and a plain sleep outside.
+function Client:sleep(seconds)
+  return self._sleep(seconds)
+end
+
 --- Releases the connection and clears the password. Idempotent.
 function Client:close()
   if not self._closed then

@@ -59,7 +59,7 @@ M.policy = {
     end
     local first = true
     while true do
-      local now = client._clock()
+      local now = client:now()
       local pctx = policy_mod.context(now, zone, tariff, function(line)
         ctx.err("policy: " .. line)
       end, first)
@@ -86,7 +86,7 @@ M.policy = {
       if not (ctx.options.loop and wait) then
         return true
       end
-      client._sleep(wait)
+      client:sleep(wait)
     end
   end,
 }
