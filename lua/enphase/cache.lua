@@ -137,12 +137,12 @@ function Held:unlock()
   self.lock:unlock()
 end
 
---- Takes the cache's file lock: a lock (`lock:unlock()`), or
+-- Takes the cache's file lock: a lock (`lock:unlock()`), or
 -- `nil, message, here` (`here`: another client of this process holds it).
 -- Inside an engine operation a wait must not stall the other operations
 -- (one of them may hold the lock): try, and wait on the engine's timer
 -- between tries.
-function M.take_lock(path, wait)
+local function take_lock(path, wait)
   local engine = require("enphase.engine")
   local key = lock_key(path)
   local lock, err
@@ -168,7 +168,6 @@ function M.take_lock(path, wait)
   held_here[key] = held
   return held
 end
-local take_lock = M.take_lock
 
 -- What has been saved (or read): the session's and the site's generations.
 local function mark_saved(self, client)
@@ -300,6 +299,32 @@ function Cache:guard(client, always)
     self:load(client)
   end
   return setmetatable({ cache = self, client = client, lock = lock }, Guard)
+end
+
+--- Runs `f(...)` holding the cache's lock (the one a guard holds, or taken
+-- for the call) without saving anything: for the account's ledger kept
+-- beside the cache (ledger.lua). Returns true and what `f` returns, or
+-- `nil, message` when the lock cannot be had. When another client of this
+-- process holds it, `f` runs without it: that client cannot be writing now
+-- (one thread), and every write is atomic.
+function Cache:locked(f, ...)
+  if self.held then
+    return true, f(...)
+  end
+  local lock, err, here = take_lock(self.path, self.lock_wait)
+  if not lock and not here then
+    return nil, err
+  end
+  self.held = lock
+  local results = table.pack(pcall(f, ...))
+  if lock then
+    self.held = nil
+    lock:unlock()
+  end
+  if not results[1] then
+    error(results[2], 0)
+  end
+  return true, table.unpack(results, 2, results.n)
 end
 
 -- The helpers the client and the token lifecycle call: each does nothing

@@ -11,7 +11,6 @@
 -- (lockout.lua, budget.lua, reads.lua, mfa.lua) checks its own fields.
 local native = require("enphase.native")
 local json = require("enphase.json")
-local cache = require("enphase.cache")
 
 local M = {}
 
@@ -64,60 +63,67 @@ local function own(client, fn)
   return select(2, fn(client._ledger))
 end
 
---- Runs `fn(ledger)` on the account's ledger under the cache's lock (the
--- one a guard already holds, or taken here) and writes it back when `fn`
--- returns `dirty` first; `update` returns what `fn` returns after it.
--- `fn` may itself call `update` (a login spending budget): the inner call
--- works on the same table. With `session`, the lock is taken as the cache's
--- guard, which saves the session when released (a login runs inside `fn`);
--- otherwise `fn` must not send anything. When the lock cannot be had, `fn`
--- runs on the client's own table.
-function M.update(client, fn, session)
-  local store = client._cache
-  if not store then
-    return own(client, fn)
-  end
-  local open = store.ledger_open
-  if open then
-    local results = table.pack(fn(open.t))
-    open.dirty = open.dirty or results[1]
-    return table.unpack(results, 2, results.n)
-  end
-  local guard, lock, err
-  if not store.held then
-    if session then
-      guard = store:guard(client, true)
-      err = not guard and "the token cache's lock could not be had"
-    else
-      lock, err = cache.take_lock(store.path, store.lock_wait)
-      store.held = lock
-    end
-    if err then
-      client._log("warn", "ledger: %s; using this process's own", err)
-      return own(client, fn)
-    end
-  end
+-- The ledgers being updated, by cache: an update inside an update (the
+-- budget paying for a login's requests) works on the same table.
+local open_ledgers = setmetatable({}, { __mode = "k" })
+
+-- Reads the ledger, runs `fn` on it and writes it back when asked; the
+-- caller holds the lock.
+local function run(client, store, fn)
   local path = M.path(store)
-  open = { t = read(path, store.account) }
-  store.ledger_open = open
+  local open = { t = read(path, store.account) }
+  open_ledgers[store] = open
   local results = table.pack(pcall(fn, open.t))
-  store.ledger_open = nil
+  open_ledgers[store] = nil
   if results[1] and (results[2] or open.dirty) then
     local ok, werr = native.write_private(path, json.encode(open.t))
     if not ok then
       client._log("warn", "ledger not saved: %s", werr)
     end
   end
-  if guard then
-    guard:release()
-  elseif lock then
-    store.held = nil
-    lock:unlock()
-  end
   if not results[1] then
     error(results[2], 0)
   end
   return table.unpack(results, 3, results.n)
+end
+
+--- Runs `fn(ledger)` on the account's ledger under the cache's lock (the
+-- one a guard already holds, or taken for the call) and writes it back
+-- when `fn` returns `dirty` first; `update` returns what `fn` returns after
+-- it. With `session`, the lock is taken as the cache's guard, which saves
+-- the session when released (a login runs inside `fn`); otherwise `fn`
+-- must not send anything. When the lock cannot be had, `fn` runs on the
+-- client's own ledger.
+function M.update(client, fn, session)
+  local store = client._cache
+  if not store then
+    return own(client, fn)
+  end
+  local open = open_ledgers[store]
+  if open then
+    local results = table.pack(fn(open.t))
+    open.dirty = open.dirty or results[1]
+    return table.unpack(results, 2, results.n)
+  end
+  local results
+  if session and not store.held then
+    local guard = store:guard(client, true)
+    if guard then
+      results = table.pack(pcall(run, client, store, fn))
+      guard:release()
+      if not results[1] then
+        error(results[2], 0)
+      end
+    end
+  else
+    results = table.pack(store:locked(run, client, store, fn))
+  end
+  if not (results and results[1]) then
+    client._log("warn", "ledger: %s; using this process's own",
+      results and results[2] or "the token cache's lock could not be had")
+    return own(client, fn)
+  end
+  return table.unpack(results, 2, results.n)
 end
 
 return M
