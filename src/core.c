@@ -5,6 +5,7 @@
  */
 #include "battery.h"
 #include "login.h"
+#include "mfa.h"
 #include "request.h"
 #include "session.h"
 #include "store.h"
@@ -29,6 +30,8 @@ static const luaL_Reg session_methods[] = {
     {"request", request_call},
     {"plan", request_plan},
     {"send", request_send},
+    {"mfa_send", mfa_send},
+    {"mfa_validate", mfa_validate},
     {"set_ids", session_set_ids},
     {"info", session_info},
     {"generation", session_generation},

@@ -208,7 +208,7 @@ static int login_outcome(lua_State *L, session *s)
     if (otp == 1 || (loc != NULL && mentions_mfa(loc, strlen(loc))))
         return push_failure(L, KIND_MFA,
                             "%s: the account asks for a one-time code "
-                            "(multi-factor authentication is not supported)",
+                            "(multi-factor authentication)",
                             LOGIN_POST);
     if (st >= 300 && st < 400) {
         if (loc != NULL && !url_is_login_page(loc, strlen(loc)))
@@ -227,7 +227,7 @@ static int login_outcome(lua_State *L, session *s)
     if (!mentions(body, blen, "invalid", 1) && mentions_mfa(body, blen))
         return push_failure(L, KIND_MFA,
                             "%s: the account asks for a one-time code "
-                            "(multi-factor authentication is not supported)",
+                            "(multi-factor authentication)",
                             LOGIN_POST);
     return push_failure(L, KIND_AUTH,
                         "%s: invalid email or password (HTTP %d)", LOGIN_POST,
@@ -287,7 +287,8 @@ static int login_post_form(lua_State *L, session *s)
                             "%s: no authenticity_token in the login page",
                             LOGIN_PAGE);
     http_clear_headers(s);
-    if (build_form(s, token, tlen) != 0 ||
+    if (secret_set(&s->csrf, token, tlen) != 0 ||
+        build_form(s, token, tlen) != 0 ||
         http_add_header(s, "Content-Type",
                         "application/x-www-form-urlencoded") != 0) {
         secret_free_n(&s->form, s->form_len);

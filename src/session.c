@@ -57,6 +57,7 @@ void session_forget_tokens(session *s)
 {
     secret_free(&s->jwt);
     secret_free(&s->xsrf);
+    secret_free(&s->csrf);
     s->exp = 0;
 }
 
@@ -320,7 +321,7 @@ int session_generation(lua_State *L)
 int session_secrets(lua_State *L)
 {
     session *s = session_check(L, 1);
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
     if (s->jwt != NULL) {
         lua_pushstring(L, s->jwt);
         lua_setfield(L, -2, "token");
@@ -328,6 +329,10 @@ int session_secrets(lua_State *L)
     if (s->xsrf != NULL) {
         lua_pushstring(L, s->xsrf);
         lua_setfield(L, -2, "xsrf");
+    }
+    if (s->csrf != NULL) {
+        lua_pushstring(L, s->csrf);
+        lua_setfield(L, -2, "csrf");
     }
     return 1;
 }

@@ -61,6 +61,7 @@ typedef struct session {
     char *jwt;                    /* wiped before free */
     lua_Integer exp;
     char *xsrf; /* wiped before free */
+    char *csrf; /* the login page's CSRF token, for the MFA steps; wiped */
     lua_Integer requests;
     unsigned long long state_hash; /* of the state above (store.c) */
     lua_Integer generation;        /* bumped when state_hash changes */

@@ -646,11 +646,11 @@ int store_import_state(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
     /* Check everything first: a bad field changes nothing. */
-    lua_getfield(L, 2, "token"); /* 3 */
-    token = luaL_checklstring(L, 3, &tlen);
-    if (!jwt_is_header_safe(token, tlen))
+    lua_getfield(L, 2, "token"); /* 3: absent for a login under way */
+    token = luaL_optlstring(L, 3, NULL, &tlen);
+    if (token != NULL && !jwt_is_header_safe(token, tlen))
         return fail(L, "import_state: the token is not a JWT");
-    if (jwt_exp(token, tlen, &exp, &why) != 0)
+    if (token != NULL && jwt_exp(token, tlen, &exp, &why) != 0)
         return fail(L, "import_state: the token: %s", why);
     lua_getfield(L, 2, "xsrf"); /* 4 */
     if (!lua_isnil(L, 4)) {
@@ -687,7 +687,7 @@ int store_import_state(lua_State *L)
             lua_pop(L, 1);
         }
     }
-    if (secret_set(&jwt_copy, token, tlen) != 0 ||
+    if ((token != NULL && secret_set(&jwt_copy, token, tlen) != 0) ||
         (xsrf != NULL && secret_set(&xsrf_copy, xsrf, xlen) != 0)) {
         secret_free(&jwt_copy);
         return luaL_error(L, "not enough memory");

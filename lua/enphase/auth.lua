@@ -11,6 +11,7 @@ local M = {}
 local ledger = require("enphase.ledger")
 local lockout = require("enphase.lockout")
 local budget = require("enphase.budget")
+local mfa = require("enphase.mfa")
 
 -- The web login itself (GET /login, POST /login/login, GET jwt_token.json).
 local function password_login(client)
@@ -40,19 +41,43 @@ local function reuse(client)
   return store:load(client)
 end
 
+-- An account that needs a one-time code, whose JWT is stale: a new JWT
+-- from the web session of this process, when it still lives.
+local function renew_from_web_session(client)
+  local session = client._session
+  if not (session:is_open() and session:info().has_jwt) then
+    return false
+  end
+  local before = session:info().exp
+  local exp = budget.call(client, 1, "refresh_jwt")
+  if exp and exp ~= before and exp > client._clock() then
+    client._log("info", "JWT renewed from the web session")
+    cache.changed(client)
+    return true
+  end
+  return false
+end
+
 --- A web login through the lock-out guard (lockout.lua): refused while the
 -- guard says so, or when the account needs a one-time code, unless
 -- `opts.force` (an explicit login); a login of another process less than
--- `login_reuse` seconds old is taken instead. Returns true or
--- `nil, msg, kind`; a refusal's message says when the next automatic
--- attempt is allowed.
+-- `login_reuse` seconds old is taken instead. `opts.otp` and `opts.resend`
+-- go on with a multi-factor login under way (mfa.lua), which a forced
+-- login of such an account starts. Returns true or `nil, msg, kind`; a
+-- refusal's message says when the next automatic attempt is allowed.
 function M.login(client, opts)
-  local force = opts and opts.force
+  opts = opts or {}
   return ledger.update(client, function(t)
     local g = lockout.section(t)
     local now = client._clock()
-    if not force then
+    if opts.otp ~= nil or opts.resend then
+      return mfa.continue(client, t, g, opts)
+    end
+    if not opts.force then
       local msg, kind = lockout.blocked(g, now)
+      if kind == "mfa" and renew_from_web_session(client) then
+        return false, true
+      end
       if msg then
         client._log("warn", "login not tried: %s", msg)
         return false, nil, msg, kind
@@ -69,6 +94,9 @@ function M.login(client, opts)
       g.mfa = nil -- a password alone was enough: the account no longer asks for a code
     elseif kind == "mfa" then
       g.mfa = true
+      if opts.force then
+        return true, select(2, mfa.start(client, t, err))
+      end
     end
     if not ok and lockout.REFUSALS[kind] then
       err = lockout.refused_message(g, err, now)

@@ -60,6 +60,7 @@ function M.new(opts)
       local held = session:secrets()
       list[#list + 1] = held.token
       list[#list + 1] = held.xsrf
+      list[#list + 1] = held.csrf -- the login page's, kept for a multi-factor login
       for _, line in ipairs(session:export_state().cookies or {}) do
         list[#list + 1] = line:match("([^\t]*)$") -- Netscape format: the value is last
       end
@@ -101,23 +102,34 @@ function Client:plans()
 end
 
 local function login(self, opts)
-  local ok, err, kind = auth.login(self, opts)
+  local ok, err, kind, extra = auth.login(self, opts)
   if ok then
     ok, err, kind = auth.ensure_ids(self)
   end
   if ok then
     ok, err, kind = auth.ensure_xsrf(self)
   end
-  return ok, err, kind
+  return ok, err, kind, extra
 end
 
 --- Logs in now, discovers the ids that were not given, and fetches the XSRF
 -- token. Returns true or `nil, msg, kind`. The lock-out guard applies (a
 -- login of another process a moment ago is reused; none while the guard
--- says so) unless `opts.force` is true: an explicit, human decision.
+-- says so) unless `opts.force` is true: an explicit, human decision. For
+-- an account with multi-factor authentication a forced login has a
+-- one-time code sent (`nil, msg, "mfa", "sent"`); `opts.otp` (the code, a
+-- string of digits) completes it, `opts.resend` asks for a new code.
 function Client:login(opts)
   if opts ~= nil and type(opts) ~= "table" then
-    return nil, "client:login: options must be a table ({force=, otp=})", "input"
+    return nil, "client:login: options must be a table ({force=, otp=, resend=})", "input"
+  end
+  for k, v in pairs(opts or {}) do
+    if k ~= "force" and k ~= "otp" and k ~= "resend" then
+      return nil, ("client:login: unknown option %s (known: force, otp, resend)"):format(
+        tostring(k)), "input"
+    elseif (k == "force" or k == "resend") and type(v) ~= "boolean" then
+      return nil, ("client:login: %s must be true or false"):format(k), "input"
+    end
   end
   if self._dry then
     return nil, "a dry-run client sends nothing: no login", "input"

@@ -217,6 +217,37 @@ function Session:login()
   return ok, err, kind
 end
 
+--- Takes the cookies of a multi-factor login under way (kept between
+-- processes by mfa.lua): they replace the C session's, whose tokens are
+-- forgotten. Returns true or `nil, message, kind`.
+function Session:resume_login(cookies)
+  local c, err, kind = self:open()
+  if not c then
+    return nil, err, kind
+  end
+  local ok
+  ok, err = c:import_state({ cookies = cookies })
+  if not ok then
+    return nil, err, "input"
+  end
+  self._issued = nil
+  return true
+end
+
+--- A multi-factor login's code accepted: the JWT came with it (C).
+function Session:mfa_validate(csrf, otp)
+  local c, err, kind = self:open()
+  if not c then
+    return nil, err, kind
+  end
+  local ok
+  ok, err, kind = c:mfa_validate(csrf, otp)
+  if ok then
+    jwt_received(self)
+  end
+  return ok, err, kind
+end
+
 --- A new JWT from the web session (C): `exp`, or `nil, message, kind`.
 function Session:refresh_jwt()
   local c, err, kind = self:open()

@@ -384,6 +384,13 @@ function Sim:storm_alert(tbl)
   return self:control("POST", "/__sim/storm_alert", tbl or {})
 end
 
+--- The one-time code last sent to an mfa account: {code=, sent=, wrong=, blocked=}.
+function Sim:otp(email)
+  return self:control("GET", "/__sim/otp?email=" .. email:gsub("[^%w%.%-_]", function(c)
+    return ("%%%02X"):format(c:byte())
+  end))
+end
+
 function Sim:clear_sessions(email)
   return self:control("POST", "/__sim/sessions/clear", { email = email })
 end

@@ -110,6 +110,8 @@ local function context(command, parsed, io_)
         io_.stdout:write(s, "\n")
       end
     end,
+    -- asks for a secret on the terminal, not echoed; nil without a terminal
+    read_secret = io_.read_secret or require("enphase.cli.terminal").read_secret,
   }
   function ctx.err(s)
     io_.stderr:write(redact.scrub(s, secrets_of(ctx)), "\n")
@@ -159,7 +161,7 @@ function M.exit_code(kind)
 end
 
 --- Runs the command line `argv`; returns the exit code. `io_` (optional)
--- replaces stdout, stderr and getenv, for tests.
+-- replaces stdout, stderr, getenv and read_secret(prompt), for tests.
 function M.main(argv, io_)
   io_ = io_ or { stdout = io.stdout, stderr = io.stderr, getenv = os.getenv }
   argv = argv or {}

@@ -10,6 +10,7 @@ local web = require("enphase.sim.web")
 local battery = require("enphase.sim.battery")
 local schedules = require("enphase.sim.schedules")
 local stormguard = require("enphase.sim.stormguard")
+local mfa = require("enphase.sim.mfa")
 local telemetry = require("enphase.sim.telemetry")
 
 local M = {}
@@ -27,6 +28,7 @@ function M.new(opts)
   schedules.routes(router)
   telemetry.routes(router)
   stormguard.routes(router)
+  mfa.routes(router)
   return setmetatable({
     state = state_mod.new(opts),
     faults = faults_mod.new(),

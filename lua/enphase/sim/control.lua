@@ -32,6 +32,9 @@
 --                                first), active from `start` (sim seconds, default
 --                                now) for `duration` seconds (default 86400);
 --                                {"clear":true, email?} removes them all
+--   GET  /__sim/otp?email=E     -> {"ok":true,"code":C|null,"sent":N,"wrong":N,
+--                                 "blocked":bool}: the one-time code Enlighten
+--                                "sent" to an mfa account (mfa.lua)
 --   POST /__sim/sessions/clear   {"email":E}? -> {"ok":true,"cleared":N}
 --   POST /__sim/tokens/revoke    {jwt?, xsrf?, email?} -> {"ok":true,"jwts":N,"xsrf":N}
 --                                forget the JWTs and/or XSRF tokens issued so far
@@ -253,6 +256,17 @@ function M.account(app, req)
   } })
 end
 
+function M.otp(app, req)
+  local st = app.state
+  local acct = st:account_by_email(req.params.email)
+  if not acct then
+    return fail("no account " .. tostring(req.params.email))
+  end
+  local m = acct.mfa_state
+  return ok({ code = m.code or json.null, sent = m.sent or 0, wrong = m.wrong or 0,
+              blocked = m.blocked_until ~= nil and st:now() < m.blocked_until })
+end
+
 local ALERT_STATUSES = { active = true, ["opted-out"] = true, expired = true }
 
 function M.storm_alert(app, req)
@@ -400,6 +414,7 @@ router:add("POST", "/__sim/house", M.house_set)
 router:add("POST", "/__sim/account", M.account)
 router:add("POST", "/__sim/sessions/clear", M.sessions_clear)
 router:add("POST", "/__sim/storm_alert", M.storm_alert)
+router:add("GET", "/__sim/otp", M.otp)
 router:add("POST", "/__sim/tokens/revoke", M.tokens_revoke)
 router:add("POST", "/__sim/refuse", M.refuse)
 router:add("POST", "/__sim/shutdown", M.shutdown)

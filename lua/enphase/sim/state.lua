@@ -212,6 +212,7 @@ function State:add_account(spec)
       schedules = {},
       validated = {},
       storm_alerts = {},
+      mfa_state = {}, -- the multi-factor login's code, tries, block (mfa.lua)
     }
     if self.by_site[acct.site_id] or self.by_user[acct.user_id] then
       return nil, "site_id and user_id are required (defaults are taken)"
@@ -532,6 +533,7 @@ function State:account_view(acct)
     schedules = schedules,
     schedule_list = self:schedules_view(acct),
     storm_alerts = json.array(copy(acct.storm_alerts)),
+    mfa_blocked = acct.mfa_state.blocked_until ~= nil and self:now() < acct.mfa_state.blocked_until,
     validated = validated,
   }
 end
