@@ -1,4 +1,4 @@
--- Benchmark 6: the warm start (issue 8, design 4).
+-- Benchmark 7: the warm start (issue 8, design 4).
 --
 -- Domoticz and Home Assistant start the CLI for every poll: with a token
 -- cache holding a valid JWT, `enphase token --json` and `enphase status`
@@ -99,7 +99,7 @@ function M.run()
   end
   B.rmdir(dir)
   sim:stop()
-  B.print_table("6. Warm start (median of " .. repeats .. " interleaved rounds)",
+  B.print_table("7. Warm start (median of " .. repeats .. " interleaved rounds)",
     { "process", "CPU ms", "wall ms", "CPU / bare", "wall / bare", "libcurl loaded" }, out, {
       "Target (issue 8): a warm `enphase token --json` or `enphase status` costs at most 2x a bare "
         .. "`lua5.4 -e ''` start. Requests sent by all the measured runs: " .. sent.requests .. ".",
