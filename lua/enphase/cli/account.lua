@@ -1,4 +1,5 @@
 --- `enphase status` and `enphase token`.
+local command = require("enphase.cli.command")
 local output = require("enphase.cli.output")
 
 local M = {}
@@ -29,16 +30,13 @@ M.status = {
     .. "processes sharing the token cache sent in the last hour, and the limit\n"
     .. "(ENPHASE_BUDGET, default 600).",
   run = function(ctx)
-    local client, err, kind = ctx.client()
-    if not client then
-      return nil, err, kind
-    end
-    local st
-    st, err, kind = client:status()
-    if not st then
-      return nil, err, kind
-    end
-    return show_status(ctx, st)
+    return command.with_client(ctx, function(client)
+      local st, err, kind = client:status()
+      if not st then
+        return nil, err, kind
+      end
+      return show_status(ctx, st)
+    end)
   end,
 }
 
@@ -126,17 +124,14 @@ M.token = {
     if not ctx.options.json then
       return nil, "usage: the token holds secrets and is printed only with --json", "input"
     end
-    local client, err, kind = ctx.client()
-    if not client then
-      return nil, err, kind
-    end
-    local t
-    t, err, kind = client:tokens()
-    if not t then
-      return nil, err, kind
-    end
-    ctx.out(output.token_line(t))
-    return true
+    return command.with_client(ctx, function(client)
+      local t, err, kind = client:tokens()
+      if not t then
+        return nil, err, kind
+      end
+      ctx.out(output.token_line(t))
+      return true
+    end)
   end,
 }
 

@@ -2,23 +2,12 @@
 --
 -- With --dry-run these commands run the same library calls on a dry-run
 -- client (cli/init.lua), which sends nothing and records the plans.
+local command = require("enphase.cli.command")
 local output = require("enphase.cli.output")
 local json = require("enphase.json")
 local settings = require("enphase.settings")
 
 local M = {}
-
-local function fail_usage(usage)
-  return nil, "usage: " .. usage:match("^Usage: ([^\n]*)"), "input"
-end
-
-local function with_client(ctx, fn)
-  local client, err, kind = ctx.client()
-  if not client then
-    return nil, err, kind
-  end
-  return fn(client)
-end
 
 -- Prints `value` as JSON with --json, else `text`.
 local function say(ctx, value, text)
@@ -30,7 +19,7 @@ M.settings = {
   usage = "Usage: enphase settings [--json]",
   max_words = 0,
   run = function(ctx)
-    return with_client(ctx, function(client)
+    return command.with_client(ctx, function(client)
       local s, err, kind = client:settings()
       if not s then
         return nil, err, kind
@@ -73,7 +62,7 @@ local function timed_action(ctx, mode, on)
   if o.limit and not limit then
     return nil, ("--limit must be an integer percent (got %q)"):format(o.limit), "input"
   end
-  return with_client(ctx, function(client)
+  return command.with_client(ctx, function(client)
     local method = mode == "cfg" and "charge_for" or "discharge_for"
     local id, info, ekind = client[method](client, minutes, { limit = limit })
     if not id then
@@ -113,7 +102,7 @@ local function toggle_command(mode, title)
     run = function(ctx)
       local word = ctx.words[1]
       if #ctx.words ~= 1 or (word ~= "on" and word ~= "off") then
-        return fail_usage(usage)
+        return command.usage_error(usage)
       end
       local on = word == "on"
       if ctx.options["for"] or ctx.options.limit then
@@ -123,7 +112,7 @@ local function toggle_command(mode, title)
       if delete and on then
         return nil, "--delete-schedules goes with off only", "input"
       end
-      return with_client(ctx, function(client)
+      return command.with_client(ctx, function(client)
         if delete then
           local ok, deleted, failures = client:disable(mode, { delete_schedules = true })
           if not ok then
@@ -180,10 +169,10 @@ M.profile = {
     local cancel = ctx.options.cancel
     if #ctx.words > 1 or (name and not ctx.options.reserve) or (ctx.options.reserve and not name)
         or (cancel and name) then
-      return fail_usage(PROFILE_USAGE)
+      return command.usage_error(PROFILE_USAGE)
     end
     local reserve = number_word(ctx.options.reserve)
-    return with_client(ctx, function(client)
+    return command.with_client(ctx, function(client)
       if cancel then
         local ok, what, kind = client:cancel_pending_profile()
         if ok then
@@ -220,10 +209,10 @@ M.reserve = {
   options = { ["dry-run"] = "flag" },
   run = function(ctx)
     if #ctx.words ~= 1 then
-      return fail_usage(RESERVE_USAGE)
+      return command.usage_error(RESERVE_USAGE)
     end
     local n = number_word(ctx.words[1])
-    return with_client(ctx, function(client)
+    return command.with_client(ctx, function(client)
       local ok, state, kind = client:set_reserve(n)
       if ok then
         say(ctx, { reserve = n, state = state }, ("reserve %d%%: %s"):format(n, state))

@@ -1,4 +1,5 @@
 --- `enphase stormguard [on|off|alerts|optout ID]`.
+local command = require("enphase.cli.command")
 local output = require("enphase.cli.output")
 local stormguard = require("enphase.stormguard")
 
@@ -12,10 +13,6 @@ local USAGE = "Usage: enphase stormguard [on|off [--ev on|off] | alerts | optout
   .. "optout ID opts out of one alert (Storm Guard then ignores it).\n"
   .. "--dry-run (on, off, optout) prints the requests, built by the same code as the\n"
   .. "run's, and sends nothing."
-
-local function usage_error()
-  return nil, "usage: " .. USAGE:match("^Usage: ([^\n]*)"), "input"
-end
 
 local function when(t)
   return t and os.date("!%Y-%m-%d %H:%M:%SZ", math.floor(t)) or "-"
@@ -50,16 +47,8 @@ local function plain(t)
   return out
 end
 
-local function with_client(ctx, fn)
-  local client, err, kind = ctx.client()
-  if not client then
-    return nil, err, kind
-  end
-  return fn(client)
-end
-
 local function show(ctx, alerts_only)
-  return with_client(ctx, function(client)
+  return command.with_client(ctx, function(client)
     local t, err, kind = client:storm_guard()
     if not t then
       return nil, err, kind
@@ -84,7 +73,7 @@ local function set(ctx, on)
     return nil, ("--ev must be on or off (got %q)"):format(ev), "input"
   end
   ev = ev and ev == "on"
-  return with_client(ctx, function(client)
+  return command.with_client(ctx, function(client)
     local ok, err, kind = client:set_storm_guard(on, { ev = ev })
     if not ok then
       return nil, err, kind
@@ -100,7 +89,7 @@ local function opt_out(ctx, id)
   if not checked then
     return nil, err, "input"
   end
-  return with_client(ctx, function(client)
+  return command.with_client(ctx, function(client)
     local ok, oerr, kind = client:opt_out_storm_alert(checked)
     if not ok then
       return nil, oerr, kind
@@ -133,7 +122,7 @@ M.stormguard = {
     elseif word == "optout" and arg ~= nil then
       return opt_out(ctx, arg)
     end
-    return usage_error()
+    return command.usage_error(USAGE)
   end,
 }
 

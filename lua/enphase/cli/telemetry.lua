@@ -1,15 +1,8 @@
 --- `enphase battery` and `enphase energy`: what the battery is doing.
+local command = require("enphase.cli.command")
 local output = require("enphase.cli.output")
 
 local M = {}
-
-local function with_client(ctx, fn)
-  local client, err, kind = ctx.client()
-  if not client then
-    return nil, err, kind
-  end
-  return fn(client)
-end
 
 local function round(v, digits)
   if v == nil then
@@ -30,7 +23,7 @@ M.battery = {
   summary = "show the battery state (charge, energy, power, each battery)",
   usage = BATTERY_USAGE,
   run = function(ctx)
-    return with_client(ctx, function(client)
+    return command.with_client(ctx, function(client)
       local b, err, kind = client:battery()
       if not b then
         return nil, err, kind
@@ -93,7 +86,7 @@ M.energy = {
     if ctx.options.csv and ctx.options.json then
       return nil, "--json and --csv go alone, not together", "input"
     end
-    return with_client(ctx, function(client)
+    return command.with_client(ctx, function(client)
       local e, err, kind = client:energy()
       if not e then
         return nil, err, kind
