@@ -1,5 +1,6 @@
 --- `enphase simulate`: a schedule policy against the simulated house.
 local output = require("enphase.cli.output")
+local sys = require("enphase.lab.sys")
 
 local M = {}
 
@@ -32,30 +33,6 @@ Writes DIR/policy.csv and DIR/baseline.csv (one row per 15 minutes),
 DIR/report.txt, and DIR/chart.png and DIR/chart.svg (gnuplot; Debian package
 gnuplot-nox). Exit codes: 0 ok, 1 the policy or the simulator failed, 2 usage.]]
 
-local function read(path)
-  local f, err = io.open(path, "rb")
-  if not f then
-    return nil, err
-  end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f, err = io.open(path, "wb")
-  if not f then
-    return nil, ("cannot write %s: %s"):format(path, tostring(err))
-  end
-  f:write(text)
-  f:close()
-  return true
-end
-
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
 -- The series named by the options (CSV text and parsed), bundled when absent.
 local function inputs(options)
   local series = require("enphase.sim.series")
@@ -65,7 +42,7 @@ local function inputs(options)
     if not path then
       return nil, "the bundled " .. kind .. " sample is missing"
     end
-    local text, err = read(path)
+    local text, err = sys.read(path)
     if not text then
       return nil, ("--%s: cannot read %s: %s"):format(kind, path, tostring(err))
     end
@@ -135,7 +112,7 @@ M.simulate = {
       r.policy, r.name = p, p.name or r.spec
     end
     local out = o.out or "simulate-out"
-    if not os.execute("mkdir -p " .. shell_quote(out)) then
+    if not os.execute("mkdir -p " .. sys.quote(out)) then
       return nil, "--out: cannot create " .. out, "input"
     end
     local wall = parsed.load.first_time
@@ -173,7 +150,7 @@ M.simulate = {
       if #result.errors > 0 then
         failed = ("the %s (%s) failed: %s"):format(r.label, r.name, result.errors[1])
       end
-      local ok, werr = write(out .. "/" .. r.label .. ".csv", report.csv(result, zone))
+      local ok, werr = sys.write(out .. "/" .. r.label .. ".csv", report.csv(result, zone))
       if not ok then
         failed = werr
       end
@@ -189,7 +166,7 @@ M.simulate = {
     local info = ("%d day(s) from %s (%s), simulated in %.2f s"):format(days,
       os.date("!%Y-%m-%d %H:%M", start + (tz.offset(zone, start) or 0)), zone, elapsed)
     local text = report.text(runs, info)
-    write(out .. "/report.txt", text .. "\n")
+    sys.write(out .. "/report.txt", text .. "\n")
     local chart_note
     if not o["no-chart"] then
       local panels = {}

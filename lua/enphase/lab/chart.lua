@@ -2,11 +2,9 @@
 -- policy with PV, load and grid power (kW), the state of charge and the
 -- import price (on the right axis). Without gnuplot the rest of the run
 -- stands; the caller gets a message saying what to install.
-local M = {}
+local sys = require("enphase.lab.sys")
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local M = {}
 
 -- gnuplot's string quoting: single quotes, doubled inside.
 local function gp(s)
@@ -15,7 +13,7 @@ end
 
 --- Is gnuplot on the PATH (or `program`)?
 function M.available(program)
-  local ok = os.execute(("command -v %s >/dev/null 2>&1"):format(quote(program or "gnuplot")))
+  local ok = os.execute(("command -v %s >/dev/null 2>&1"):format(sys.quote(program or "gnuplot")))
   return ok == true or ok == 0
 end
 
@@ -74,8 +72,8 @@ function M.draw(panels, base, program)
     end
     f:write(M.script(panels, base .. ext, terminal))
     f:close()
-    local ok = os.execute(("%s %s >/dev/null 2>%s"):format(quote(program), quote(script_path),
-      quote(base .. ".gnuplot.log")))
+    local ok = os.execute(("%s %s >/dev/null 2>%s"):format(sys.quote(program),
+      sys.quote(script_path), sys.quote(base .. ".gnuplot.log")))
     if not (ok == true or ok == 0) then
       local lf = io.open(base .. ".gnuplot.log")
       local why = lf and lf:read("a") or ""

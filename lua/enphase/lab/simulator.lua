@@ -4,25 +4,12 @@
 -- --watch-pid, should this process die first).
 local socket = require("socket")
 local json = require("enphase.json")
+local sys = require("enphase.lab.sys")
 
 local M = {}
 
 local Sim = {}
 Sim.__index = Sim
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then
-    return nil
-  end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 -- The interpreter running us ("lua5.4", "lua5.3"...), for the child.
 local function interpreter()
@@ -43,7 +30,7 @@ function M.start(args)
   local tmp = os.tmpname()
   os.remove(tmp)
   local portfile = tmp .. ".port"
-  local stat = read_file("/proc/self/stat")
+  local stat = sys.read("/proc/self/stat")
   local argv = { "--port", "0", "--portfile", portfile, "--quiet" }
   local pid = stat and stat:match("^(%d+)")
   if pid then
@@ -61,7 +48,7 @@ function M.start(args)
     .. 'os.exit(require("enphase.sim.cli").main({%s}), true)'):format(package.path,
     package.cpath, table.concat(lits, ","))
   local cmd = ("exec env -u LD_PRELOAD %s -e %s >%s 2>&1 </dev/null & echo $!"):format(
-    quote(interpreter()), quote(code), quote(tmp .. ".log"))
+    sys.quote(interpreter()), sys.quote(code), sys.quote(tmp .. ".log"))
   local p = io.popen(cmd)
   local child = p and tonumber((p:read("a") or ""):match("(%d+)"))
   if p then
@@ -73,7 +60,7 @@ function M.start(args)
   local self = setmetatable({ pid = child, portfile = portfile, logfile = tmp .. ".log" }, Sim)
   local deadline = socket.gettime() + 10
   while socket.gettime() < deadline do
-    local text = read_file(portfile)
+    local text = sys.read(portfile)
     local port = text and tonumber(text:match("^(%d+)\n"))
     if port then
       self.port = port
@@ -82,7 +69,7 @@ function M.start(args)
     end
     socket.sleep(0.01)
   end
-  local out = read_file(self.logfile) or ""
+  local out = sys.read(self.logfile) or ""
   self:stop()
   return nil, "the simulator did not start: " .. out
 end
@@ -163,7 +150,7 @@ function Sim:stop()
   if self.pid then
     local stat_path = ("/proc/%d/stat"):format(self.pid)
     local function alive()
-      local stat = read_file(stat_path)
+      local stat = sys.read(stat_path)
       return stat ~= nil and not stat:match("^%d+ %b() Z")
     end
     local deadline = socket.gettime() + 2
