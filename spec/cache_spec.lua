@@ -6,42 +6,16 @@ local enphase = require("enphase")
 local cache = require("enphase.cache")
 local child = require("helpers.child")
 local simulator = require("helpers.sim")
+local procs = require("helpers.procs")
 local H = require("helpers.client")
 local json = require("cjson")
 
 local shell_quote = simulator.shell_quote
 
-local function capture(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out
-end
+local capture, slurp, spit, rmdir = procs.capture, procs.slurp, procs.spit, procs.rmdir
 
 local function tmpdir()
-  local d = capture("mktemp -d /tmp/enphase-cache.XXXXXX"):gsub("%s+$", "")
-  assert(d ~= "")
-  return d
-end
-
-local function rmdir(d)
-  os.execute("chmod -R u+rwx " .. shell_quote(d) .. " 2>/dev/null; rm -rf " .. shell_quote(d))
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then
-    return nil
-  end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
+  return procs.tmpdir("cache")
 end
 
 -- Names in a folder (hidden ones too), sorted; none when it does not exist.
@@ -479,7 +453,7 @@ describe("the token cache of a client", function()
       local c = new_client()
       assert(c:status())
       c:close()
-      spit(path, case[2](slurp(path)))
+      spit(path, (case[2](slurp(path))))
       local before = #sim:log()
       local c2, probe = new_client()
       local st = assert(c2:status())

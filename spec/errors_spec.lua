@@ -5,21 +5,11 @@
 local errors = require("enphase.errors")
 local enphase = require("enphase")
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local procs = require("helpers.procs")
 
-local function library_files()
-  local files = {}
-  local p = assert(io.popen("find lua/enphase -name '*.lua' -not -path '*/sim/*' | sort"))
-  for path in p:lines() do
-    files[#files + 1] = path
-  end
-  p:close()
-  return files
+-- A file that must be there.
+local function read(path)
+  return assert(procs.slurp(path), path)
 end
 
 -- The source without comments, strings kept (a crude Lua lexer: enough
@@ -127,7 +117,7 @@ end
 describe("error kinds", function()
   it("every kind the Lua layer returns is documented in errors.kinds", function()
     local undocumented, all = {}, {}
-    for _, path in ipairs(library_files()) do
+    for _, path in ipairs(procs.library_files()) do
       for kind in pairs(kinds_in(strip_comments(read(path)))) do
         all[kind] = true
         if not errors.kinds[kind] then
@@ -169,7 +159,7 @@ describe("error kinds", function()
       end
     end
     scan("README.md", read("README.md"))
-    for _, path in ipairs(library_files()) do
+    for _, path in ipairs(procs.library_files()) do
       scan(path, read(path))
     end
     assert.same({}, offences)

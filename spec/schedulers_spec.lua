@@ -7,11 +7,11 @@ local commands = require("helpers.commands")
 local quote = simulator.shell_quote
 local ENPHASE = "/usr/local/bin/enphase"
 
+local procs = require("helpers.procs")
+
+-- A file that must be there.
 local function slurp(path)
-  local f = assert(io.open(path))
-  local s = f:read("a")
-  f:close()
-  return s
+  return assert(procs.slurp(path), path)
 end
 
 local function battery(sim)

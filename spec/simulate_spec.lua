@@ -5,28 +5,9 @@ local cli = require("enphase.cli")
 local chart = require("enphase.lab.chart")
 local policy = require("enphase.lab.policy")
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -m 700 " .. d))
-  return d
-end
+local procs = require("helpers.procs")
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function read(path)
-  local f = io.open(path)
-  if not f then
-    return nil
-  end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read, write = procs.slurp, procs.spit
 
 local function simulate(...)
   local out, errs = {}, {}
@@ -67,11 +48,11 @@ describe("enphase simulate", function()
   local dir
 
   before_each(function()
-    dir = tmpdir()
+    dir = procs.tmpdir("simulate")
   end)
 
   after_each(function()
-    os.execute("rm -rf " .. dir)
+    procs.rmdir(dir)
   end)
 
   it("runs the seed's fixed window against do_nothing: report, CSV per interval, charts", function()

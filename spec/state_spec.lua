@@ -4,27 +4,8 @@
 local site_facts = require("enphase.site")
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
+local procs = require("helpers.procs")
 local json = require("enphase.json")
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then
-    return nil
-  end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function lua_files()
-  local files = {}
-  local p = assert(io.popen("find lua/enphase -name '*.lua' -not -path '*/sim/*' | sort"))
-  for path in p:lines() do
-    files[#files + 1] = path
-  end
-  p:close()
-  return files
-end
 
 describe("the site's facts", function()
   it("start from the options and never change once known", function()
@@ -74,9 +55,9 @@ describe("ownership of the client's state", function()
     -- `client._x = ...` outside the client's constructor, or a write into
     -- another owner's object through the client (`client._site.x = ...`).
     local offences = {}
-    for _, path in ipairs(lua_files()) do
+    for _, path in ipairs(procs.library_files()) do
       local n = 0
-      for line in read(path):gmatch("[^\n]*") do
+      for line in procs.slurp(path):gmatch("[^\n]*") do
         n = n + 1
         local code = line:gsub("%-%-.*$", "")
         for target in code:gmatch("([%w_%.]+)%s*=[^=]") do
@@ -92,9 +73,9 @@ describe("ownership of the client's state", function()
   end)
 
   it("the site's facts are written by site.lua only", function()
-    for _, path in ipairs(lua_files()) do
+    for _, path in ipairs(procs.library_files()) do
       if path ~= "lua/enphase/site.lua" then
-        local text = read(path)
+        local text = procs.slurp(path)
         assert.falsy(text:find("_site%.[%w_]+%s*=[^=]"), path)
         assert.falsy(text:find("%._timezone"), path)
         assert.falsy(text:find("%._site_settings"), path)
@@ -123,7 +104,7 @@ describe("the token cache and the state's owners", function()
     assert(c:site_settings())
     assert(c:schedules())
     c:close()
-    local t = json.decode(read(path))
+    local t = json.decode(procs.slurp(path))
     assert.equal("Europe/Paris", t.timezone)
     assert.equal("table", type(t.site_settings))
     local before = #sim:log()

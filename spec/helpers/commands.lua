@@ -7,38 +7,13 @@
 --   box:run(command_line, {timeout=, env={}}) -> code, stdout, stderr, seconds
 --   box:close()
 local simulator = require("helpers.sim")
+local procs = require("helpers.procs")
 local H = require("helpers.client")
 local socket = require("socket")
 
 local M = {}
 
 local quote = simulator.shell_quote
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd))
-  local s = p:read("a")
-  p:close()
-  return s
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then
-    return nil
-  end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, text, mode)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  if mode then
-    assert(os.execute("chmod " .. mode .. " " .. quote(path)))
-  end
-end
 
 local Box = {}
 Box.__index = Box
@@ -47,14 +22,14 @@ Box.__index = Box
 -- `sim` and HOME. opts.password: another password.
 function M.box(sim, opts)
   opts = opts or {}
-  local dir = capture("mktemp -d /tmp/enphase-hosts.XXXXXX"):gsub("%s+$", "")
+  local dir = procs.capture("mktemp -d /tmp/enphase-hosts.XXXXXX"):gsub("%s+$", "")
   assert(dir ~= "", "mktemp failed")
   assert(os.execute("mkdir -m 700 " .. quote(dir .. "/bin") .. " " .. quote(dir .. "/home")))
-  spit(dir .. "/bin/enphase", "#!/bin/sh\nexec lua5.4 " .. quote(simulator.ROOT .. "/bin/enphase")
+  procs.spit(dir .. "/bin/enphase", "#!/bin/sh\nexec lua5.4 " .. quote(simulator.ROOT .. "/bin/enphase")
     .. ' "$@"\n', "755")
   local self = setmetatable({ dir = dir, config = dir .. "/enphase.conf",
     path = dir .. "/bin:/usr/bin:/bin" }, Box)
-  spit(self.config, ("ENPHASE_EMAIL=%s\nENPHASE_PASSWORD=%s\nENPHASE_BASE_URL=%s\n")
+  procs.spit(self.config, ("ENPHASE_EMAIL=%s\nENPHASE_PASSWORD=%s\nENPHASE_BASE_URL=%s\n")
     :format(H.EMAIL, opts.password or H.PASSWORD, sim.base_url), "600")
   return self
 end
@@ -76,7 +51,7 @@ function Box:run(command, opts)
     table.concat(env, " "), opts.timeout or 60, quote(command), quote(out), quote(err))
   local started = socket.gettime()
   local _, _, code = os.execute(cmd)
-  return code, slurp(out) or "", slurp(err) or "", socket.gettime() - started
+  return code, procs.slurp(out) or "", procs.slurp(err) or "", socket.gettime() - started
 end
 
 function Box:close()

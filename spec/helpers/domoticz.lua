@@ -18,6 +18,7 @@
 --   host:close()
 local luadata = require("helpers.luadata")
 local simulator = require("helpers.sim")
+local procs = require("helpers.procs")
 
 local M = {}
 
@@ -27,35 +28,12 @@ local quote = simulator.shell_quote
 M.RUNTIME = (os.getenv("ENPHASE_DZVENTS") or (simulator.ROOT .. "/../shared/hosts/dzvents/runtime"))
   :gsub("/*$", "/")
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then
-    return nil
-  end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd))
-  local s = p:read("a")
-  p:close()
-  return s
-end
-
 --- nil when the host can run, else why not (no lua5.3, no runtime).
 function M.missing()
-  if not slurp(M.RUNTIME .. "dzVents.lua") then
+  if not procs.slurp(M.RUNTIME .. "dzVents.lua") then
     return "the dzVents runtime is not at " .. M.RUNTIME .. " (set ENPHASE_DZVENTS)"
   end
-  if not capture("command -v lua5.3"):match("lua5%.3") then
+  if not procs.capture("command -v lua5.3"):match("lua5%.3") then
     return "lua5.3 is not installed (bash scripts/setup.sh installs it)"
   end
   return nil
@@ -65,7 +43,7 @@ local Host = {}
 Host.__index = Host
 
 function M.new()
-  local dir = capture("mktemp -d /tmp/enphase-dzvents.XXXXXX"):gsub("%s+$", "")
+  local dir = procs.capture("mktemp -d /tmp/enphase-dzvents.XXXXXX"):gsub("%s+$", "")
   assert(dir ~= "", "mktemp failed")
   for _, sub in ipairs({ "scripts", "data", "generated_scripts" }) do
     assert(os.execute("mkdir " .. quote(dir .. "/" .. sub)))
@@ -81,13 +59,13 @@ end
 --- Copies a dzVents script into the scripts folder, replacing each plain
 -- `edits` key by its value (what a user edits in the settings).
 function Host:install(path, edits)
-  local text = assert(slurp(path), path)
+  local text = assert(procs.slurp(path), path)
   for from, to in pairs(edits or {}) do
     local at = text:find(from, 1, true)
     assert(at, ("%s: no %q to edit"):format(path, from))
     text = text:sub(1, at - 1) .. to .. text:sub(at + #from)
   end
-  spit(self.dir .. "scripts/" .. path:match("[^/]+$"), text)
+  procs.spit(self.dir .. "scripts/" .. path:match("[^/]+$"), text)
 end
 
 local function add(self, item)
@@ -202,17 +180,17 @@ function Host:run(event)
     httpresponse = {},
   }
   local infile, outfile = self.dir .. "input.lua", self.dir .. "output.lua"
-  spit(infile, luadata.encode(input))
+  procs.spit(infile, luadata.encode(input))
   os.remove(outfile)
   local driver = simulator.ROOT .. "/spec/helpers/dzvents_driver.lua"
-  local out = capture("lua5.3 " .. quote(driver) .. " " .. quote(infile) .. " " .. quote(outfile)
+  local out = procs.capture("lua5.3 " .. quote(driver) .. " " .. quote(infile) .. " " .. quote(outfile)
     .. " 2>&1")
   local lines = {}
   for line in out:gmatch("[^\n]+") do
     lines[#lines + 1] = line
     self.log[#self.log + 1] = line
   end
-  local result = slurp(outfile)
+  local result = procs.slurp(outfile)
   assert(result, "dzVents did not finish:\n" .. out)
   local commandArray = assert(luadata.decode(result))
   self:apply(commandArray)
@@ -242,8 +220,8 @@ function M.execute(request)
   local _, _, code = os.execute(cmd)
   local response = {
     callback = request.callback,
-    data = slurp(out) or "",
-    errorText = slurp(err) or "",
+    data = procs.slurp(out) or "",
+    errorText = procs.slurp(err) or "",
     statusCode = code,
     -- timeout(1) exits 137 when it killed the command
     timeoutOccurred = timeout > 0 and code == 137,

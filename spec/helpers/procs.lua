@@ -1,5 +1,7 @@
 -- Runs bin/enphase (or a Lua script) as separate processes, the way cron,
--- Domoticz or Home Assistant start it, with a clean environment.
+-- Domoticz or Home Assistant start it, with a clean environment; and the
+-- specs' one copy of what goes with that: shell quoting, a command's output,
+-- scratch folders, whole files read and written.
 local child = require("helpers.child")
 
 local M = {}
@@ -9,15 +11,18 @@ local function shell_quote(s)
 end
 M.shell_quote = shell_quote
 
-local function capture(cmd)
-  local p = io.popen(cmd)
+--- What `cmd` (a shell command) prints on stdout.
+function M.capture(cmd)
+  local p = assert(io.popen(cmd))
   local out = p:read("a")
   p:close()
   return out
 end
 
-function M.tmpdir()
-  local d = capture("mktemp -d /tmp/enphase-procs.XXXXXX"):gsub("%s+$", "")
+--- A new private scratch folder, /tmp/enphase-NAME.XXXXXX (NAME: "procs"
+-- unless given); M.rmdir removes it.
+function M.tmpdir(name)
+  local d = M.capture("mktemp -d /tmp/enphase-" .. (name or "procs") .. ".XXXXXX"):gsub("%s+$", "")
   assert(d ~= "")
   return d
 end
@@ -26,6 +31,7 @@ function M.rmdir(d)
   os.execute("chmod -R u+rwx " .. shell_quote(d) .. " 2>/dev/null; rm -rf " .. shell_quote(d))
 end
 
+--- The contents of a file, or nil when it cannot be read.
 function M.slurp(path)
   local f = io.open(path, "rb")
   if not f then
@@ -34,6 +40,28 @@ function M.slurp(path)
   local s = f:read("a")
   f:close()
   return s
+end
+
+--- Writes `text` to a file (replacing it); `mode` ("600", "755"...) sets its
+-- permissions.
+function M.spit(path, text, mode)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  if mode then
+    assert(os.execute("chmod " .. mode .. " " .. shell_quote(path)))
+  end
+end
+
+--- The library's Lua files (not the simulator's), sorted.
+function M.library_files()
+  local files = {}
+  local p = assert(io.popen("find lua/enphase -name '*.lua' -not -path '*/sim/*' | sort"))
+  for path in p:lines() do
+    files[#files + 1] = path
+  end
+  p:close()
+  return files
 end
 
 --- The shell command running `bin/enphase argv...` (or `lua5.x script`

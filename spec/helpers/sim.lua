@@ -15,6 +15,7 @@
 local socket = require("socket")
 local json = require("enphase.sim.json")
 local child = require("helpers.child")
+local procs = require("helpers.procs")
 
 local M = {}
 
@@ -29,9 +30,7 @@ if M.ROOT == "" then
   M.ROOT = "."
 end
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local shell_quote = procs.shell_quote
 M.shell_quote = shell_quote
 
 --- The shell command that runs the simulator with `args` (from the checkout
@@ -59,15 +58,7 @@ function M.command_line(args)
     .. " -e " .. shell_quote(code)
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then
-    return nil
-  end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = procs.slurp
 
 -- Running (not gone, not a zombie waiting to be reaped by init).
 local function alive(pid)
