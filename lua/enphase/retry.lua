@@ -69,4 +69,20 @@ function M.run(client, step)
   end
 end
 
+--- One operation, `api.send(client, op, args)`, under the policy: its
+-- decoded JSON answer (`what` names it in a failure), or `{dry=true}` for a
+-- dry-run client.
+function M.json(client, op, args, what)
+  local res, err, kind = M.run(client, function()
+    return api.send(client, op, args)
+  end)
+  if not res then
+    return nil, err, kind
+  end
+  if res.dry then
+    return { dry = true }
+  end
+  return api.expect_json(res, what)
+end
+
 return M

@@ -11,21 +11,6 @@ local errors = require("enphase.errors")
 
 local M = {}
 
--- Sends one read operation (retried); its JSON body, or, for a dry-run
--- client, `{dry=true}`.
-local function get(client, op, what)
-  local res, err, kind = retry.run(client, function()
-    return api.send(client, op)
-  end)
-  if not res then
-    return nil, err, kind
-  end
-  if res.dry then
-    return { dry = true }
-  end
-  return api.expect_json(res, what)
-end
-
 -- The `data` object of an answer; `required` names a field and its Lua type
 -- that must be there, so that a wrong-shaped answer is never read as
 -- "everything off".
@@ -54,7 +39,7 @@ end
 -- `raw` keeps every field the server sent.
 -- A dry-run client gets `{dry=true}`.
 function M.settings(client)
-  local body, err, kind = get(client, "settings_get", "battery settings")
+  local body, err, kind = retry.json(client, "settings_get", nil, "battery settings")
   if not body or body.dry then
     return body, err, kind
   end
@@ -82,7 +67,7 @@ function M.site_settings(client)
   if known then
     return known
   end
-  local body, err, kind = get(client, "site_settings", "site settings")
+  local body, err, kind = retry.json(client, "site_settings", nil, "site settings")
   if not body then
     return nil, err, kind
   end
@@ -207,7 +192,7 @@ end
 --- `{profile=, reserve=, pending=, raw=}` from the profile endpoint.
 -- A dry-run client gets `{dry=true}`.
 function M.profile(client)
-  local body, err, kind = get(client, "profile_get", "profile")
+  local body, err, kind = retry.json(client, "profile_get", nil, "profile")
   if not body or body.dry then
     return body, err, kind
   end

@@ -6,26 +6,10 @@
 -- `storm_alerts_get`, `storm_guard_put`, `storm_alert_opt_out`: see
 -- src/battery.c), so that a dry-run client shows the very requests a run
 -- sends.
-local api = require("enphase.api")
 local retry = require("enphase.retry")
 local errors = require("enphase.errors")
 
 local M = {}
-
--- Sends one operation (with the retry policy); the decoded JSON answer, or
--- `{dry=true}` for a dry-run client.
-local function send(client, op, args, what)
-  local res, err, kind = retry.run(client, function()
-    return api.send(client, op, args)
-  end)
-  if not res then
-    return nil, err, kind
-  end
-  if res.dry then
-    return { dry = true }
-  end
-  return api.expect_json(res, what)
-end
 
 local function is_ms(v)
   return type(v) == "number" and v == v and v > -1e15 and v < 1e15
@@ -59,7 +43,7 @@ end
 
 --- The storm alerts: `{alerts={...}, critical_alert_active=, critical_alerts_override=}`.
 local function alerts(client)
-  local body, err, kind = send(client, "storm_alerts_get", nil, "storm alerts")
+  local body, err, kind = retry.json(client, "storm_alerts_get", nil, "storm alerts")
   if not body then
     return nil, err, kind
   end
@@ -84,7 +68,7 @@ end
 -- `enabled, ev` from the profile; for a dry-run client `"dry"` (nothing
 -- is known).
 local function state(client)
-  local body, err, kind = send(client, "profile_get", nil, "profile")
+  local body, err, kind = retry.json(client, "profile_get", nil, "profile")
   if not body then
     return nil, err, kind
   end
@@ -162,7 +146,7 @@ function M.set_storm_guard(client, on, opts)
       ev = current
     end
   end
-  local ok, err, kind = send(client, "storm_guard_put", { enabled = on, ev = ev },
+  local ok, err, kind = retry.json(client, "storm_guard_put", { enabled = on, ev = ev },
     "Storm Guard toggle")
   if not ok then
     return nil, err, kind
@@ -225,7 +209,7 @@ function M.opt_out_storm_alert(client, id)
       checked, #ids > 0 and table.concat(ids, ", ") or "none")
   end
   local ok
-  ok, err, kind = send(client, "storm_alert_opt_out",
+  ok, err, kind = retry.json(client, "storm_alert_opt_out",
     { id = found.id, name = (not t.dry) and (found.name or "") or nil }, "storm alert opt-out")
   if not ok then
     return nil, err, kind
