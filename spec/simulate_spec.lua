@@ -1,26 +1,16 @@
 -- `enphase simulate`: a policy and its baseline against the simulated house
 -- on a virtual clock; the report's figures agree with the CSV of every
 -- interval, the policy is called when it asks, failures are clear.
-local cli = require("enphase.cli")
 local chart = require("enphase.lab.chart")
 local policy = require("enphase.lab.policy")
 
+local H = require("helpers.client")
 local procs = require("helpers.procs")
 
 local read, write = procs.slurp, procs.spit
 
 local function simulate(...)
-  local out, errs = {}, {}
-  local function sink(t)
-    return { write = function(_, ...)
-      for _, s in ipairs({ ... }) do
-        t[#t + 1] = s
-      end
-    end }
-  end
-  local code = cli.main({ "simulate", ... }, { stdout = sink(out), stderr = sink(errs),
-                                               getenv = function() return nil end })
-  return code, table.concat(out), table.concat(errs)
+  return H.main({ "simulate", ... }, {})
 end
 
 local function csv_rows(path)
@@ -218,25 +208,14 @@ end)
 
 describe("enphase policy", function()
   local simulator = require("helpers.sim")
-  local H = require("helpers.client")
   local sim = simulator.for_file(_ENV)
 
   local function run(...)
-    local out, errs = {}, {}
     local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
                   ENPHASE_BASE_URL = sim.base_url }
     local argv = { "policy", ... }
     argv[#argv + 1] = "--no-token-cache"
-    local function sink(t)
-      return { write = function(_, ...)
-        for _, s in ipairs({ ... }) do
-          t[#t + 1] = s
-        end
-      end }
-    end
-    local code = cli.main(argv, { stdout = sink(out), stderr = sink(errs),
-                                  getenv = function(k) return env[k] end })
-    return code, table.concat(out), table.concat(errs)
+    return H.main(argv, env)
   end
 
   it("runs the same policy file once against an account and says when to call it again", function()

@@ -2,7 +2,6 @@
 -- the simulator's house and against hostile answers), and the CLI commands.
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
-local cli = require("enphase.cli")
 local json = require("cjson")
 
 local STATUS = "/pv/settings/" .. H.SITE_ID .. "/battery_status.json"
@@ -188,21 +187,11 @@ describe("telemetry", function()
 
   describe("the CLI", function()
     local function run(...)
-      local out, errs = {}, {}
       local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
                     ENPHASE_BASE_URL = sim.base_url }
-      local function sink(t)
-        return { write = function(_, ...)
-          for _, s in ipairs({ ... }) do
-            t[#t + 1] = s
-          end
-        end }
-      end
       local argv = { ... }
       argv[#argv + 1] = "--no-token-cache"
-      local code = cli.main(argv, {
-        stdout = sink(out), stderr = sink(errs), getenv = function(k) return env[k] end })
-      return code, table.concat(out), table.concat(errs)
+      return H.main(argv, env)
     end
 
     it("enphase battery prints the state and each battery; --json the parsed values", function()

@@ -5,7 +5,6 @@
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local tz = require("enphase.tz")
-local cli = require("enphase.cli")
 local json = require("cjson")
 
 local ZONE = "Europe/London"
@@ -199,21 +198,11 @@ describe("timed actions", function()
 
   describe("enphase cfg on --for", function()
     local function run(...)
-      local out, errs = {}, {}
       local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
                     ENPHASE_BASE_URL = sim.base_url, ENPHASE_TIMEZONE = ZONE }
       local argv = { ... }
       argv[#argv + 1] = "--no-token-cache"
-      local function sink(t)
-        return { write = function(_, ...)
-          for _, s in ipairs({ ... }) do
-            t[#t + 1] = s
-          end
-        end }
-      end
-      local code = cli.main(argv, { stdout = sink(out), stderr = sink(errs),
-                                    getenv = function(k) return env[k] end })
-      return code, table.concat(out), table.concat(errs)
+      return H.main(argv, env)
     end
 
     it("charges now for a while; refuses durations it cannot do", function()

@@ -65,4 +65,21 @@ function M.lines(entries)
   return out
 end
 
+--- Runs the `enphase` CLI in this process (enphase.cli.main) with `argv`
+-- and exactly the environment `env` (a table); returns the exit code, what
+-- it wrote to stdout and what it wrote to stderr.
+function M.main(argv, env)
+  local out, errs = {}, {}
+  local function sink(t)
+    return { write = function(_, ...)
+      for _, s in ipairs({ ... }) do
+        t[#t + 1] = s
+      end
+    end }
+  end
+  local code = require("enphase.cli").main(argv, { stdout = sink(out), stderr = sink(errs),
+                                                   getenv = function(k) return env[k] end })
+  return code, table.concat(out), table.concat(errs)
+end
+
 return M
