@@ -107,17 +107,28 @@ function M.add(client, id, record)
   end)
 end
 
---- Forgets the schedules of `ids` (a list).
-function M.forget(client, ids)
+-- Drops the records whose id `gone(id)` names.
+local function drop(client, gone)
   update(client, function(records)
     local changed = false
-    for _, id in ipairs(ids) do
-      if records[id] then
+    for id in pairs(records) do
+      if gone(id) then
         records[id] = nil
         changed = true
       end
     end
     return changed
+  end)
+end
+
+--- Forgets the schedules of `ids` (a list).
+function M.forget(client, ids)
+  local forgotten = {}
+  for _, id in ipairs(ids) do
+    forgotten[id] = true
+  end
+  drop(client, function(id)
+    return forgotten[id]
   end)
 end
 
@@ -130,15 +141,8 @@ function M.prune(client, list)
       present[s.id] = true
     end
   end
-  update(client, function(records)
-    local changed = false
-    for id in pairs(records) do
-      if not present[id] then
-        records[id] = nil
-        changed = true
-      end
-    end
-    return changed
+  drop(client, function(id)
+    return not present[id]
   end)
 end
 
