@@ -133,3 +133,54 @@ describe("the token cache and the state's owners", function()
     c2:close()
   end)
 end)
+
+describe("a warm start of the enphase command (issue 8, design 4)", function()
+  local sim = simulator.for_file(_ENV)
+  local cli = require("helpers.cli")
+  -- At exit, says on stderr whether libcurl is mapped into the process.
+  local PROBE = "local exit = os.exit; os.exit = function(...) "
+    .. "local f = io.open('/proc/self/maps'); local maps = f:read('a'); f:close(); "
+    .. "io.stderr:write('PROBE libcurl=', maps:find('libcurl', 1, true) and 'yes' or 'no', '\\n'); "
+    .. "return exit(...) end"
+  local dir
+
+  before_each(function()
+    local p = io.popen("mktemp -d /tmp/enphase-state.XXXXXX")
+    dir = p:read("l")
+    p:close()
+  end)
+
+  after_each(function()
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("answers token --json and status from the token cache without loading libcurl", function()
+    if require("enphase.native") == require("enphase.core") then
+      -- Until the cache/file/lock/clock functions are in their own C module
+      -- (enphase.store), enphase.native is enphase.core, which links libcurl.
+      pending("enphase.native is still enphase.core (no enphase.store yet)")
+      return
+    end
+    local env = {
+      ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD, ENPHASE_BASE_URL = sim.base_url,
+      ENPHASE_TOKEN_CACHE = dir .. "/session.json",
+      LUA_INIT_5_3 = PROBE, LUA_INIT_5_4 = PROBE,
+    }
+    local code, out, err = cli.run(env, "token", "--json")
+    assert.equal(0, code, err)
+    assert.truthy(err:find("PROBE libcurl=yes", 1, true), err) -- the cold run logged in
+    local token = json.decode(out).token
+    local before = #sim:log()
+    for _, args in ipairs({ { "token", "--json" }, { "status" }, { "status", "--json" } }) do
+      code, out, err = cli.run(env, table.unpack(args))
+      assert.equal(0, code, err)
+      assert.truthy(err:find("PROBE libcurl=no", 1, true), table.concat(args, " ") .. ": " .. err)
+      if args[1] == "token" then
+        assert.equal(token, json.decode(out).token)
+      else
+        assert.truthy(out:find("OK", 1, true), out)
+      end
+    end
+    assert.equal(before, #sim:log())
+  end)
+end)
