@@ -33,7 +33,7 @@ M.core = core
 M.json = json
 M.simulator = simulator
 M.shell_quote = simulator.shell_quote
-M.now = core.monotonic
+M.now = require("enphase.store").monotonic
 
 M.SEED = os.getenv("ENPHASE_SEED") or (M.ROOT .. "/../shared/seed/000_5a29bb429159451f.txt")
 M.EMAIL, M.PASSWORD = "demo@example.com", "demo-password"
@@ -275,7 +275,7 @@ function M.measure_command(sim, cmd, env, repeats, check)
 end
 
 --- In this process: one call of `fn(client, 0)` (the first, listed), then
--- `calls` calls timed one by one (os.clock and core.monotonic deltas).
+-- `calls` calls timed one by one (os.clock and store.monotonic deltas).
 -- requests/connections/logins are per call (totals / calls).
 function M.measure_in_process(sim, client, fn, calls)
   local before = M.counters(sim)

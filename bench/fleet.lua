@@ -22,7 +22,7 @@ local function worker(n, base_url, mode)
   package.path = root .. "lua/?.lua;" .. root .. "lua/?/init.lua;" .. package.path
   package.cpath = root .. "build/?.so;" .. package.cpath
   local enphase = require("enphase")
-  local core = require("enphase.core")
+  local store = require("enphase.store")
   local function rss()
     local f = assert(io.open("/proc/self/status"))
     local s = f:read("a")
@@ -35,7 +35,7 @@ local function worker(n, base_url, mode)
   end
   collectgarbage("collect")
   local rss0 = rss()
-  local c0, t0 = os.clock(), core.monotonic()
+  local c0, t0 = os.clock(), store.monotonic()
   local clients = {}
   for i = 1, n do
     clients[i] = assert(enphase.new({
@@ -51,14 +51,14 @@ local function worker(n, base_url, mode)
         fail(i, "tokens()", err)
       end
     end
-    t_refresh = core.monotonic()
+    t_refresh = store.monotonic()
     for i, c in ipairs(clients) do
       local ok, err = c:toggle("cfg", true)
       if not ok then
         fail(i, "toggle", err)
       end
     end
-    t_toggle = core.monotonic()
+    t_toggle = store.monotonic()
   else
     -- the non-blocking engine: one operation per site and phase
     -- (client:start for the refresh, enphase.spawn for the toggle)
@@ -73,7 +73,7 @@ local function worker(n, base_url, mode)
         fail(i, "tokens()", err)
       end
     end
-    t_refresh = core.monotonic()
+    t_refresh = store.monotonic()
     for i, c in ipairs(clients) do
       enphase.spawn(function()
         local ok, err = c:toggle("cfg", true)
@@ -83,7 +83,7 @@ local function worker(n, base_url, mode)
       end)
     end
     enphase.run()
-    t_toggle = core.monotonic()
+    t_toggle = store.monotonic()
   end
   local cpu = os.clock() - c0
   collectgarbage("collect")

@@ -103,7 +103,7 @@ local function reconnects(sim)
       if not ok then
         return "the simulator has no /__sim/refuse yet"
       end
-      B.core.sleep(0.5)
+      require("enphase.store").sleep(0.5)
     end, 1 },
   }
   for _, case in ipairs(cases) do

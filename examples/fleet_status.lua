@@ -12,14 +12,14 @@ package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = (_VERSION == "Lua 5.3" and "build-5.3" or "build") .. "/?.so;" .. package.cpath
 
 local enphase = require("enphase")
-local core = require("enphase.core")
+local store = require("enphase.store")
 
 local path = arg[1]
 if not path then
   io.stderr:write("usage: lua5.4 examples/fleet_status.lua ACCOUNTS_FILE\n")
   os.exit(2)
 end
-local mode = core.file_mode(path)
+local mode = store.file_mode(path)
 if not mode or mode & 0x3F ~= 0 then
   io.stderr:write(path .. ": missing, or readable by others (chmod 600)\n")
   os.exit(2)
@@ -58,14 +58,14 @@ for line in io.lines(path) do
   end
 end
 
-local started = core.monotonic()
+local started = store.monotonic()
 while enphase.poll(1) > 0 do end
 local failed = 0
 for _, row in ipairs(rows) do
   print(("%-28s %s"):format(row.email, row.text))
   failed = failed + (row.failed and 1 or 0)
 end
-print(("%d sites in %.2f s, %d failed"):format(#rows, core.monotonic() - started, failed))
+print(("%d sites in %.2f s, %d failed"):format(#rows, store.monotonic() - started, failed))
 for _, c in ipairs(clients) do
   c:close()
 end

@@ -3,7 +3,7 @@
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local procs = require("helpers.procs")
-local core = require("enphase.core")
+local store = require("enphase.store")
 local enphase = require("enphase")
 local json = require("cjson")
 
@@ -122,13 +122,13 @@ describe("the request budget", function()
       client:close()
     ]])
     f:close()
-    local t0 = core.monotonic()
+    local t0 = store.monotonic()
     local results = procs.run_many(dir, 8, 8, function()
       return { E_EMAIL = H.EMAIL, E_PASSWORD = H.PASSWORD, E_BASE_URL = sim.base_url,
                E_CACHE = dir .. "/shared/session.json", E_BUDGET = tostring(limit),
                E_CALLS = tostring(calls) }, { script = script }
     end)
-    local seconds = core.monotonic() - t0
+    local seconds = store.monotonic() - t0
     local counts = {}
     for _, r in ipairs(results) do
       assert.equal(0, r.code, r.err)

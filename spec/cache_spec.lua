@@ -2,6 +2,7 @@
 -- in this process, then clients and `enphase` processes sharing a cache
 -- file, asserting on what the simulator received.
 local core = require("enphase.core")
+local store = require("enphase.store")
 local enphase = require("enphase")
 local cache = require("enphase.cache")
 local child = require("helpers.child")
@@ -29,7 +30,7 @@ local function listing(d)
 end
 
 local function mode(path)
-  return (core.file_mode(path)) & 0x1FF
+  return (store.file_mode(path)) & 0x1FF
 end
 
 local function logins(sim)
@@ -38,7 +39,7 @@ end
 
 local IS_ROOT = capture("id -u"):match("^0") ~= nil
 
-describe("enphase.core private files", function()
+describe("enphase.store private files", function()
   local dir
 
   before_each(function()
@@ -50,47 +51,47 @@ describe("enphase.core private files", function()
   end)
 
   it("computes SHA-256 (FIPS 180-4 test vectors)", function()
-    assert.equal("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", core.sha256(""))
-    assert.equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", core.sha256("abc"))
+    assert.equal("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", store.sha256(""))
+    assert.equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", store.sha256("abc"))
     assert.equal("248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
-      core.sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"))
+      store.sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"))
     assert.equal("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
-      core.sha256(("a"):rep(1000000)))
+      store.sha256(("a"):rep(1000000)))
   end)
 
   it("writes a file with mode 0600 whatever the umask, and replaces it whole", function()
     local path = dir .. "/f.json"
-    assert.is_true(core.write_private(path, "first"))
+    assert.is_true(store.write_private(path, "first"))
     assert.equal(tonumber("600", 8), mode(path))
     assert.equal("first", slurp(path))
     os.execute("chmod 644 " .. shell_quote(path))
-    assert.is_true(core.write_private(path, ("x"):rep(100000)))
+    assert.is_true(store.write_private(path, ("x"):rep(100000)))
     assert.equal(tonumber("600", 8), mode(path))
     assert.equal(100000, #slurp(path))
-    assert.is_true(core.write_private(path, ""))
+    assert.is_true(store.write_private(path, ""))
     assert.equal("", slurp(path))
     assert.same({ "f.json" }, listing(dir))
   end)
 
   it("leaves no temporary file behind when a write fails", function()
-    assert.is_true(core.make_private_dir(dir .. "/sub"))
-    local ok, err, kind = core.write_private(dir .. "/sub", "data")  -- rename over a folder
+    assert.is_true(store.make_private_dir(dir .. "/sub"))
+    local ok, err, kind = store.write_private(dir .. "/sub", "data")  -- rename over a folder
     assert.is_nil(ok)
     assert.equal("input", kind)
     assert.truthy(err:find(dir .. "/sub", 1, true))
     assert.same({ "sub" }, listing(dir))
     assert.same({}, listing(dir .. "/sub"))
-    ok, err, kind = core.write_private(dir .. "/missing/f", "data")
+    ok, err, kind = store.write_private(dir .. "/missing/f", "data")
     assert.is_nil(ok)
     assert.equal("input", kind)
     assert.truthy(err:find("No such file", 1, true), err)
-    ok, err, kind = core.write_private(dir .. "/", "data")
+    ok, err, kind = store.write_private(dir .. "/", "data")
     assert.is_nil(ok)
     assert.equal("input", kind)
     assert.truthy(err:find("not a file name", 1, true), err)
     if not IS_ROOT then -- root writes anywhere
       os.execute("chmod 500 " .. shell_quote(dir .. "/sub"))
-      ok, err, kind = core.write_private(dir .. "/sub/f", "data")
+      ok, err, kind = store.write_private(dir .. "/sub/f", "data")
       assert.is_nil(ok, err)
       assert.equal("input", kind)
       assert.same({}, listing(dir .. "/sub"))
@@ -98,24 +99,24 @@ describe("enphase.core private files", function()
   end)
 
   it("raises on arguments of the wrong type", function()
-    assert.has_error(function() core.write_private(nil, "x") end)
-    assert.has_error(function() core.write_private(dir .. "/f", {}) end)
-    assert.has_error(function() core.write_private("", "x") end)
-    assert.has_error(function() core.write_private("a\0b", "x") end)
-    assert.has_error(function() core.check_private({}) end)
-    assert.has_error(function() core.lock(dir .. "/f", -1) end)
+    assert.has_error(function() store.write_private(nil, "x") end)
+    assert.has_error(function() store.write_private(dir .. "/f", {}) end)
+    assert.has_error(function() store.write_private("", "x") end)
+    assert.has_error(function() store.write_private("a\0b", "x") end)
+    assert.has_error(function() store.check_private({}) end)
+    assert.has_error(function() store.lock(dir .. "/f", -1) end)
   end)
 
   it("creates missing folders with mode 0700 and leaves existing ones alone", function()
-    assert.is_true(core.make_private_dir(dir .. "/a/b/c"))
+    assert.is_true(store.make_private_dir(dir .. "/a/b/c"))
     for _, d in ipairs({ "/a", "/a/b", "/a/b/c" }) do
       assert.equal(tonumber("700", 8), mode(dir .. d))
     end
     os.execute("chmod 755 " .. shell_quote(dir .. "/a"))
-    assert.is_true(core.make_private_dir(dir .. "/a/b/c/"))
+    assert.is_true(store.make_private_dir(dir .. "/a/b/c/"))
     assert.equal(tonumber("755", 8), mode(dir .. "/a"))
     spit(dir .. "/file", "x")
-    local ok, err, kind = core.make_private_dir(dir .. "/file/sub")
+    local ok, err, kind = store.make_private_dir(dir .. "/file/sub")
     assert.is_nil(ok)
     assert.equal("input", kind)
     assert.truthy(err:find("file/sub", 1, true))
@@ -123,35 +124,35 @@ describe("enphase.core private files", function()
 
   it("accepts a private file or a missing one, and refuses what others can touch", function()
     local path = dir .. "/c.json"
-    assert.is_true(core.check_private(path))
-    assert.is_true(core.write_private(path, "{}"))
-    assert.is_true(core.check_private(path))
+    assert.is_true(store.check_private(path))
+    assert.is_true(store.write_private(path, "{}"))
+    assert.is_true(store.check_private(path))
     os.execute("chmod 640 " .. shell_quote(path))
-    local ok, err, kind = core.check_private(path)
+    local ok, err, kind = store.check_private(path)
     assert.is_nil(ok)
     assert.equal("input", kind)
     assert.truthy(err:find("mode 640", 1, true), err)
     assert.truthy(err:find("chmod 600", 1, true), err)
     os.execute("chmod 600 " .. shell_quote(path) .. "; chmod 777 " .. shell_quote(dir))
-    ok, err, kind = core.check_private(path)
+    ok, err, kind = store.check_private(path)
     assert.is_nil(ok)
     assert.equal("input", kind)
     assert.truthy(err:find("folder " .. dir .. " is writable by group or others", 1, true), err)
     os.execute("chmod 720 " .. shell_quote(dir))
-    assert.is_nil((core.check_private(path)))
+    assert.is_nil((store.check_private(path)))
     os.execute("chmod 700 " .. shell_quote(dir))
     os.execute("ln -s c.json " .. shell_quote(dir .. "/link"))
-    ok, err = core.check_private(dir .. "/link")
+    ok, err = store.check_private(dir .. "/link")
     assert.is_nil(ok)
     assert.truthy(err:find("symbolic link", 1, true), err)
     os.execute("mkdir " .. shell_quote(dir .. "/d"))
-    ok, err = core.check_private(dir .. "/d")
+    ok, err = store.check_private(dir .. "/d")
     assert.is_nil(ok)
     assert.truthy(err:find("not a regular file", 1, true), err)
-    ok, err = core.check_private(dir .. "/nowhere/c.json")
+    ok, err = store.check_private(dir .. "/nowhere/c.json")
     assert.is_nil(ok)
     assert.truthy(err:find("nowhere", 1, true), err)
-    ok, err = core.check_private("/tmp/enphase-x.json")
+    ok, err = store.check_private("/tmp/enphase-x.json")
     assert.is_nil(ok)
     assert.truthy(err:find("folder /tmp is writable", 1, true), err)
   end)
@@ -161,14 +162,14 @@ describe("enphase.core private files", function()
       return -- only root can give a file away
     end
     local path = dir .. "/c.json"
-    assert.is_true(core.write_private(path, "{}"))
+    assert.is_true(store.write_private(path, "{}"))
     os.execute("chown 65534 " .. shell_quote(path))
-    local ok, err, kind = core.check_private(path)
+    local ok, err, kind = store.check_private(path)
     assert.is_nil(ok)
     assert.equal("input", kind)
     assert.truthy(err:find("another user", 1, true), err)
     os.execute("chown 0 " .. shell_quote(path) .. "; chown 65534 " .. shell_quote(dir))
-    ok, err = core.check_private(path)
+    ok, err = store.check_private(path)
     assert.is_nil(ok)
     assert.truthy(err:find("folder " .. dir .. " belongs to another user", 1, true), err)
     os.execute("chown 0 " .. shell_quote(dir))
@@ -176,34 +177,34 @@ describe("enphase.core private files", function()
 
   it("locks a file: a second lock waits, then fails; unlock, __close and __gc release", function()
     local path = dir .. "/c.json"
-    local lock = assert(core.lock(path))
+    local lock = assert(store.lock(path))
     assert.equal("enphase.lock (held)", tostring(lock))
     assert.equal(tonumber("600", 8), mode(path .. ".lock"))
-    local t0 = core.monotonic()
-    local again, err, kind = core.lock(path, 0.2)
+    local t0 = store.monotonic()
+    local again, err, kind = store.lock(path, 0.2)
     assert.is_nil(again)
     assert.equal("input", kind)
     assert.truthy(err:find("still locked", 1, true), err)
-    assert.is_true(core.monotonic() - t0 >= 0.19)
+    assert.is_true(store.monotonic() - t0 >= 0.19)
     lock:unlock()
     lock:unlock() -- idempotent
     assert.equal("enphase.lock (released)", tostring(lock))
     if _VERSION ~= "Lua 5.3" then -- a to-be-closed variable (Lua 5.4 syntax, so load()ed)
       local scoped = assert(load([[
-        local core, path = ...
-        local scoped <close> = assert(core.lock(path, 0))
-        return core.lock(path, 0)
+        local store, path = ...
+        local scoped <close> = assert(store.lock(path, 0))
+        return store.lock(path, 0)
       ]]))
-      assert.is_nil((scoped(core, path)))
-      assert.truthy(core.lock(path, 0)) -- released at scope end; this one is garbage now
+      assert.is_nil((scoped(store, path)))
+      assert.truthy(store.lock(path, 0)) -- released at scope end; this one is garbage now
     end
     collectgarbage()
     collectgarbage()
-    assert.truthy(core.lock(path, 0))
+    assert.truthy(store.lock(path, 0))
     collectgarbage()
     os.execute("ln -s /etc/passwd " .. shell_quote(dir .. "/evil.lock"))
     local bad
-    bad, err = core.lock(dir .. "/evil")
+    bad, err = store.lock(dir .. "/evil")
     assert.is_nil(bad)
     assert.truthy(err:find("evil.lock", 1, true), err)
   end)
@@ -541,9 +542,9 @@ describe("the token cache of a client", function()
       end)
       local op = a:start("status")
       assert.is_false(op:done()) -- inside its login, holding the lock
-      local t0 = core.monotonic()
+      local t0 = store.monotonic()
       local st, err = b:status()
-      local elapsed = core.monotonic() - t0
+      local elapsed = store.monotonic() - t0
       assert.is_nil(err)
       assert.equal("OK", st.status)
       assert.is_true(elapsed < 5, ("the blocking call took %.1f s"):format(elapsed))
@@ -836,19 +837,19 @@ describe("the enphase command with a token cache", function()
 
   it("keeps the file whole under concurrent writers and readers", function()
     local path = dir .. "/race/c.json"
-    assert.is_true(core.make_private_dir(dir .. "/race"))
+    assert.is_true(store.make_private_dir(dir .. "/race"))
     local writer = [[
       package.cpath = arg[3] .. ";" .. package.cpath
-      local core = require("enphase.core")
+      local store = require("enphase.store")
       local id, path = tonumber(arg[1]), arg[2]
       for i = 1, 60 do
         local body = ("%d:%d:"):format(id, i) .. ("x"):rep(2000 + 97 * id + i) .. ":end"
         if i % 2 == 0 then
-          local lock = assert(core.lock(path, 30))
-          assert(core.write_private(path, body))
+          local lock = assert(store.lock(path, 30))
+          assert(store.write_private(path, body))
           lock:unlock()
         else
-          assert(core.write_private(path, body))
+          assert(store.write_private(path, body))
         end
       end
     ]]

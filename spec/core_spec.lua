@@ -1,6 +1,7 @@
 -- Unit specs of the C module enphase.core: everything that needs no server.
 -- Build first: cmake -S . -B build && cmake --build build
 local core = require("enphase.core")
+local store = require("enphase.store")
 
 -- base64url without padding, written here so the specs do not trust C.
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -45,14 +46,14 @@ describe("enphase.core", function()
 
   describe("jwt_exp", function()
     it("reads exp from an unpadded JWT", function()
-      assert.equal(1767225600, core.jwt_exp(jwt('{"exp":1767225600}')))
+      assert.equal(1767225600, store.jwt_exp(jwt('{"exp":1767225600}')))
     end)
 
     it("reads exp from a padded JWT", function()
       local payload = '{"exp":1767225600,"a":"x"}' -- 26 bytes: needs "=="
       local token = jwt(payload, true)
       assert.truthy(token:find("=", 1, true))
-      assert.equal(1767225600, core.jwt_exp(token))
+      assert.equal(1767225600, store.jwt_exp(token))
     end)
 
     it("decodes the url-safe characters - and _", function()
@@ -60,15 +61,15 @@ describe("enphase.core", function()
       local payload = token:match("^[^.]+%.([^.]+)%.")
       assert.truthy(payload:find("-", 1, true))
       assert.truthy(payload:find("_", 1, true))
-      assert.equal(42, core.jwt_exp(token))
+      assert.equal(42, store.jwt_exp(token))
     end)
 
     it("returns an integer", function()
-      assert.equal("integer", math.type(core.jwt_exp(jwt('{"exp":7}'))))
+      assert.equal("integer", math.type(store.jwt_exp(jwt('{"exp":7}'))))
     end)
 
     it("ignores exp inside nested objects", function()
-      local v, msg = core.jwt_exp(jwt('{"data":{"exp":5}}'))
+      local v, msg = store.jwt_exp(jwt('{"data":{"exp":5}}'))
       assert.is_nil(v)
       assert.matches("no numeric exp", msg)
     end)
@@ -94,7 +95,7 @@ describe("enphase.core", function()
     }
     for what, token in pairs(bad) do
       it("refuses " .. what .. " with a message", function()
-        local v, msg = core.jwt_exp(token)
+        local v, msg = store.jwt_exp(token)
         assert.is_nil(v)
         assert.is_string(msg)
         assert.is_nil(msg:find(token ~= "" and token or "\0", 1, true))
@@ -102,7 +103,7 @@ describe("enphase.core", function()
     end
 
     it("raises on a non-string argument", function()
-      assert.has_error(function() core.jwt_exp({}) end)
+      assert.has_error(function() store.jwt_exp({}) end)
     end)
   end)
 
@@ -208,31 +209,6 @@ describe("enphase.core", function()
     end)
     it("keeps the unreserved characters and encodes UTF-8 bytes", function()
       assert.equal("AZaz09-._~%E2%9C%93%00", core.urlencode("AZaz09-._~\u{2713}\0"))
-    end)
-  end)
-
-  describe("clocks, sleep and file modes", function()
-    it("gives wall-clock and monotonic seconds", function()
-      assert.is_true(math.abs(core.now() - os.time()) < 2)
-      local t0 = core.monotonic()
-      core.sleep(0.02)
-      assert.is_true(core.monotonic() - t0 >= 0.019)
-    end)
-    it("refuses a negative sleep", function()
-      assert.has_error(function() core.sleep(-1) end)
-    end)
-    it("reads permission bits and the owner", function()
-      local path = os.tmpname()
-      os.execute("chmod 640 " .. path)
-      local mode, uid = core.file_mode(path)
-      os.remove(path)
-      assert.equal(tonumber("640", 8), mode)
-      assert.equal("integer", math.type(uid))
-    end)
-    it("answers nil and a message for a missing file", function()
-      local mode, msg = core.file_mode("/nonexistent/enphase")
-      assert.is_nil(mode)
-      assert.matches("No such file", msg)
     end)
   end)
 
@@ -409,6 +385,35 @@ describe("enphase.core", function()
       end
       assert.equal(0, s:info().requests)
       s:close()
+    end)
+  end)
+
+  describe("error kinds", function()
+    it("spells each C kind once, in src/errors.h, and errors.lua documents it", function()
+      local kinds = setmetatable({
+        -- the one kind only enphase.core's own callers see: auth.lua turns it
+        -- into a fresh login (doc/internals.md section 1)
+        session = "the web session has expired",
+      }, { __index = require("enphase.errors").kinds })
+      local header = assert(io.open("src/errors.h")):read("a")
+      local seen = {}
+      for name, kind in header:gmatch('#define KIND_(%u+) "([%l_]+)"') do
+        assert.equal(name:lower(), kind)
+        assert.is_nil(seen[kind], kind)
+        seen[kind] = true
+        assert.is_string(kinds[kind], kind .. " is not in enphase.errors.kinds")
+      end
+      assert.truthy(seen.input and seen.network and seen.session)
+      -- nowhere else in C: no kind written as a string literal
+      local list = assert(io.popen("ls src/*.c"))
+      for file in list:lines() do
+        local src = assert(io.open(file)):read("a")
+        for kind in pairs(seen) do
+          assert.is_nil(src:find('push_failure%(L, "' .. kind .. '"'), file)
+          assert.is_nil(src:find('pushliteral%(L, "' .. kind .. '"%)'), file)
+        end
+      end
+      list:close()
     end)
   end)
 end)

@@ -76,6 +76,7 @@ describe("the Debian package", function()
         local enphase = require("enphase")
         print(package.searchpath("enphase", package.path))
         print(package.searchpath("enphase.core", package.cpath))
+        print(package.searchpath("enphase.store", package.cpath))
         local client = assert(enphase.new({ email = %q, password = %q, base_url = %q }))
         local st, err, kind = client:status()
         print(_VERSION, enphase._VERSION, st and st.status, st and st.site_id, err, kind)
@@ -89,7 +90,8 @@ describe("the Debian package", function()
       end
       assert.equal(root .. "/usr/share/lua/" .. v .. "/enphase/init.lua", lines[1])
       assert.equal(root .. "/usr/lib/" .. multiarch .. "/lua/" .. v .. "/enphase/core.so", lines[2])
-      assert.equal(("Lua %s\tlua-enphase 0.1.0\tOK\t%d\tnil\tnil"):format(v, H.SITE_ID), lines[3])
+      assert.equal(root .. "/usr/lib/" .. multiarch .. "/lua/" .. v .. "/enphase/store.so", lines[3])
+      assert.equal(("Lua %s\tlua-enphase 0.1.0\tOK\t%d\tnil\tnil"):format(v, H.SITE_ID), lines[4])
     end)
   end
 

@@ -6,7 +6,7 @@ local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local enphase = require("enphase")
 local engine = require("enphase.engine")
-local core = require("enphase.core")
+local store = require("enphase.store")
 
 local function user(i)
   return { email = ("user%d@example.com"):format(i), password = "password" .. i }
@@ -185,10 +185,10 @@ describe("the non-blocking engine", function()
     it("a delayed answer to one does not hold the other", function()
       local a, b = new_client(1), new_client(2)
       sim:fault({ match = "/app-api/" .. site(1) .. "/data.json", action = "delay", delay = 1.5 })
-      local t0, done = core.monotonic(), {}
+      local t0, done = store.monotonic(), {}
       local function record(name)
         return function()
-          done[#done + 1] = { name = name, at = core.monotonic() - t0 }
+          done[#done + 1] = { name = name, at = store.monotonic() - t0 }
         end
       end
       local opa = enphase.spawn(function()
@@ -220,14 +220,14 @@ describe("the non-blocking engine", function()
       local a, b = new_client(1, { sleep = false }), new_client(2, { sleep = false })
       assert.truthy(a:status())
       assert.truthy(b:status())
-      local t0 = core.monotonic()
+      local t0 = store.monotonic()
       local opa, opb = a:start("charge_from_grid", true), b:start("charge_from_grid", true)
       -- while both wait their 1 s, poll returns when asked to
-      local p0 = core.monotonic()
+      local p0 = store.monotonic()
       assert.equal(2, enphase.poll(0))
-      assert.truthy(core.monotonic() - p0 < 0.5)
+      assert.truthy(store.monotonic() - p0 < 0.5)
       enphase.run()
-      local took = core.monotonic() - t0
+      local took = store.monotonic() - t0
       assert.is_true(opa:result())
       assert.is_true(opb:result())
       -- one delay, not two: under 2 s (valgrind on a loaded machine took 1.81 s)
@@ -273,7 +273,7 @@ describe("the non-blocking engine", function()
         if open_now == 1 then
           break
         end
-        core.sleep(0.02)
+        store.sleep(0.02)
       end
       assert.equal(1, open_now)
     end)
@@ -301,18 +301,18 @@ describe("the non-blocking engine", function()
       local b = new_client(0, { token_cache = path })
       local other = new_client(2)
       -- The lock is held by this process's third handle until a timer lets go.
-      local held = assert(core.lock(path, 0))
+      local held = assert(store.lock(path, 0))
       -- The lock is let go once the client without the cache has finished
       -- (or after 20 s, when it stalled): no race with a loaded machine.
       local release_at, done_other
       local ops = { a:start("status"), b:start("status"), other:start("status") }
       enphase.spawn(function()
-        local give_up = core.monotonic() + 20
-        while not ops[3]:done() and core.monotonic() < give_up do
+        local give_up = store.monotonic() + 20
+        while not ops[3]:done() and store.monotonic() < give_up do
           engine.sleep(0.01)
         end
-        done_other = ops[3]:done() and core.monotonic() or nil
-        release_at = core.monotonic()
+        done_other = ops[3]:done() and store.monotonic() or nil
+        release_at = store.monotonic()
         held:unlock()
       end)
       while enphase.poll(0.05) > 0 do
@@ -447,7 +447,7 @@ describe("the non-blocking engine", function()
           break
         end
         assert.truthy(t >= 0 and t <= 1)
-        core.sleep(t)
+        store.sleep(t)
         enphase.poll(0)
         wakeups = wakeups + 1
       end
@@ -461,7 +461,7 @@ describe("the non-blocking engine", function()
       local ticks = 0
       while not op:done() and ticks < 200 do
         enphase.poll(0)
-        core.sleep(0.01) -- the host's tick
+        store.sleep(0.01) -- the host's tick
         ticks = ticks + 1
       end
       assert.equal("OK", op:result().status)

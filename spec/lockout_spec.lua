@@ -4,7 +4,7 @@
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local procs = require("helpers.procs")
-local core = require("enphase.core")
+local store = require("enphase.store")
 local json = require("cjson")
 
 local function login_posts(sim)
@@ -151,13 +151,13 @@ describe("the lock-out guard", function()
     local a = pair()
     local ledger = require("enphase.ledger")
     local path = ledger.path(a._cache)
-    assert.is_true(core.write_private(path, "{not json"))
+    assert.is_true(store.write_private(path, "{not json"))
     assert.equal("OK", a:status().status)
     local t = json.decode(procs.slurp(path))
     assert.equal(0, t.login.refusals)
     t.account = "0"
     t.login = { until_at = os.time() + 1000, refusals = 5, kind = "auth", message = "old" }
-    assert.is_true(core.write_private(path, json.encode(t)))
+    assert.is_true(store.write_private(path, json.encode(t)))
     sim:revoke({})
     sim:clear_sessions()
     local b = H.new(sim, { token_cache = dir .. "/c/session.json", refresh_margin = 90000 })
@@ -171,7 +171,7 @@ describe("the lock-out guard", function()
       ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = "wrong", ENPHASE_BASE_URL = sim.base_url,
       ENPHASE_TOKEN_CACHE = dir .. "/cron/session.json",
     }
-    local t0 = core.monotonic()
+    local t0 = store.monotonic()
     local results = procs.run_many(dir, runs, 8, function(i)
       local e = { ENPHASE_TEST_CLOCK_OFFSET = ("%d"):format((i - 1) * step) }
       for k, v in pairs(env) do
@@ -179,7 +179,7 @@ describe("the lock-out guard", function()
       end
       return e, { "status" }
     end)
-    local seconds = core.monotonic() - t0
+    local seconds = store.monotonic() - t0
     assert.equal(3, login_posts(sim))
     assert.equal(3, sim:state().login_attempts)
     local waited = 0

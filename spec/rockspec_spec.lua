@@ -1,4 +1,4 @@
--- The rockspec installs the C module, the Lua files and the CLI, offline,
+-- The rockspec installs the two C modules, the Lua files and the CLI, offline,
 -- for the Lua under test (the suite runs under lua5.3 and lua5.4: both).
 local child = require("helpers.child")
 
@@ -32,8 +32,10 @@ describe("the rockspec", function()
       local wrapper = io.open(tree .. "/bin/enphase"):read("a")
       assert.truthy(wrapper:find("lua" .. v, 1, true), wrapper)
       local where = run(child.lua .. [[ -e 'print(package.searchpath("enphase.core", package.cpath));
+        print(package.searchpath("enphase.store", package.cpath));
         print(package.searchpath("enphase.sim.cli", package.path)); print(require("enphase")._VERSION)']])
       assert.truthy(where:find(tree .. "/lib/lua/" .. v .. "/enphase/core.so", 1, true), where)
+      assert.truthy(where:find(tree .. "/lib/lua/" .. v .. "/enphase/store.so", 1, true), where)
       assert.truthy(where:find(tree .. "/share/lua/" .. v .. "/enphase/sim/cli.lua", 1, true), where)
       assert.truthy(where:find("lua-enphase 0.1.0", 1, true), where)
       os.execute("rm -rf " .. tree .. " " .. log .. " " .. src)

@@ -1,8 +1,9 @@
 /*
  * core.urlencode and the Lua faces of the parsers in parse.c.
  */
+#include "codec.h"
+
 #include "parse.h"
-#include "util.h"
 
 #include <curl/curl.h>
 #include <lauxlib.h>
@@ -19,22 +20,6 @@ int codec_urlencode(lua_State *L)
         return luaL_error(L, "not enough memory");
     lua_pushstring(L, e);
     curl_free(e);
-    return 1;
-}
-
-/* core.jwt_exp(jwt) -> exp | nil, message */
-int codec_jwt_exp(lua_State *L)
-{
-    size_t n;
-    const char *jwt = luaL_checklstring(L, 1, &n);
-    const char *why = NULL;
-    int64_t exp = 0;
-    if (jwt_exp(jwt, n, &exp, &why) != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, why);
-        return 2;
-    }
-    lua_pushinteger(L, (lua_Integer)exp);
     return 1;
 }
 

@@ -1,15 +1,18 @@
 /*
- * enphase.core: the C half of lua-enphase (doc/internals.md section 1).
- * This file only registers things: the session class and the module
- * functions.
+ * enphase.core: the libcurl half of lua-enphase (doc/internals.md
+ * section 1); what needs no session is in enphase.store (store.c). This
+ * file only registers things: the session class and the module functions.
  */
 #include "battery.h"
+#include "codec.h"
+#include "discover.h"
+#include "engine.h"
+#include "lifecycle.h"
 #include "login.h"
 #include "mfa.h"
 #include "request.h"
 #include "session.h"
-#include "store.h"
-#include "util.h"
+#include "state.h"
 
 #include <lauxlib.h>
 
@@ -21,6 +24,8 @@
 #define ENPHASE_API __attribute__((visibility("default")))
 #endif
 
+/* One method a line. */
+/* clang-format off */
 static const luaL_Reg session_methods[] = {
     {"login", login_login},
     {"refresh_jwt", login_refresh_jwt},
@@ -34,34 +39,25 @@ static const luaL_Reg session_methods[] = {
     {"mfa_validate", mfa_validate},
     {"set_ids", session_set_ids},
     {"info", session_info},
-    {"generation", session_generation},
+    {"generation", state_generation},
     {"secrets", session_secrets},
-    {"export_state", store_export_state},
-    {"import_state", store_import_state},
-    {"close", session_close},
+    {"export_state", state_export},
+    {"import_state", state_import},
+    {"close", lifecycle_close},
     {NULL, NULL}};
+/* clang-format on */
 
-static const luaL_Reg session_meta[] = {{"__gc", session_close},
-                                        {"__close", session_close},
+static const luaL_Reg session_meta[] = {{"__gc", lifecycle_close},
+                                        {"__close", lifecycle_close},
                                         {"__tostring", session_tostring},
                                         {"__index", NULL},
                                         {NULL, NULL}};
 
 static const luaL_Reg functions[] = {
-    {"new", session_new},
-    {"jwt_exp", codec_jwt_exp},
+    {"new", lifecycle_new},
     {"extract_authenticity_token", codec_extract_authenticity_token},
     {"site_id_from_url", codec_site_id_from_url},
     {"urlencode", codec_urlencode},
-    {"now", util_now},
-    {"monotonic", util_monotonic},
-    {"sleep", util_sleep},
-    {"file_mode", util_file_mode},
-    {"write_private", store_write_private},
-    {"check_private", store_check_private},
-    {"make_private_dir", store_make_private_dir},
-    {"lock", store_lock},
-    {"sha256", store_sha256},
     {"poll", engine_poll},
     {"pending", engine_pending},
     {"mark_operation", engine_mark_operation},
@@ -85,7 +81,6 @@ ENPHASE_API int luaopen_enphase_core(lua_State *L)
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
-    store_register(L);
     luaL_newlib(L, functions);
     lua_pushliteral(L, ENPHASE_VERSION);
     lua_setfield(L, -2, "_VERSION");

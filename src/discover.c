@@ -2,11 +2,16 @@
  * s:discover_site(), s:discover_user() and s:fetch_xsrf(): the seed's
  * discover_ids and get_xsrf.
  */
+#include "discover.h"
+
 #include "errors.h"
 #include "http.h"
+#include "json.h"
 #include "login.h"
 #include "parse.h"
 #include "request.h"
+#include "secret.h"
+#include "text.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -21,20 +26,6 @@ static void need_site(lua_State *L, const session *s, const char *method)
                    "%s: the site id is unknown (call discover_site() or "
                    "set_ids() first)",
                    method);
-}
-
-static int same_host(const char *a, const char *b)
-{
-    for (; *a != '\0' && *b != '\0'; a++, b++) {
-        int x = (unsigned char)*a, y = (unsigned char)*b;
-        if (x >= 'A' && x <= 'Z')
-            x += 'a' - 'A';
-        if (y >= 'A' && y <= 'Z')
-            y += 'a' - 'A';
-        if (x != y)
-            return 0;
-    }
-    return *a == *b;
 }
 
 /* The scheme, host and port (the scheme's default when absent) of url;
@@ -64,7 +55,8 @@ static int redirect_allowed(const session *s, const char *url)
     char *bscheme = NULL, *bhost = NULL, *bport = NULL;
     int ok = url_origin(url, &scheme, &host, &port) == 0 &&
              url_origin(s->base_url, &bscheme, &bhost, &bport) == 0 &&
-             same_host(host, bhost) && strcmp(port, bport) == 0 &&
+             text_iequal(host, strlen(host), bhost, strlen(bhost)) &&
+             strcmp(port, bport) == 0 &&
              (strcmp(bscheme, "https") != 0 || strcmp(scheme, "https") == 0);
     curl_free(scheme);
     curl_free(host);

@@ -20,14 +20,13 @@
 
 #include "engine.h"
 
+#include "clock.h"
 #include "compat.h"
 #include "session.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define ENGINE_MT "enphase.engine"
 
@@ -198,15 +197,6 @@ static void wait_for(engine *e, int ms)
         fail_all(e, mc);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec req, rem;
-    req.tv_sec = ms / 1000;
-    req.tv_nsec = (long)(ms % 1000) * 1000000L;
-    while (nanosleep(&req, &rem) != 0 && errno == EINTR)
-        req = rem;
-}
-
 int engine_start(lua_State *L, session *s)
 {
     engine *e = s->xfer.eng;
@@ -306,7 +296,7 @@ int engine_poll(lua_State *L)
             perform(e);
         }
     } else if (e->nready == 0) {
-        sleep_ms(ms);
+        (void)clock_sleep(ms / 1000.0);
     }
     lua_createtable(L, (int)e->nready, 0);
     for (i = 0; i < e->nready; i++) {

@@ -6,7 +6,11 @@
 
 #include <lua.h>
 
-/* The kinds of failure (doc/internals.md section 1). */
+/* The kinds of failure the C modules return: the only place they are
+ * spelled in C. Each is one of lua/enphase/errors.lua's kinds, but for
+ * "session", which the Lua layer answers with a fresh login and never
+ * returns (spec/core_spec.lua checks both). */
+#define KIND_INPUT "input"
 #define KIND_AUTH "auth"
 #define KIND_MFA "mfa"
 #define KIND_LOCKED "locked"

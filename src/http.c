@@ -6,6 +6,8 @@
 #include "http.h"
 
 #include "errors.h"
+#include "secret.h"
+#include "text.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -240,23 +242,11 @@ void http_free_pool(session *s)
     }
 }
 
-/* Overwrites then frees a list that may carry secrets (tokens, cookies). */
-static void wipe_slist(struct curl_slist *l)
-{
-    struct curl_slist *it;
-    for (it = l; it != NULL; it = it->next) {
-        volatile char *p = it->data;
-        while (p != NULL && *p != '\0')
-            *p++ = '\0';
-    }
-    curl_slist_free_all(l);
-}
-
 void http_clear_headers(session *s)
 {
     if (s->curl != NULL)
         curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)0);
-    wipe_slist(s->req_headers);
+    secret_free_list(s->req_headers);
     s->req_headers = NULL;
 }
 
@@ -301,7 +291,7 @@ int http_cookie(session *s, const char *name, char **value)
     }
     if (found != NULL)
         rc = secret_set(value, found, strlen(found)) == 0 ? 1 : -1;
-    wipe_slist(list);
+    secret_free_list(list);
     return rc;
 }
 
@@ -314,13 +304,9 @@ void http_clear_cookies(session *s)
 static void sync_xsrf(session *s)
 {
     char *v = NULL;
-    const char *p;
     if (http_cookie(s, XSRF_COOKIE, &v) != 1)
         return;
-    for (p = v; *p != '\0'; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7F)
-            break;
-    if (*v != '\0' && *p == '\0' &&
+    if (text_is_token(v, strlen(v)) &&
         (s->xsrf == NULL || strcmp(s->xsrf, v) != 0)) {
         secret_free(&s->xsrf);
         s->xsrf = v;
@@ -497,7 +483,7 @@ static int drive(lua_State *L, session *s)
 int http_run(lua_State *L, session *s, http_step step)
 {
     if (s->xfer.waiting)
-        return push_failure(L, "input",
+        return push_failure(L, KIND_INPUT,
                             "session busy: another operation is using it "
                             "(one request at a time per session)");
     s->xfer.step = step;

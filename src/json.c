@@ -1,8 +1,8 @@
 /*
  * A small strict JSON reader: validates a whole document and reports the
- * value found at one key path. Pure C (see parse.h).
+ * value found at one key path (json.h).
  */
-#include "parse.h"
+#include "json.h"
 
 #include <stdlib.h>
 #include <string.h>

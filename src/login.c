@@ -8,7 +8,10 @@
 
 #include "errors.h"
 #include "http.h"
+#include "json.h"
 #include "parse.h"
+#include "secret.h"
+#include "text.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -17,17 +20,6 @@
 #define LOGIN_PAGE "GET /login"
 #define LOGIN_POST "POST /login/login"
 #define JWT_GET "GET /app-api/jwt_token.json"
-
-static int lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-static int is_alnum(int c)
-{
-    c = lower(c);
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z');
-}
 
 /* Case-insensitive search of a lower-case needle in s[0..n); with word set,
  * the match must not touch a letter or digit on either side. */
@@ -38,12 +30,12 @@ static int mentions(const char *s, size_t n, const char *needle, int word)
         return 0;
     for (i = 0; i + m <= n; i++) {
         for (j = 0; j < m; j++)
-            if (lower((unsigned char)s[i + j]) != needle[j])
+            if (text_lower((unsigned char)s[i + j]) != needle[j])
                 break;
         if (j < m)
             continue;
-        if (!word || ((i == 0 || !is_alnum((unsigned char)s[i - 1])) &&
-                      (i + m == n || !is_alnum((unsigned char)s[i + m]))))
+        if (!word || ((i == 0 || !text_is_alnum((unsigned char)s[i - 1])) &&
+                      (i + m == n || !text_is_alnum((unsigned char)s[i + m]))))
             return 1;
     }
     return 0;
@@ -182,9 +174,7 @@ static int build_form(session *s, const char *token, size_t tlen)
 cleanup:
     for (i = 0; i < 3; i++) {
         if (vals[i] != NULL) {
-            volatile char *p = vals[i];
-            while (*p != '\0')
-                *p++ = '\0';
+            secret_wipe(vals[i], strlen(vals[i]));
             curl_free(vals[i]);
         }
     }

@@ -1,6 +1,5 @@
 /*
- * The web login and the JWT (login.c), the discovery of the site and user
- * ids and the XSRF token (discover.c).
+ * The web login and the JWT: the seed's get_jwt_and_login.
  */
 #ifndef ENPHASE_LOGIN_H
 #define ENPHASE_LOGIN_H
@@ -19,10 +18,5 @@ int login_take_jwt(lua_State *L, session *s);
 /* Methods s:login(), s:refresh_jwt(). */
 int login_login(lua_State *L);
 int login_refresh_jwt(lua_State *L);
-
-/* Methods s:discover_site(), s:discover_user(), s:fetch_xsrf(). */
-int discover_site(lua_State *L);
-int discover_user(lua_State *L);
-int discover_xsrf(lua_State *L);
 
 #endif

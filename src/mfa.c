@@ -10,8 +10,10 @@
 
 #include "errors.h"
 #include "http.h"
+#include "json.h"
 #include "login.h"
 #include "parse.h"
+#include "secret.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>

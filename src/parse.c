@@ -4,13 +4,11 @@
  */
 #include "parse.h"
 
+#include "json.h"
+#include "text.h"
+
 #include <stdlib.h>
 #include <string.h>
-
-static int lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
 
 static int is_space(int c)
 {
@@ -22,12 +20,6 @@ static int is_digit(int c)
     return c >= '0' && c <= '9';
 }
 
-static int is_alnum(int c)
-{
-    c = lower(c);
-    return is_digit(c) || (c >= 'a' && c <= 'z');
-}
-
 /* Case-insensitive: does s[0..n) equal the lower-case literal lit? */
 static int ieq(const char *s, size_t n, const char *lit)
 {
@@ -35,7 +27,7 @@ static int ieq(const char *s, size_t n, const char *lit)
     if (strlen(lit) != n)
         return 0;
     for (i = 0; i < n; i++)
-        if (lower((unsigned char)s[i]) != lit[i])
+        if (text_lower((unsigned char)s[i]) != lit[i])
             return 0;
     return 1;
 }
@@ -94,7 +86,7 @@ static unsigned long numeric_entity(const char *s, size_t n)
         i = 1;
     }
     for (; i < n; i++) {
-        int c = lower((unsigned char)s[i]), d;
+        int c = text_lower((unsigned char)s[i]), d;
         if (is_digit(c))
             d = c - '0';
         else if (hex && c >= 'a' && c <= 'f')
@@ -243,7 +235,7 @@ size_t extract_authenticity_token(const char *html, size_t len, char *out,
             continue;
         }
         ts = i;
-        while (i < len && is_alnum((unsigned char)html[i]))
+        while (i < len && text_is_alnum((unsigned char)html[i]))
             i++;
         te = i;
         if (i < len && !is_space((unsigned char)html[i]) && html[i] != '/' &&

@@ -1,10 +1,10 @@
 /*
- * Parsers for what the Enlighten web site sends back: the login page, JWTs,
- * redirect URLs and JSON bodies.
+ * Parsers for what the Enlighten web site sends back: the login page, JWTs
+ * and redirect URLs (JSON bodies: json.h).
  *
- * Pure C: no Lua and no libcurl in parse.c and json.c, so the libFuzzer
- * targets in spec/fuzz/ link those two files alone. Every function takes an
- * explicit length: response bodies are neither NUL-terminated nor trusted.
+ * Pure C: no Lua and no libcurl in parse.c, json.c and text.c, so the
+ * libFuzzer targets in spec/fuzz/ link those files alone. Every function takes
+ * an explicit length: response bodies are neither NUL-terminated nor trusted.
  */
 #ifndef ENPHASE_PARSE_H
 #define ENPHASE_PARSE_H
@@ -14,9 +14,6 @@
 
 /* Longest authenticity token accepted (decoded bytes). */
 #define PARSE_TOKEN_MAX 1024
-
-/* Deepest JSON nesting accepted by json_lookup. */
-#define PARSE_JSON_DEPTH 64
 
 /* Largest JWT `exp` accepted: 9999-12-31T23:59:59Z. */
 #define PARSE_EXP_MAX INT64_C(253402300799)
@@ -63,37 +60,5 @@ int site_id_from_url(const char *url, size_t len, int64_t *id);
 
 /* True when url's path is /login or below it (/login?..., /login/...). */
 int url_is_login_page(const char *url, size_t len);
-
-/* JSON value types reported by json_lookup. */
-typedef enum json_type {
-    JSON_NONE = 0, /* path not found */
-    JSON_NULL,
-    JSON_FALSE,
-    JSON_TRUE,
-    JSON_INTEGER, /* an integer literal that fits in int64 */
-    JSON_NUMBER,  /* any other number (fraction, exponent, too big) */
-    JSON_STRING,
-    JSON_ARRAY,
-    JSON_OBJECT
-} json_type;
-
-typedef struct json_value {
-    json_type type;
-    int64_t integer; /* JSON_INTEGER */
-    char *str;       /* JSON_STRING: decoded UTF-8, NUL-terminated, malloc'd */
-    size_t len;      /* JSON_STRING: length without the NUL */
-} json_value;
-
-/*
- * Parses the whole document (strictly: RFC 8259, nesting at most
- * PARSE_JSON_DEPTH) and reports the value at path (object keys, outermost
- * first; a repeated key: the last one wins). Returns 0 when the document is
- * valid (out->type is JSON_NONE when the path is absent), -1 when it is not
- * JSON or memory ran out. Free out with json_value_free in both cases.
- */
-int json_lookup(const char *json, size_t len, const char *const *path,
-                size_t npath, json_value *out);
-
-void json_value_free(json_value *v);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * The session userdata: one libcurl easy handle (keep-alive, in-memory
  * cookie engine), the account and the tokens. Everything it points to is
- * owned by it and freed by session_close, so a Lua error raised anywhere
+ * owned by it and freed by lifecycle_close, so a Lua error raised anywhere
  * after an allocation leaks nothing: __gc still runs.
  */
 #ifndef ENPHASE_SESSION_H
@@ -63,21 +63,12 @@ typedef struct session {
     char *xsrf; /* wiped before free */
     char *csrf; /* the login page's CSRF token, for the MFA steps; wiped */
     lua_Integer requests;
-    unsigned long long state_hash; /* of the state above (store.c) */
+    unsigned long long state_hash; /* of the state above (state.c) */
     lua_Integer generation;        /* bumped when state_hash changes */
 } session;
 
 /* The session at index idx; raises when it is not one, or is closed. */
 session *session_check(lua_State *L, int idx);
-
-/* Frees a string holding a secret after overwriting its bytes. */
-void secret_free(char **p);
-
-/* Replaces *dst with a malloc'd copy of src[0..n); returns 0 or -1. */
-int secret_set(char **dst, const char *src, size_t n);
-
-/* Like secret_free for a buffer of n bytes that may hold NULs. */
-void secret_free_n(char **p, size_t n);
 
 /* Pushes base_url .. path and returns it. */
 const char *session_push_url(lua_State *L, const session *s, const char *path);
@@ -85,14 +76,15 @@ const char *session_push_url(lua_State *L, const session *s, const char *path);
 /* Forgets the JWT, its exp and the XSRF token. */
 void session_forget_tokens(session *s);
 
-/* Lua functions: core.new and the methods set_ids, info, secrets, close
- * (also __gc and __close), __tostring. */
-int session_new(lua_State *L);
+/* Reads an integer from idx; integral floats count. Returns 0, or -1 when
+ * the value is not a number, -2 when it is not integral. */
+int session_to_integer(lua_State *L, int idx, lua_Integer *out);
+
+/* Methods s:set_ids(site_id, user_id), s:info(), s:secrets() and
+ * __tostring. */
 int session_set_ids(lua_State *L);
 int session_info(lua_State *L);
-int session_generation(lua_State *L);
 int session_secrets(lua_State *L);
-int session_close(lua_State *L);
 int session_tostring(lua_State *L);
 
 #endif

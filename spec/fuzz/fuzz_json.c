@@ -1,5 +1,5 @@
 /* libFuzzer target: json_lookup on any bytes, along several paths. */
-#include "parse.h"
+#include "json.h"
 
 #include <string.h>
 

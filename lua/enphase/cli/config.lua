@@ -1,7 +1,7 @@
 --- CLI settings: the environment, or a `KEY=value` file given with --config
 -- (the same format as a systemd EnvironmentFile). The password is never
 -- taken from the command line.
-local core = require("enphase.native")
+local native = require("enphase.native")
 local redact = require("enphase.redact")
 
 -- A settings file is a few lines; anything much larger is not one.
@@ -41,7 +41,7 @@ end
 
 --- Reads a config file; refuses one that others may read.
 function M.read_file(path)
-  local mode, uid_or_err, what = core.file_mode(path)
+  local mode, uid_or_err, what = native.file_mode(path)
   if not mode then
     return nil, ("config file %s: %s"):format(path, uid_or_err)
   elseif what ~= "file" then -- reading a folder fails, a FIFO blocks
@@ -155,7 +155,7 @@ function M.load(options, getenv)
       return nil, M.TEST_CLOCK .. " must be a number of seconds"
     end
     opts.clock = function()
-      return core.now() + seconds
+      return native.now() + seconds
     end
   end
   local defaulted = false
