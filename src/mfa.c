@@ -57,7 +57,10 @@ static char *base64(const unsigned char *src, size_t n)
                           (i + 1 < n ? (unsigned long)src[i + 1] << 8 : 0);
         *o++ = abc[v >> 18 & 63];
         *o++ = abc[v >> 12 & 63];
-        *o++ = i + 1 < n ? abc[v >> 6 & 63] : '=';
+        if (i + 1 < n)
+            *o++ = abc[v >> 6 & 63];
+        else
+            *o++ = '=';
         *o++ = '=';
     }
     *o = '\0';
