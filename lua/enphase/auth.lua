@@ -9,9 +9,7 @@ local cache = require("enphase.cache")
 local M = {}
 
 local ledger = require("enphase.ledger")
-local lockout = require("enphase.lockout")
 local budget = require("enphase.budget")
-local mfa = require("enphase.mfa")
 
 -- The web login itself (GET /login, POST /login/login, GET jwt_token.json).
 local function password_login(client)
@@ -67,6 +65,8 @@ end
 -- refusal's message says when the next automatic attempt is allowed.
 function M.login(client, opts)
   opts = opts or {}
+  -- loaded here, not at start-up: a warm run never logs in
+  local lockout, mfa = require("enphase.lockout"), require("enphase.mfa")
   return ledger.update(client, function(t)
     local g = lockout.section(t)
     local now = client._clock()

@@ -111,7 +111,9 @@ local function context(command, parsed, io_)
       end
     end,
     -- asks for a secret on the terminal, not echoed; nil without a terminal
-    read_secret = io_.read_secret or require("enphase.cli.terminal").read_secret,
+    read_secret = io_.read_secret or function(prompt)
+      return require("enphase.cli.terminal").read_secret(prompt)
+    end,
   }
   function ctx.err(s)
     io_.stderr:write(redact.scrub(s, secrets_of(ctx)), "\n")
