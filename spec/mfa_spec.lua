@@ -199,9 +199,27 @@ describe("a multi-factor account", function()
       assert.matches("enphase login --otp CODE", r.err, 1, true)
       r = procs.run(dir, env, { "login", "--otp", "12x" })
       assert.equal(2, r.code)
-      r = procs.run(dir, env, { "login", "--otp", sim:otp(EMAIL).code, "--json" })
-      assert.equal(0, r.code, r.err)
-      assert.equal("OK", json.decode(r.out).status)
+      -- --otp - reads the code from standard input: never in the process list
+      local piped, said = {}, {}
+      local function collect(t)
+        return { write = function(_, ...)
+          for _, s in ipairs({ ... }) do
+            t[#t + 1] = s
+          end
+        end }
+      end
+      local rc = require("enphase.cli").main({ "login", "--otp", "-", "--json" }, {
+        stdout = collect(piped), stderr = collect(said),
+        getenv = function(k)
+          return env[k]
+        end,
+        stdin = { read = function(_, how)
+          assert.equal("l", how)
+          return sim:otp(EMAIL).code .. " \n"
+        end },
+      })
+      assert.equal(0, rc, table.concat(said))
+      assert.equal("OK", json.decode(table.concat(piped)).status)
       r = procs.run(dir, env, { "status" })
       assert.equal(0, r.code, r.err)
       -- on a terminal (read_secret stands for it): a wrong code, then the right one

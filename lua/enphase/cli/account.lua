@@ -48,7 +48,8 @@ local LOGIN_USAGE = "Usage: enphase login [--otp CODE | --resend] [--json]\n\n"
   .. "Accounts with multi-factor authentication: Enlighten sends a one-time code,\n"
   .. "which is asked on the terminal (not echoed). Without a terminal the command\n"
   .. "stops there; give the code within 5 minutes with --otp CODE (in this or\n"
-  .. "another process sharing the token cache). --resend asks for a new code (at\n"
+  .. "another process sharing the token cache; --otp - reads it from standard input,\n"
+  .. "which keeps it out of the process list). --resend asks for a new code (at\n"
   .. "most every 30 s). The session then lives in the token cache: unattended runs\n"
   .. "go on until it ends, then stop with an error asking for `enphase login`."
 
@@ -77,6 +78,10 @@ M.login = {
   options = { otp = "value", resend = "flag" },
   run = function(ctx)
     local otp, resend = ctx.options.otp, ctx.options.resend
+    if otp == "-" then
+      otp = ctx.read_line() or ""
+      otp = otp:gsub("%s", "")
+    end
     if otp and resend then
       return nil, "--otp and --resend do not go together", "input"
     end

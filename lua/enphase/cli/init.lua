@@ -111,6 +111,10 @@ local function context(command, parsed, io_)
       end
     end,
     -- asks for a secret on the terminal, not echoed; nil without a terminal
+    -- one line of standard input (a secret piped in, never in argv)
+    read_line = function()
+      return (io_.stdin or io.stdin):read("l")
+    end,
     read_secret = io_.read_secret or function(prompt)
       return require("enphase.cli.terminal").read_secret(prompt)
     end,
