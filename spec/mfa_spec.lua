@@ -200,53 +200,30 @@ describe("a multi-factor account", function()
       r = procs.run(dir, env, { "login", "--otp", "12x" })
       assert.equal(2, r.code)
       -- --otp - reads the code from standard input: never in the process list
-      local piped, said = {}, {}
-      local function collect(t)
-        return { write = function(_, ...)
-          for _, s in ipairs({ ... }) do
-            t[#t + 1] = s
-          end
-        end }
-      end
-      local rc = require("enphase.cli").main({ "login", "--otp", "-", "--json" }, {
-        stdout = collect(piped), stderr = collect(said),
-        getenv = function(k)
-          return env[k]
-        end,
+      local rc, piped, said = H.main({ "login", "--otp", "-", "--json" }, env, {
         stdin = { read = function(_, how)
           assert.equal("l", how)
           return sim:otp(EMAIL).code .. " \n"
         end },
       })
-      assert.equal(0, rc, table.concat(said))
-      assert.equal("OK", json.decode(table.concat(piped)).status)
+      assert.equal(0, rc, said)
+      assert.equal("OK", json.decode(piped).status)
       r = procs.run(dir, env, { "status" })
       assert.equal(0, r.code, r.err)
       -- on a terminal (read_secret stands for it): a wrong code, then the right one
       sim:revoke({})
       sim:clear_sessions()
       sim:clock(31) -- Enlighten sends codes 30 s apart at most
-      local out, err, asked = {}, {}, {}
-      local function sink(t)
-        return { write = function(_, ...)
-          for _, s in ipairs({ ... }) do
-            t[#t + 1] = s
-          end
-        end }
-      end
-      local code = require("enphase.cli").main({ "login", "--token-cache", dir .. "/t.json" }, {
-        stdout = sink(out), stderr = sink(err),
-        getenv = function(k)
-          return env[k]
-        end,
+      local asked = {}
+      local code, out, err = H.main({ "login", "--token-cache", dir .. "/t.json" }, env, {
         read_secret = function(prompt)
           asked[#asked + 1] = prompt
           return #asked == 1 and "000000" or sim:otp(EMAIL).code
         end,
       })
-      assert.equal(0, code, table.concat(err))
+      assert.equal(0, code, err)
       assert.equal(2, #asked)
       assert.matches("Enlighten sent a one-time code", asked[1], 1, true)
-      assert.matches("status:%s+OK", table.concat(out))
+      assert.matches("status:%s+OK", out)
     end)
 end)

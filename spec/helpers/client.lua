@@ -67,8 +67,9 @@ end
 
 --- Runs the `enphase` CLI in this process (enphase.cli.main) with `argv`
 -- and exactly the environment `env` (a table); returns the exit code, what
--- it wrote to stdout and what it wrote to stderr.
-function M.main(argv, env)
+-- it wrote to stdout and what it wrote to stderr. `more` (optional) adds
+-- io fields: `stdin`, `read_secret`.
+function M.main(argv, env, more)
   local out, errs = {}, {}
   local function sink(t)
     return { write = function(_, ...)
@@ -77,8 +78,11 @@ function M.main(argv, env)
       end
     end }
   end
-  local code = require("enphase.cli").main(argv, { stdout = sink(out), stderr = sink(errs),
-                                                   getenv = function(k) return env[k] end })
+  local io_ = { stdout = sink(out), stderr = sink(errs), getenv = function(k) return env[k] end }
+  for k, v in pairs(more or {}) do
+    io_[k] = v
+  end
+  local code = require("enphase.cli").main(argv, io_)
   return code, table.concat(out), table.concat(errs)
 end
 
