@@ -9,6 +9,7 @@
 local simulator = require("helpers.sim")
 local procs = require("helpers.procs")
 local H = require("helpers.client")
+local child = require("helpers.child")
 local socket = require("socket")
 
 local M = {}
@@ -25,8 +26,9 @@ function M.box(sim, opts)
   local dir = procs.capture("mktemp -d /tmp/enphase-hosts.XXXXXX"):gsub("%s+$", "")
   assert(dir ~= "", "mktemp failed")
   assert(os.execute("mkdir -m 700 " .. quote(dir .. "/bin") .. " " .. quote(dir .. "/home")))
-  procs.spit(dir .. "/bin/enphase", "#!/bin/sh\nexec lua5.4 " .. quote(simulator.ROOT .. "/bin/enphase")
-    .. ' "$@"\n', "755")
+  -- the CLI under the Lua under test (bin/enphase picks that Lua's build)
+  procs.spit(dir .. "/bin/enphase", "#!/bin/sh\nexec " .. child.lua .. " "
+    .. quote(simulator.ROOT .. "/bin/enphase") .. ' "$@"\n', "755")
   local self = setmetatable({ dir = dir, config = dir .. "/enphase.conf",
     path = dir .. "/bin:/usr/bin:/bin" }, Box)
   procs.spit(self.config, ("ENPHASE_EMAIL=%s\nENPHASE_PASSWORD=%s\nENPHASE_BASE_URL=%s\n")
