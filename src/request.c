@@ -139,7 +139,7 @@ static int push_response(lua_State *L, session *s)
  * HTTP_TRANSFER. */
 static void start_call(lua_State *L, session *s, const char *method,
                        const char *path, size_t plen, const char *query,
-                       size_t qlen, const char *body, size_t blen)
+                       size_t qlen, const char *body, size_t blen, int xhr)
 {
     luaL_Buffer b;
     http_request rq;
@@ -156,7 +156,8 @@ static void start_call(lua_State *L, session *s, const char *method,
     rq.method = method;
     rq.body = body;
     rq.body_len = blen;
-    if (request_api_headers(s, 1) != 0)
+    if (request_api_headers(s, 1) != 0 ||
+        (xhr && http_add_header(s, "X-Requested-With", "XMLHttpRequest") != 0))
         luaL_error(L, "not enough memory");
     http_prepare(L, s, &rq);
     lua_settop(L, 1);
@@ -171,6 +172,7 @@ static int request_step(lua_State *L, session *s)
                                           "DELETE", "PATCH", NULL};
     const char *method, *path, *query, *body;
     size_t plen, qlen, blen;
+    int xhr = 0;
 
     if (s->xfer.phase == 1)
         return push_response(L, s);
@@ -179,13 +181,18 @@ static int request_step(lua_State *L, session *s)
     if (!lua_isnoneornil(L, 4))
         luaL_checktype(L, 4, LUA_TTABLE);
     lua_settop(L, 4);
+    if (!lua_isnil(L, 4)) {
+        lua_getfield(L, 4, "xhr");
+        xhr = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     luaL_argcheck(L, plen > 0 && path[0] == '/', 3, "path must start with /");
     check_url_part(L, 3, "path", path, plen);
     query = opt_field(L, "query", &qlen); /* stays on the stack */
     body = opt_field(L, "body", &blen);   /* idem */
     if (query != NULL)
         check_url_part(L, 4, "query", query, qlen);
-    start_call(L, s, method, path, plen, query, qlen, body, blen);
+    start_call(L, s, method, path, plen, query, qlen, body, blen, xhr);
     return HTTP_TRANSFER;
 }
 
@@ -244,7 +251,7 @@ static int send_step(lua_State *L, session *s)
     }
     battery_build(L, s, 2, 3, 0, &rq);
     start_call(L, s, rq.method, rq.path, strlen(rq.path), rq.query,
-               strlen(rq.query), rq.has_body ? rq.body : NULL, rq.body_len);
+               strlen(rq.query), rq.has_body ? rq.body : NULL, rq.body_len, 0);
     lua_pushfstring(L, "%s %s", rq.method, rq.path);
     return HTTP_TRANSFER;
 }
