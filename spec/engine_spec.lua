@@ -5,7 +5,7 @@
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local enphase = require("enphase")
-local engine = require("enphase.engine")
+local engine = require("enphase.transport.engine")
 local store = require("enphase.store")
 
 local function user(i)

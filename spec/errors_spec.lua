@@ -163,7 +163,7 @@ describe("error kinds", function()
       scan(path, read(path))
     end
     assert.same({}, offences)
-    local settings_text = read("lua/enphase/validate.lua")
+    local settings_text = read("lua/enphase/battery/validate.lua")
     assert.truthy(settings_text:find("function M.mode(", 1, true))
   end)
 

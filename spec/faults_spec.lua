@@ -7,7 +7,7 @@ local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local jwt = require("enphase.sim.jwt")
 local errors = require("enphase.errors")
-local options = require("enphase.options")
+local options = require("enphase.util.options")
 
 local BC = "/service/batteryConfig/api/v1"
 local SETTINGS = BC .. "/batterySettings/" .. H.SITE_ID

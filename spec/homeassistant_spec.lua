@@ -5,7 +5,7 @@ local simulator = require("helpers.sim")
 local commands = require("helpers.commands")
 local seed = require("helpers.seed")
 local H = require("helpers.client")
-local json = require("enphase.json")
+local json = require("enphase.util.json")
 
 local CONFIG_IN_README = "/config/enphase.conf"
 

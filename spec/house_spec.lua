@@ -4,7 +4,7 @@
 -- time zone) is obeyed, and only while its mode is on.
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
-local tz = require("enphase.tz")
+local tz = require("enphase.util.tz")
 
 local ZONE = "Europe/London"
 local T0 = tz.to_epoch(ZONE, 2026, 4, 6, 0, 0, 0) -- Monday of the bundled week

@@ -1,8 +1,8 @@
--- JSON in and out (lua/enphase/json.lua): arrays stay arrays even where
+-- JSON in and out (lua/enphase/util/json.lua): arrays stay arrays even where
 -- lua-cjson has no array_mt (Debian's 2.1.0), and numbers that JSON cannot
 -- carry (NaN, Infinity, 1e400) from a server never raise and never reach the
 -- output or the token cache.
-local json = require("enphase.json")
+local json = require("enphase.util.json")
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local cli = require("helpers.cli")

@@ -163,8 +163,8 @@ describe("a multi-factor account", function()
       local a = new({ token_cache = cache })
       assert.equal("sent", select(4, a:login({ force = true })))
       a:close()
-      local ledger = procs.slurp(require("enphase.ledger").path(
-        require("enphase.cache").open({ token_cache = cache, base_url = sim.base_url,
+      local ledger = procs.slurp(require("enphase.account.ledger").path(
+        require("enphase.account.cache").open({ token_cache = cache, base_url = sim.base_url,
                                          email = EMAIL, timeout = 5 })))
       local code = sim:otp(EMAIL).code
       assert.falsy(ledger:find(code, 1, true))

@@ -1,4 +1,4 @@
--- The options of enphase.new are checked once, in lua/enphase/options.lua:
+-- The options of enphase.new are checked once, in lua/enphase/util/options.lua:
 -- a wrong one comes back as `nil, message, "input"`, never raises, and the
 -- message names the option without repeating a huge value in full.
 local enphase = require("enphase")
@@ -75,7 +75,7 @@ describe("enphase.new options", function()
     local values = { 0, -1, 0.5, 1.5, 1e12, math.huge, -math.huge, 0 / 0, math.maxinteger,
                      math.mininteger, "", "0", "1", huge, "\0", {}, true, false, print }
     local keys = { "no_such_option" }
-    for key in pairs(require("enphase.options").KNOWN) do
+    for key in pairs(require("enphase.util.options").KNOWN) do
       keys[#keys + 1] = key
     end
     table.sort(keys)

@@ -2,7 +2,7 @@
 -- lines and the CLI's stderr are scrubbed of every secret the session holds
 -- (password, JWT, XSRF token, cookie values) and of secret-shaped text, of
 -- terminal escapes and control characters, and long text is cut.
-local redact = require("enphase.redact")
+local redact = require("enphase.util.redact")
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local cli = require("helpers.cli")

@@ -196,7 +196,7 @@ describe("enphase simulate", function()
 
   it("gives a policy the tariff and the next local time it asks for", function()
     local series = require("enphase.sim.series")
-    local tz = require("enphase.tz")
+    local tz = require("enphase.util.tz")
     local t = tz.to_epoch("Europe/London", 2026, 4, 6, 1, 59, 30)
     local ctx = policy.context(t, "Europe/London", assert(series.bundled("tariff")))
     assert.equal(30, ctx.seconds_until("02:00"))

@@ -1,11 +1,11 @@
 -- State has owners: the site's facts (site.lua), the session (session.lua),
 -- and the token cache that keeps both between processes through their own
 -- snapshot/restore and export/import.
-local site_facts = require("enphase.site")
+local site_facts = require("enphase.account.site")
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local procs = require("helpers.procs")
-local json = require("enphase.json")
+local json = require("enphase.util.json")
 
 describe("the site's facts", function()
   it("start from the options and never change once known", function()
@@ -74,7 +74,7 @@ describe("ownership of the client's state", function()
 
   it("the site's facts are written by site.lua only", function()
     for _, path in ipairs(procs.library_files()) do
-      if path ~= "lua/enphase/site.lua" then
+      if path ~= "lua/enphase/account/site.lua" then
         local text = procs.slurp(path)
         assert.falsy(text:find("_site%.[%w_]+%s*=[^=]"), path)
         assert.falsy(text:find("%._timezone"), path)
@@ -155,10 +155,10 @@ describe("a warm start of the enphase command (issue 8, design 4)", function()
   end)
 
   it("answers token --json and status from the token cache without loading libcurl", function()
-    if require("enphase.native") == require("enphase.core") then
+    if require("enphase.transport.native") == require("enphase.core") then
       -- Until the cache/file/lock/clock functions are in their own C module
-      -- (enphase.store), enphase.native is enphase.core, which links libcurl.
-      pending("enphase.native is still enphase.core (no enphase.store yet)")
+      -- (enphase.store), enphase.transport.native is enphase.core, which links libcurl.
+      pending("enphase.transport.native is still enphase.core (no enphase.store yet)")
       return
     end
     local env = {

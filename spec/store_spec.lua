@@ -67,7 +67,7 @@ describe("enphase.store", function()
       local maps = libraries_after('require("enphase.store")')
       assert.matches("store%.so", maps)
       assert.not_matches("libcurl", maps)
-      maps = libraries_after('require("enphase.cache")')
+      maps = libraries_after('require("enphase.account.cache")')
       assert.not_matches("libcurl", maps)
       assert.not_matches("core%.so", maps)
       -- and the check can fail: enphase.core does load it

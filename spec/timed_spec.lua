@@ -4,7 +4,7 @@
 -- alone.
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
-local tz = require("enphase.tz")
+local tz = require("enphase.util.tz")
 local json = require("cjson")
 
 local ZONE = "Europe/London"

@@ -1,5 +1,5 @@
 -- The input rules, on their own (no server needed).
-local validate = require("enphase.validate")
+local validate = require("enphase.battery.validate")
 
 local function schedule(over)
   local s = { type = "CFG", start_time = "02:00", end_time = "05:00", days = { 3, 1, 2 },

@@ -1,7 +1,7 @@
 /*
  * The transfer engine (engine.h): the multi handle shared by the sessions of
  * a Lua state, the blocking wait, and core.poll for the Lua engine
- * (lua/enphase/engine.lua).
+ * (lua/enphase/transport/engine.lua).
  *
  * The multi handle is created with the first attached session and cleaned
  * up when the last one detaches. Connections are not pooled in it: each

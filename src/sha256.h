@@ -1,6 +1,6 @@
 /*
  * SHA-256 (FIPS 180-4). Pure C. The token cache names its files by the
- * digest of base URL and e-mail (lua/enphase/cache.lua).
+ * digest of base URL and e-mail (lua/enphase/account/cache.lua).
  */
 #ifndef ENPHASE_SHA256_H
 #define ENPHASE_SHA256_H

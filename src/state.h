@@ -1,7 +1,7 @@
 /*
  * A session's state in and out: the JWT, XSRF token, ids and cookies that
- * the token cache (lua/enphase/cache.lua) keeps between processes, and a
- * counter that tells the cache when they changed.
+ * the token cache (lua/enphase/account/cache.lua) keeps between processes, and
+ * a counter that tells the cache when they changed.
  *
  * Invalid state is `nil, message, "input"`; wrong argument types raise.
  */

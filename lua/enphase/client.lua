@@ -7,17 +7,17 @@
 -- capability flags are the site's (site.lua); the file and its lock are
 -- the token cache's (cache.lua). Each is changed only through its owner's
 -- methods.
-local native = require("enphase.native")
-local options = require("enphase.options")
-local auth = require("enphase.auth")
-local cache = require("enphase.cache")
-local logger = require("enphase.log")
-local redact = require("enphase.redact")
-local engine = require("enphase.engine")
-local site_facts = require("enphase.site")
-local session_state = require("enphase.session")
-local budget = require("enphase.budget")
-local ledger = require("enphase.ledger")
+local native = require("enphase.transport.native")
+local options = require("enphase.util.options")
+local auth = require("enphase.account.auth")
+local cache = require("enphase.account.cache")
+local logger = require("enphase.util.log")
+local redact = require("enphase.util.redact")
+local engine = require("enphase.transport.engine")
+local site_facts = require("enphase.account.site")
+local session_state = require("enphase.account.session")
+local budget = require("enphase.account.budget")
+local ledger = require("enphase.account.ledger")
 
 local Client = {}
 Client.__index = Client
@@ -283,8 +283,8 @@ engine.install(Client)
 -- in their own files, loaded at the first use of a method the class lacks:
 -- a warm `status()` or `tokens()` (the CLI's most frequent start) does not
 -- pay for them. Add a module of methods here, not above.
-local METHOD_MODULES = { "enphase.settings", "enphase.schedules", "enphase.telemetry",
-                         "enphase.timed" }
+local METHOD_MODULES = { "enphase.battery.settings", "enphase.battery.schedules", "enphase.battery.telemetry",
+                         "enphase.battery.timed" }
 
 setmetatable(Client, {
   __index = function(_, name)
@@ -301,12 +301,12 @@ setmetatable(Client, {
       end
     end
     -- Storm Guard (its module also holds the plans the CLI's --dry-run prints).
-    local stormguard = require("enphase.stormguard")
+    local stormguard = require("enphase.battery.stormguard")
     methods.storm_guard = stormguard.storm_guard
     methods.set_storm_guard = stormguard.set_storm_guard
     methods.opt_out_storm_alert = stormguard.opt_out_storm_alert
     -- The slow-changing reads, answered from the ledger while younger than max_age.
-    local reads = require("enphase.reads")
+    local reads = require("enphase.account.reads")
     methods.settings = reads.cached("settings", methods.settings)
     methods.profile = reads.cached("profile", methods.profile)
     engine.add_methods(Client, scrubbed(methods))

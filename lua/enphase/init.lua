@@ -9,7 +9,7 @@
 -- See README.md for the whole API.
 local client = require("enphase.client")
 local errors = require("enphase.errors")
-local engine = require("enphase.engine")
+local engine = require("enphase.transport.engine")
 
 local M = {}
 
@@ -21,26 +21,26 @@ M._VERSION = "lua-enphase 0.1.0"
 M.new = client.new
 
 --- The Enlighten server used when `base_url` is not given.
-M.DEFAULT_BASE_URL = require("enphase.options").DEFAULT_BASE_URL
+M.DEFAULT_BASE_URL = require("enphase.util.options").DEFAULT_BASE_URL
 
 --- The error kinds, each with what it means: `enphase.errors.kinds`.
 M.error_kinds = errors.kinds
 
 -- Non-blocking use (README "Non-blocking use"; engine.lua).
 
---- Starts an operation; see `enphase.engine.spawn`.
+--- Starts an operation; see `enphase.transport.engine.spawn`.
 -- @function spawn
 M.spawn = engine.spawn
 
---- Drives transfers and timers once; see `enphase.engine.poll`.
+--- Drives transfers and timers once; see `enphase.transport.engine.poll`.
 -- @function poll
 M.poll = engine.poll
 
---- Polls until no operation runs; see `enphase.engine.run`.
+--- Polls until no operation runs; see `enphase.transport.engine.run`.
 -- @function run
 M.run = engine.run
 
---- Seconds until `poll` has work; see `enphase.engine.next_timeout`.
+--- Seconds until `poll` has work; see `enphase.transport.engine.next_timeout`.
 -- @function next_timeout
 M.next_timeout = engine.next_timeout
 

@@ -85,7 +85,7 @@ M.login = {
     if otp and resend then
       return nil, "--otp and --resend do not go together", "input"
     end
-    if otp and not require("enphase.mfa").check_code(otp) then
+    if otp and not require("enphase.account.mfa").check_code(otp) then
       return nil, "--otp must be the one-time code: 4 to 16 digits", "input"
     end
     local client, err, kind = ctx.client()

@@ -4,8 +4,8 @@
 -- client (cli/init.lua), which sends nothing and records the plans.
 local command = require("enphase.cli.command")
 local output = require("enphase.cli.output")
-local json = require("enphase.json")
-local settings = require("enphase.settings")
+local json = require("enphase.util.json")
+local settings = require("enphase.battery.settings")
 
 local M = {}
 

@@ -1,8 +1,8 @@
 --- CLI settings: the environment, or a `KEY=value` file given with --config
 -- (the same format as a systemd EnvironmentFile). The password is never
 -- taken from the command line.
-local native = require("enphase.native")
-local redact = require("enphase.redact")
+local native = require("enphase.transport.native")
+local redact = require("enphase.util.redact")
 
 -- A settings file is a few lines; anything much larger is not one.
 local MAX_SIZE = 64 * 1024
@@ -102,8 +102,8 @@ function M.default_token_cache(getenv, email, base_url)
   else
     return nil
   end
-  base_url = (base_url or require("enphase.options").DEFAULT_BASE_URL):gsub("/+$", "")
-  local key = require("enphase.cache").account_key(base_url, email)
+  base_url = (base_url or require("enphase.util.options").DEFAULT_BASE_URL):gsub("/+$", "")
+  local key = require("enphase.account.cache").account_key(base_url, email)
   return ("%s/session-%s.json"):format(dir, key:sub(1, 16))
 end
 
@@ -146,9 +146,9 @@ function M.load(options, getenv)
   end
   local offset = getenv(M.TEST_CLOCK)
   if offset and offset ~= "" then
-    local _, host = require("enphase.options").parse_base_url(opts.base_url or "")
+    local _, host = require("enphase.util.options").parse_base_url(opts.base_url or "")
     local seconds = tonumber(offset)
-    if not (host and require("enphase.options").is_loopback(host)) then
+    if not (host and require("enphase.util.options").is_loopback(host)) then
       return nil, M.TEST_CLOCK .. " is a test setting, honoured only with a loopback base URL "
         .. "(a local simulator): unset it"
     elseif not seconds then

@@ -3,7 +3,7 @@
 -- (session:plan, src/battery.c), and the seed's waits. Secrets are never
 -- printed: the plans carry them as [REDACTED].
 local output = require("enphase.cli.output")
-local json = require("enphase.json")
+local json = require("enphase.util.json")
 
 local M = {}
 

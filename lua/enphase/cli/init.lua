@@ -2,7 +2,7 @@
 --
 -- Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.
 local args = require("enphase.cli.args")
-local redact = require("enphase.redact")
+local redact = require("enphase.util.redact")
 local config = require("enphase.cli.config")
 
 local M = {}
@@ -132,7 +132,7 @@ local function context(command, parsed, io_)
     end
     if how.default_token_cache then
       -- Only the default: an unusable cache folder is not worth failing for.
-      local ok, why = require("enphase.cache").prepare(opts.token_cache)
+      local ok, why = require("enphase.account.cache").prepare(opts.token_cache)
       if not ok then
         ctx.err("enphase: warning: token cache: " .. why .. " (going on without it)")
         opts.token_cache = nil

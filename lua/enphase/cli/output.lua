@@ -1,5 +1,5 @@
 --- What the CLI prints: aligned tables for people, JSON for scripts.
-local json = require("enphase.json")
+local json = require("enphase.util.json")
 
 local M = {}
 

@@ -25,7 +25,7 @@ M.policy = {
       return nil, "usage: enphase policy FILE [--tariff CSV] [--loop]", "input"
     end
     local policy_mod = require("enphase.lab.policy")
-    local tz = require("enphase.tz")
+    local tz = require("enphase.util.tz")
     local p, perr = policy_mod.load(ctx.words[1])
     if not p then
       return nil, perr, "input"
@@ -47,7 +47,7 @@ M.policy = {
     end
     local zone = ctx.options.timezone
     if not zone then
-      local z, zerr, zkind = require("enphase.auth").timezone(client)
+      local z, zerr, zkind = require("enphase.account.auth").timezone(client)
       if not z then
         return nil, zerr or "the site's time zone is unknown: give --timezone", zkind or "input"
       end

@@ -3,8 +3,8 @@
 -- With --dry-run the same library calls run on a dry-run client
 -- (cli/init.lua), which sends nothing and records the plans.
 local output = require("enphase.cli.output")
-local validate = require("enphase.validate")
-local json = require("enphase.json")
+local validate = require("enphase.battery.validate")
+local json = require("enphase.util.json")
 
 local USAGE = [[
 Usage:

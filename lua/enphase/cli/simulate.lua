@@ -88,7 +88,7 @@ M.simulate = {
     if not soc then
       return nil, serr, "input"
     end
-    local tz = require("enphase.tz")
+    local tz = require("enphase.util.tz")
     local zone = o.timezone or "Europe/London"
     if not tz.known(zone) then
       return nil, ("--timezone: unknown time zone %q"):format(zone), "input"

@@ -1,7 +1,7 @@
 --- `enphase stormguard [on|off|alerts|optout ID]`.
 local command = require("enphase.cli.command")
 local output = require("enphase.cli.output")
-local stormguard = require("enphase.stormguard")
+local stormguard = require("enphase.battery.stormguard")
 
 local M = {}
 
@@ -43,7 +43,7 @@ local function plain(t)
     alerts[i] = { id = a.id, name = a.name, source = a.source, status = a.status,
                   critical = a.critical, start_time = a.start_time, end_time = a.end_time }
   end
-  out.alerts = require("enphase.json").array(alerts)
+  out.alerts = require("enphase.util.json").array(alerts)
   return out
 end
 

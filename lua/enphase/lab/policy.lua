@@ -13,7 +13,7 @@
 --                           (nil when no tariff was given)
 --   ctx.seconds_until("HH:MM")  seconds to the next such local time (> 0)
 --   ctx.log(fmt, ...)       a line in the run's log
-local tz = require("enphase.tz")
+local tz = require("enphase.util.tz")
 
 local M = {}
 

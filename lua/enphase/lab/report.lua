@@ -1,6 +1,6 @@
 --- What a simulated run comes to: the figures of the report, the table
 -- comparing a policy with its baseline, and the CSV of every interval.
-local tz = require("enphase.tz")
+local tz = require("enphase.util.tz")
 
 local M = {}
 

@@ -3,7 +3,7 @@
 -- keep-alive connection, stopped at the end (and by itself, through
 -- --watch-pid, should this process die first).
 local socket = require("socket")
-local json = require("enphase.json")
+local json = require("enphase.util.json")
 local sys = require("enphase.lab.sys")
 
 local M = {}

@@ -159,7 +159,7 @@ end
 function M.main(args)
   local o, err = M.parse(args or {})
   if not o then
-    io.stderr:write("enphase sim: ", require("enphase.redact").scrub(err), "\n",
+    io.stderr:write("enphase sim: ", require("enphase.util.redact").scrub(err), "\n",
       "try: enphase sim --help\n")
     return 2
   end

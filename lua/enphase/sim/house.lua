@@ -7,7 +7,7 @@
 -- Time is cut into steps that end at every minute boundary (schedules start
 -- and end on minutes) and at the moment asked for; within a step every power
 -- is constant. Each step's energies are added to its 15-minute bucket.
-local tz = require("enphase.tz")
+local tz = require("enphase.util.tz")
 local series = require("enphase.sim.series")
 local rules = require("enphase.sim.rules")
 

@@ -6,7 +6,7 @@
 -- value at any moment is the row at the same position in the cycle that
 -- starts at the first row, counted in local wall-clock time, so a week of
 -- data serves any week and the same hour of the day stays the same hour.
-local tz = require("enphase.tz")
+local tz = require("enphase.util.tz")
 
 local M = {}
 

@@ -6,7 +6,7 @@ local socket = require("socket")
 local json = require("enphase.sim.json")
 local jwt = require("enphase.sim.jwt")
 local house_mod = require("enphase.sim.house")
-local tz = require("enphase.tz")
+local tz = require("enphase.util.tz")
 
 local M = {}
 

@@ -6,7 +6,7 @@
 local http = require("enphase.sim.http")
 local json = require("enphase.sim.json")
 local web = require("enphase.sim.web")
-local tz = require("enphase.tz")
+local tz = require("enphase.util.tz")
 
 local M = {}
 

@@ -9,8 +9,8 @@
 -- a token cache it is a table in the client. A missing, corrupt or foreign
 -- file is an empty ledger, never an error: each section's owner
 -- (lockout.lua, budget.lua, reads.lua, mfa.lua) checks its own fields.
-local native = require("enphase.native")
-local json = require("enphase.json")
+local native = require("enphase.transport.native")
+local json = require("enphase.util.json")
 
 local M = {}
 

@@ -6,7 +6,7 @@
 -- the token cache (`snapshot()` / `restore()`), and never change once
 -- known. `generation` grows with every change, so the token cache knows
 -- when there is something new to save.
-local json = require("enphase.json")
+local json = require("enphase.util.json")
 
 local Site = {}
 Site.__index = Site

@@ -5,8 +5,8 @@
 -- missing. Every field is parsed on its own: a value that is not a finite
 -- number becomes nil, never an error; only an answer that is not the JSON
 -- object expected fails (`nil, message, "protocol"`).
-local api = require("enphase.api")
-local retry = require("enphase.retry")
+local api = require("enphase.transport.api")
+local retry = require("enphase.transport.retry")
 local errors = require("enphase.errors")
 
 local M = {}

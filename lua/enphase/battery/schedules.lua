@@ -4,13 +4,13 @@
 -- Schedules are always addressed by id, never by their position in the
 -- server's list, which reorders after writes. Writes are verified by polling
 -- the list until nothing is pending.
-local api = require("enphase.api")
-local retry = require("enphase.retry")
-local validate = require("enphase.validate")
-local settings = require("enphase.settings")
+local api = require("enphase.transport.api")
+local retry = require("enphase.transport.retry")
+local validate = require("enphase.battery.validate")
+local settings = require("enphase.battery.settings")
 local errors = require("enphase.errors")
-local json = require("enphase.json")
-local owned = require("enphase.owned")
+local json = require("enphase.util.json")
+local owned = require("enphase.account.owned")
 
 local M = {}
 
@@ -168,7 +168,7 @@ local function site_timezone(client)
   if client._dry then
     return client._site:timezone()
   end
-  return require("enphase.auth").timezone(client)
+  return require("enphase.account.auth").timezone(client)
 end
 
 -- Checks every field before anything is sent; only then, when no time zone
@@ -263,7 +263,7 @@ function M.add_schedule(client, spec)
     return nil, err, kind
   end
   -- an ended timed window of ours may stand in the way (timed.lua)
-  local removed, rerr, rkind = require("enphase.timed").remove_expired(client)
+  local removed, rerr, rkind = require("enphase.battery.timed").remove_expired(client)
   if not removed then
     return nil, rerr, rkind
   end

@@ -1,4 +1,4 @@
--- The lock-out guard (lockout.lua): refused logins are not repeated by
+-- The lock-out guard (account/guard.lua): refused logins are not repeated by
 -- themselves, inside one client or across every process of an account
 -- sharing a token cache; the clock is virtual, nothing waits for real.
 local simulator = require("helpers.sim")
@@ -149,7 +149,7 @@ describe("the lock-out guard", function()
 
   it("ignores a ledger that is not JSON, or is another account's", function()
     local a = pair()
-    local ledger = require("enphase.ledger")
+    local ledger = require("enphase.account.ledger")
     local path = ledger.path(a._cache)
     assert.is_true(store.write_private(path, "{not json"))
     assert.equal("OK", a:status().status)

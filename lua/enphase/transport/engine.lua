@@ -22,7 +22,7 @@
 --
 -- `enphase.core` (libcurl) is loaded by the first operation, not before: a
 -- process that only reads a token cache never loads it.
-local native = require("enphase.native")
+local native = require("enphase.transport.native")
 
 local M = {}
 

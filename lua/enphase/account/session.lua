@@ -12,7 +12,7 @@
 -- passed to it; a failure to create it is `nil, message, kind`. The ids
 -- the C session builds its paths with come from the site's facts
 -- (site.lua), given to it before every call.
-local native = require("enphase.native")
+local native = require("enphase.transport.native")
 
 local M = {}
 

@@ -8,8 +8,8 @@
 -- * 5xx and network faults: exponential back-off with jitter, within `attempts`;
 -- * anything else (input, auth, 4xx...): returned at once.
 -- All waits go through the client's injectable sleep.
-local auth = require("enphase.auth")
-local api = require("enphase.api")
+local auth = require("enphase.account.auth")
+local api = require("enphase.transport.api")
 
 local M = {}
 

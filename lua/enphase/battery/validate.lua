@@ -3,7 +3,7 @@
 -- the message names the field and the values allowed.
 local M = {}
 
-local show = require("enphase.redact").quote
+local show = require("enphase.util.redact").quote
 
 local function bad(field, allowed, got)
   return nil, ("%s must be %s (got %s)"):format(field, allowed, show(got))

@@ -6,7 +6,7 @@
 -- `storm_alerts_get`, `storm_guard_put`, `storm_alert_opt_out`: see
 -- src/battery.c), so that a dry-run client shows the very requests a run
 -- sends.
-local retry = require("enphase.retry")
+local retry = require("enphase.transport.retry")
 local errors = require("enphase.errors")
 
 local M = {}

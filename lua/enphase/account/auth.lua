@@ -4,12 +4,12 @@
 -- `refresh_margin` seconds left, or half its life when that is shorter:
 -- session.lua), knows its site and user ids, and has an XSRF token.
 -- `ready` gets there with the fewest requests: a warm client sends none.
-local cache = require("enphase.cache")
+local cache = require("enphase.account.cache")
 
 local M = {}
 
-local ledger = require("enphase.ledger")
-local budget = require("enphase.budget")
+local ledger = require("enphase.account.ledger")
+local budget = require("enphase.account.budget")
 
 -- The web login itself (GET /login, POST /login/login, GET jwt_token.json).
 local function password_login(client)
@@ -66,7 +66,7 @@ end
 function M.login(client, opts)
   opts = opts or {}
   -- loaded here, not at start-up: a warm run never logs in
-  local lockout, mfa = require("enphase.lockout"), require("enphase.mfa")
+  local lockout, mfa = require("enphase.account.guard"), require("enphase.account.mfa")
   return ledger.update(client, function(t)
     local g = lockout.section(t)
     local now = client._clock()

@@ -3,7 +3,7 @@
 -- every line goes through redact.scrub (the secrets the session holds,
 -- secret-shaped text, control characters, length) before it reaches the
 -- user's `log` callback.
-local redact = require("enphase.redact")
+local redact = require("enphase.util.redact")
 
 local M = {}
 

@@ -5,10 +5,10 @@
 -- adds the token lifecycle around them. A dry-run client (option
 -- `dry_run`) sends nothing: each operation's plan is recorded instead
 -- (`client:plans()`), and so is each of the seed's waits.
-local auth = require("enphase.auth")
-local json = require("enphase.json")
-local budget = require("enphase.budget")
-local reads = require("enphase.reads")
+local auth = require("enphase.account.auth")
+local json = require("enphase.util.json")
+local budget = require("enphase.account.budget")
+local reads = require("enphase.account.reads")
 
 local M = {}
 

@@ -13,8 +13,8 @@
 -- A record: `{mode="cfg"|"dtg"|"rbd", start_time=, end_time=, days=,
 -- expires=<epoch, timed windows only>, turned_on=<the timed action turned
 -- the mode on>}`.
-local native = require("enphase.native")
-local json = require("enphase.json")
+local native = require("enphase.transport.native")
+local json = require("enphase.util.json")
 
 local M = {}
 

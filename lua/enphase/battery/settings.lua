@@ -4,9 +4,9 @@
 -- The seed's rule for every settings PUT: validate (isValid) first, wait
 -- about a second, then PUT; a PUT without a fresh isValid answers 200 and
 -- changes nothing, so every change is read back.
-local api = require("enphase.api")
-local retry = require("enphase.retry")
-local validate = require("enphase.validate")
+local api = require("enphase.transport.api")
+local retry = require("enphase.transport.retry")
+local validate = require("enphase.battery.validate")
 local errors = require("enphase.errors")
 
 local M = {}
@@ -80,7 +80,7 @@ function M.site_settings(client)
     return nil, err, kind
   end
   client._site:learn_capabilities(data)
-  require("enphase.cache").changed(client)
+  require("enphase.account.cache").changed(client)
   return data
 end
 

@@ -5,7 +5,7 @@
 -- while it is younger than `max_age` seconds the next call, in any process,
 -- is answered from there without a request. Any write the library sends
 -- forgets them. `max_age = 0` (the default) turns this off.
-local ledger = require("enphase.ledger")
+local ledger = require("enphase.account.ledger")
 
 local M = {}
 

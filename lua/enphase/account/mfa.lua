@@ -11,10 +11,10 @@
 --    session is an ordinary one (JWT, cookies) kept in the token cache.
 --    `client:login{resend = true}` asks for a new code, 30 s apart at most.
 -- The code itself is never logged, kept, or put in a message.
-local budget = require("enphase.budget")
-local lockout = require("enphase.lockout")
-local cache = require("enphase.cache")
-local json = require("enphase.json")
+local budget = require("enphase.account.budget")
+local lockout = require("enphase.account.guard")
+local cache = require("enphase.account.cache")
+local json = require("enphase.util.json")
 
 local M = {}
 

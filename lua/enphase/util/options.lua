@@ -1,6 +1,6 @@
 --- Checks and completes the options of `enphase.new`.
 -- Returns a new table (the caller's is never changed) or `nil, message`.
-local redact = require("enphase.redact")
+local redact = require("enphase.util.redact")
 
 local M = {}
 
@@ -125,7 +125,7 @@ local checkers = {
       and v:sub(-1) ~= "/", "a file path (a non-empty string)"
   end,
   timezone = function(v)
-    return require("enphase.validate").timezone("timezone", v) ~= nil,
+    return require("enphase.battery.validate").timezone("timezone", v) ~= nil,
       'an IANA time zone name such as "Europe/London" or "UTC"'
   end,
 }

@@ -16,10 +16,10 @@
 -- The cache does not interpret what it keeps: the session (session.lua)
 -- exports and imports its tokens and cookies, the site's facts (site.lua)
 -- their `snapshot()` and `restore()`.
-local native = require("enphase.native")
-local json = require("enphase.json")
-local session_state = require("enphase.session")
-local site_facts = require("enphase.site")
+local native = require("enphase.transport.native")
+local json = require("enphase.util.json")
+local session_state = require("enphase.account.session")
+local site_facts = require("enphase.account.site")
 
 local M = {}
 
@@ -143,7 +143,7 @@ end
 -- (one of them may hold the lock): try, and wait on the engine's timer
 -- between tries.
 local function take_lock(path, wait)
-  local engine = require("enphase.engine")
+  local engine = require("enphase.transport.engine")
   local key = lock_key(path)
   local lock, err
   if not engine.current() then

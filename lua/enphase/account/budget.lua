@@ -7,7 +7,7 @@
 -- step sends at most, refuses with `nil, message, "budget"` (nothing sent)
 -- when they do not fit, and charges what the step sent beyond `n`
 -- (redirects) afterwards.
-local ledger = require("enphase.ledger")
+local ledger = require("enphase.account.ledger")
 
 local M = {}
 

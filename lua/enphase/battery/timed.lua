@@ -7,13 +7,13 @@
 -- day: the next operation that writes schedules removes it (and turns the
 -- mode off first, as the seed's October 2025 rule asks, when the action
 -- turned it on and no other window of that mode is left).
-local api = require("enphase.api")
-local schedules = require("enphase.schedules")
-local settings = require("enphase.settings")
-local owned = require("enphase.owned")
-local validate = require("enphase.validate")
+local api = require("enphase.transport.api")
+local schedules = require("enphase.battery.schedules")
+local settings = require("enphase.battery.settings")
+local owned = require("enphase.account.owned")
+local validate = require("enphase.battery.validate")
 local errors = require("enphase.errors")
-local tz = require("enphase.tz")
+local tz = require("enphase.util.tz")
 
 local M = {}
 
@@ -124,7 +124,7 @@ local function timed(client, mode, minutes, opts)
         .. "is in local time")
     end
   elseif zone == nil then
-    zone = require("enphase.auth").timezone(client)
+    zone = require("enphase.account.auth").timezone(client)
   end
   if not tz.known(zone) then
     return errors.fail("input", "the site's time zone %s is not known on this machine (give "
