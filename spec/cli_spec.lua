@@ -219,12 +219,15 @@ describe("the enphase command", function()
     assert.truthy(out:find("wait 1 s", 1, true))
     assert.truthy(out:find("wait 2.5 s", 1, true))
     assert.truthy(out:find("wait 2 s", 1, true))
-    assert.truthy(out:find("/siteSettings/", 1, true))
+    assert.truthy(out:find("/batterySettings/", 1, true)) -- the control objects (issue 18)
     code, out = run(env, "profile", "ai_optimisation", "--reserve", "30", "--dry-run", "--json")
     assert.equal(0, code)
     local plan = json.decode(out)
     assert.is_true(plan.dry_run)
-    local put = plan.steps[2]
+    local put
+    for _, step in ipairs(plan.steps) do
+      put = put or (step.method == "PUT" and step or nil)
+    end
     assert.equal("PUT", put.method)
     assert.same({ profile = "ai_optimisation", batteryBackupPercentage = 30,
                   operationModeSubType = "prioritize-energy" }, json.decode(put.body))

@@ -151,7 +151,9 @@ describe("a dry-run client", function()
     local c = H.new(sim, { dry_run = true })
     assert.is_true(c:charge_from_grid(true))
     local steps = c:plans()
-    assert.equal(sim.base_url .. BC .. "/siteSettings/<site>?userId=<user>", steps[1].url)
+    -- the control objects are read first (issue 18)
+    assert.equal(sim.base_url .. BC .. "/batterySettings/<site>?userId=<user>&source=enlm",
+      steps[1].url)
     for _, step in ipairs(steps) do
       if not step.wait then
         assert.equal("[REDACTED]", step.headers["e-auth-token"])

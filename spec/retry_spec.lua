@@ -15,6 +15,7 @@ describe("the retry policy", function()
     client, probe = H.new(sim)
     assert.truthy(client:status())
     assert.truthy(client:site_settings())
+    assert.truthy(client:settings()) -- the control objects (issue 18), read once
     mark = #sim:log()
     probe.sleeps = {}
   end)

@@ -16,6 +16,7 @@ describe("battery settings", function()
     client, probe = H.new(sim)
     assert.truthy(client:status())
     assert.truthy(client:site_settings()) -- fetched once per client, then cached
+    assert.truthy(client:settings()) -- its control objects too (issue 18)
     mark = #sim:log()
     probe.sleeps = {}
   end)
@@ -103,16 +104,24 @@ describe("battery settings", function()
     assert.same({}, sent())
   end)
 
+  -- A batterySettings answer without the control objects: siteSettings decides.
+  local function settings_without_controls()
+    sim:fault({ path = SETTINGS, method = "GET", action = "body", status = 200,
+                body = '{"type":"battery-details","data":{"chargeFromGrid":false}}' })
+  end
+
   it("refuses a feature the site does not support before sending it", function()
     sim:config({ site_settings = { showDischargeToGrid = false } })
     local fresh = H.new(sim)
     assert.truthy(fresh:status())
+    settings_without_controls()
     mark = #sim:log()
     local ok, err, kind = fresh:discharge_to_grid(true)
     assert.is_nil(ok)
     assert.equal("unsupported", kind)
     assert.truthy(err:find("showDischargeToGrid", 1, true))
-    assert.same({ "GET " .. BC .. "/siteSettings/" .. H.SITE_ID }, H.lines(sent()))
+    assert.same({ "GET " .. SETTINGS, "GET " .. BC .. "/siteSettings/" .. H.SITE_ID },
+      H.lines(sent()))
   end)
 
   -- issue 8, defect 1: the probe is best effort; only a flag that is
@@ -132,11 +141,13 @@ describe("battery settings", function()
       fault.match = BC .. "/siteSettings/"
       fault.count = 20
       sim:fault(fault)
+      settings_without_controls()
       mark = #sim:log()
       local ok, err, kind = fresh:charge_from_grid(true)
       assert.is_true(ok, tostring(err) .. " (" .. tostring(kind) .. ")")
       local lines = H.lines(sent())
-      assert.equal("GET " .. BC .. "/siteSettings/" .. H.SITE_ID, lines[1])
+      assert.equal("GET " .. SETTINGS, lines[1])
+      assert.equal("GET " .. BC .. "/siteSettings/" .. H.SITE_ID, lines[2])
       assert.same({ "POST " .. ISVALID, "PUT " .. SETTINGS, "GET " .. SETTINGS },
         { lines[#lines - 2], lines[#lines - 1], lines[#lines] })
       local warned = false

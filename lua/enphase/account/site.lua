@@ -1,4 +1,5 @@
---- The site's facts: its ids, its time zone and its capability flags.
+--- The site's facts: its ids, its time zone, its capability flags and
+-- what batterySettings' control objects say of each control.
 --
 -- One object per client owns them; nothing else writes them. They come
 -- from the options (`site_id`, `user_id`, `timezone`: these always win),
@@ -73,6 +74,67 @@ function Site:learn_from_data(body)
   return self.tz
 end
 
+local CONTROL_FIELDS = { "show", "locked", "schedule_supported" }
+
+-- `{cfg=, dtg=, rbd=}`, each nil or `{show=, locked=, schedule_supported=}`
+-- of booleans (or nil): nil when `t` is anything else.
+local function controls_or_nil(t)
+  if type(t) ~= "table" then
+    return nil
+  end
+  local out = {}
+  for k, c in pairs(t) do
+    if (k ~= "cfg" and k ~= "dtg" and k ~= "rbd") or type(c) ~= "table" then
+      return nil
+    end
+    out[k] = {}
+    for f, v in pairs(c) do
+      if type(v) ~= "boolean" then
+        return nil
+      end
+      out[k][f] = v
+    end
+  end
+  return out
+end
+
+local function same_controls(a, b)
+  if a == nil or b == nil then
+    return a == b
+  end
+  for _, mode in ipairs({ "cfg", "dtg", "rbd" }) do
+    local x, y = a[mode], b[mode]
+    if (x == nil) ~= (y == nil) then
+      return false
+    end
+    for _, f in ipairs(x and CONTROL_FIELDS or {}) do
+      if x[f] ~= y[f] then
+        return false
+      end
+    end
+  end
+  return true
+end
+
+--- What batterySettings' control objects say of each battery control
+-- (`{cfg=, dtg=, rbd=}`, each `{show=, locked=, schedule_supported=}`), nil
+-- until a read showed them.
+function Site:controls()
+  return self.battery_controls
+end
+
+--- Records the control objects of a batterySettings read; true when they
+-- differ from those known (the token cache then has something to save).
+function Site:learn_controls(controls)
+  local t = controls_or_nil(controls)
+  if t and not same_controls(t, self.battery_controls) then
+    self.battery_controls = t
+    changed(self)
+    return true
+  end
+  return false
+end
+
 --- Records the capability flags (a table) fetched from the server.
 function Site:learn_capabilities(flags)
   if type(flags) == "table" then
@@ -89,6 +151,7 @@ function Site:snapshot()
     user_id = self.user_id,
     timezone = self.tz,
     site_settings = self.flags,
+    battery_controls = self.battery_controls,
   }
 end
 
@@ -103,6 +166,8 @@ function M.check(t)
     return "timezone must be a string"
   elseif t.site_settings ~= nil and type(t.site_settings) ~= "table" then
     return "site_settings must be an object"
+  elseif t.battery_controls ~= nil and controls_or_nil(t.battery_controls) == nil then
+    return "battery_controls must map cfg, dtg, rbd to objects of booleans"
   end
   return nil
 end
@@ -117,6 +182,9 @@ function Site:restore(t)
   end
   if t.site_settings and not self.flags then
     self:learn_capabilities(t.site_settings)
+  end
+  if t.battery_controls and not self.battery_controls then
+    self:learn_controls(t.battery_controls)
   end
 end
 

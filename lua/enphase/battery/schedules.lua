@@ -57,12 +57,20 @@ local function parse_list(body, label)
   if body[1] ~= nil or (body.cfg == nil and body.dtg == nil and body.rbd == nil) then
     return wrong("has none of cfg, dtg, rbd")
   end
-  local out = { cfg = {}, dtg = {}, rbd = {}, pending = body.anySchedulePending == true }
+  local out = { cfg = {}, dtg = {}, rbd = {}, pending = body.anySchedulePending == true,
+                status = {} }
   for mode in pairs(validate.MODES) do
     local group = body[mode]
     if group ~= nil and group ~= json.null then
       if type(group) ~= "table" then
         return wrong(("has a %s that is not an object"):format(mode))
+      end
+      -- each family's own word ("active", "pending", "not_supported"):
+      -- pending is the union of these and anySchedulePending
+      local status = group.scheduleStatus
+      if type(status) == "string" and #status <= 64 then
+        out.status[mode] = status
+        out.pending = out.pending or status == "pending"
       end
       local details = group.details
       if details ~= nil and details ~= json.null then
@@ -75,6 +83,7 @@ local function parse_list(body, label)
           end
           if d.isDeleted ~= true then
             out[mode][#out[mode] + 1] = parse_detail(d)
+            out.pending = out.pending or d.scheduleStatus == "pending"
           end
         end
       end
@@ -100,7 +109,10 @@ local function fetch(client)
   return parse_list(body, res.label)
 end
 
---- `{cfg={...}, dtg={...}, rbd={...}, pending=<anySchedulePending>}`; each
+--- `{cfg={...}, dtg={...}, rbd={...}, pending=, status={cfg=, dtg=, rbd=}}`:
+-- `pending` is true when `anySchedulePending` is, or any family's or
+-- schedule's `scheduleStatus` is "pending"; `status` holds each family's
+-- `scheduleStatus` as sent ("active", "pending", "not_supported"...). Each
 -- schedule is `{id, type, start_time, end_time, limit, days, timezone,
 -- enabled, status}` plus every field the server sent.
 function M.schedules(client)
@@ -197,9 +209,9 @@ end
 
 local function write_failure(res, err, kind, failed)
   if failed and failed.status == 409 then
+    local code = api.server_error(failed)
     local said = api.server_message(failed) or "conflicting schedule"
-    local code = type(failed.data) == "table" and failed.data.code or nil
-    return nil, ("%s: %s"):format(failed.label, said), "conflict", code
+    return nil, ("%s: HTTP 409 (%s)"):format(failed.label, said), "conflict", code
   end
   return res, err, kind
 end
@@ -208,6 +220,11 @@ local function check_free(client, s, except_id)
   local list, err, kind = fetch(client)
   if not list then
     return nil, err, kind
+  end
+  local mode = s.type:lower()
+  if list.status and list.status[mode] == "not_supported" then
+    return errors.fail("unsupported", "%s schedules are not supported by this site (the schedule "
+      .. "list says %s.scheduleStatus \"not_supported\")", s.type, mode)
   end
   local other = overlapping(list, s, except_id)
   if other then
@@ -301,8 +318,12 @@ local FIELD_CHECKS = {
   start_time = function(v) return validate.time("start_time", v) end,
   end_time = function(v) return validate.time("end_time", v) end,
   days = function(v) return validate.days("days", v) end,
-  limit = function(v) return validate.integer("limit", v, 6, 100) end,
-  timezone = function(v) return validate.timezone("timezone", v) end,
+  -- the range (6-100) is checked once merged: the schedule's own limit,
+  -- given back unchanged, is accepted whatever it is
+  limit = function(v) return validate.integer("limit", v, 0, 100) end,
+  timezone = function(v)
+    return type(v) == "string" and v or validate.timezone("timezone", v)
+  end,
 }
 
 local function checked_fields(fields)
@@ -330,6 +351,17 @@ end
 -- A dry run of an update: the schedule is not known, so the fields not
 -- given show as the current values.
 dry_update = function(client, sid, fields)
+  -- the schedule is not known: what is given must be in our own ranges
+  local ok, why = true, nil
+  if fields.limit ~= nil then
+    ok, why = validate.integer("limit", fields.limit, 6, 100)
+  end
+  if ok and fields.timezone ~= nil then
+    ok, why = validate.timezone("timezone", fields.timezone)
+  end
+  if not ok then
+    return nil, why, "input"
+  end
   local args = { id = sid }
   for k, v in pairs(fields) do
     args[k] = v
@@ -373,7 +405,7 @@ function M.update_schedule(client, id, fields)
     end
   end
   local s
-  s, err = validate.schedule(merged)
+  s, err = validate.schedule(merged, nil, current)
   if not s then
     return nil, err, "input"
   end

@@ -8,6 +8,8 @@ local api = require("enphase.transport.api")
 local retry = require("enphase.transport.retry")
 local validate = require("enphase.battery.validate")
 local errors = require("enphase.errors")
+local json = require("enphase.util.json")
+local bounds = require("enphase.battery.bounds")
 
 local M = {}
 
@@ -27,16 +29,40 @@ local function data_of(body, what, label, required)
   return data
 end
 
+-- A control's state: `enabled` of its object; a `null` control (seen on
+-- live sites, e.g. `rbdControl: null`) is off; a missing one is unknown.
 local function flag(control)
   if type(control) == "table" then
     return control.enabled == true
+  elseif control == json.null then
+    return false
   end
   return nil
 end
 
+-- What a control object says of its feature: `{show=, locked=,
+-- schedule_supported=}` (each true, false or nil), or nil for no object.
+local function capability(control)
+  if type(control) ~= "table" then
+    return nil
+  end
+  local function bool(v)
+    if type(v) == "boolean" then
+      return v
+    end
+    return nil
+  end
+  return { show = bool(control.show), locked = bool(control.locked),
+           schedule_supported = bool(control.scheduleSupported) }
+end
+
 --- The current battery settings: `{charge_from_grid=, discharge_to_grid=,
--- restrict_discharge=, profile=, reserve=, very_low_soc=, raw=<data>}`;
--- `raw` keeps every field the server sent.
+-- restrict_discharge=, profile=, reserve=, very_low_soc=, bounds=,
+-- controls=, raw=<data>}`; `raw` keeps every field the server sent. A
+-- `null` control reads as off. `bounds` = `{reserve={lo, hi, from},
+-- very_low_soc={lo, hi, from}}` (`from` "account" or "seed", bounds.lua);
+-- `controls` = `{cfg=, dtg=, rbd=}`, each `{show=, locked=,
+-- schedule_supported=}` when the answer has that control's object.
 -- A dry-run client gets `{dry=true}`.
 function M.settings(client)
   local body, err, kind = retry.json(client, "settings_get", nil, "battery settings")
@@ -49,6 +75,16 @@ function M.settings(client)
   if not data then
     return nil, err, kind
   end
+  local controls = {
+    cfg = capability(data.cfgControl),
+    dtg = capability(data.dtgControl),
+    rbd = capability(data.rbdControl),
+  }
+  -- what each control says of its capability changes with the installation
+  -- only: kept with the site's facts (and the token cache)
+  if client._site:learn_controls(controls) then
+    require("enphase.account.cache").changed(client)
+  end
   return {
     charge_from_grid = data.chargeFromGrid == true,
     discharge_to_grid = flag(data.dtgControl),
@@ -56,6 +92,11 @@ function M.settings(client)
     profile = data.profile,
     reserve = data.batteryBackupPercentage,
     very_low_soc = data.veryLowSoc,
+    bounds = {
+      reserve = { bounds.range("reserve", data) },
+      very_low_soc = { bounds.range("very_low_soc", data) },
+    },
+    controls = controls,
     raw = data,
   }
 end
@@ -90,6 +131,9 @@ end
 -- is logged and the operation goes on; only a flag that is explicitly
 -- false refuses.
 local function require_feature(client, flag_name, feature)
+  if flag_name == nil then
+    return true
+  end
   local site, err, kind = M.site_settings(client)
   if not site then
     client._log("warn", "capability probe failed (%s: %s); going on without it", kind, err)
@@ -135,6 +179,41 @@ M.TOGGLES = {
   },
 }
 
+-- Whether control `which` may be written, from the batterySettings'
+-- control object first (`show`, `locked`) and siteSettings second (only
+-- when the answer has no such object): a capture shows `showChargeFromGrid:
+-- false` on EMEA sites whose `cfgControl.show` is true. A locked control
+-- is refused before any write is sent. The read is best effort, like the
+-- siteSettings probe: a failure is logged and the siteSettings flag decides.
+local function require_control(client, which, spec)
+  local controls = client._site:controls()
+  if not controls then
+    local now, err, kind = M.settings(client)
+    if now and now.dry then
+      return true -- planned: the read a run sends first
+    end
+    if not now then
+      client._log("warn", "battery settings read failed (%s: %s); capability from siteSettings",
+        kind, err)
+    end
+    controls = now and now.controls or {}
+  end
+  local control = controls[which]
+  if not control then
+    return require_feature(client, spec.feature_flag, spec.name)
+  end
+  local object = which .. "Control"
+  if control.locked then
+    return errors.fail("unsupported", "%s is locked on this site (%s.locked is true: the "
+      .. "installer or utility holds it); nothing was sent", spec.name, object)
+  end
+  if control.show == false then
+    return errors.fail("unsupported", "%s is not supported by this site (%s.show is false)",
+      spec.name, object)
+  end
+  return true
+end
+
 --- Sets cfg, dtg or rbd to `on`: isValid, the seed's delay, PUT, read back.
 -- The PUT is never retried alone: a retry starts again from isValid.
 function M.toggle(client, mode, on)
@@ -147,7 +226,7 @@ function M.toggle(client, mode, on)
   if value == nil then
     return nil, err, "input"
   end
-  local ok, ferr, fkind = require_feature(client, spec.feature_flag, spec.name)
+  local ok, ferr, fkind = require_control(client, which, spec)
   if not ok then
     return nil, ferr, fkind
   end
@@ -238,6 +317,30 @@ local function put_profile(client, profile, percent)
   return true, "applied"
 end
 
+-- The reserve checked against the account's range (its batterySettings'
+-- batteryBackupPercentageMin/Max, read once here, best effort) else the
+-- seed's 0-100; the reserve the cloud holds now is accepted unchanged.
+local function checked_reserve(client, reserve)
+  local percent, err = validate.integer("reserve", reserve, 0, 100)
+  if not percent then
+    return nil, err, "input"
+  end
+  local now, serr, skind = M.settings(client)
+  if now and now.dry then
+    return percent
+  end
+  if not now then
+    client._log("warn", "battery settings read failed (%s: %s); the reserve is checked against "
+      .. "0-100", skind, serr)
+    return percent
+  end
+  percent, err = bounds.check("reserve", "reserve", reserve, now.raw, now.reserve)
+  if not percent then
+    return nil, err, "input"
+  end
+  return percent
+end
+
 --- Sets the profile and its backup reserve (percent). Returns true and
 -- "applied" or "pending" (the cloud applies profile changes later).
 function M.set_profile(client, name, reserve)
@@ -245,19 +348,19 @@ function M.set_profile(client, name, reserve)
   if not profile then
     return nil, err, "input"
   end
-  local percent
-  percent, err = validate.integer("reserve", reserve, 0, 100)
+  local percent, kind
+  percent, err, kind = checked_reserve(client, reserve)
   if not percent then
-    return nil, err, "input"
+    return nil, err, kind
   end
   return put_profile(client, profile, percent)
 end
 
 --- Keeps the current profile and changes only the backup reserve.
 function M.set_reserve(client, reserve)
-  local percent, err = validate.integer("reserve", reserve, 0, 100)
+  local percent, err, kind = checked_reserve(client, reserve)
   if not percent then
-    return nil, err, "input"
+    return nil, err, kind
   end
   local now, perr, pkind = M.profile(client)
   if not now then
@@ -299,10 +402,10 @@ function M.set_very_low_soc(client, percent)
   if not now then
     return nil, serr, skind
   end
-  local lo, hi = now.raw and now.raw.veryLowSocMin, now.raw and now.raw.veryLowSocMax
-  if type(lo) == "number" and type(hi) == "number" and (value < lo or value > hi) then
-    return errors.fail("input", "percent must be an integer from %d to %d for this site (got %d)",
-      lo, hi, value)
+  -- the account's veryLowSocMin/Max, else 0-100; the cloud's own value as it is
+  value, err = bounds.check("percent", "very_low_soc", value, now.raw, now.very_low_soc)
+  if not value then
+    return nil, err, "input"
   end
   local res, rerr, rkind = retry.run(client, function()
     return api.send(client, "settings_put", { very_low_soc = value })

@@ -113,10 +113,26 @@ end
 
 M.DEFAULT_LIMIT = { CFG = 100, DTG = 6, RBD = 100 }
 
+-- A value the cloud itself returned, written back unchanged: accepted when
+-- it has the right type, whatever our own range (a DTG `limit: 5` the
+-- Enphase app made; a time zone name our pattern does not know).
+local function unchanged(v, cloud_value, kind)
+  if cloud_value == nil or v ~= cloud_value then
+    return nil
+  end
+  if kind == "limit" then
+    local n = type(v) == "number" and math.tointeger(v)
+    return n and n >= 0 and n <= 100 and n or nil
+  end
+  return type(v) == "string" and #v > 0 and #v <= 64 and not v:find("[%c\"]") and v or nil
+end
+
 --- Checks a whole schedule; `defaults` gives `timezone` when the spec has none.
+-- `cloud` (optional): the schedule as the server listed it; its own `limit`
+-- and `timezone`, written back unchanged, are accepted as they are.
 -- Returns the server payload fields in snake_case:
 -- `{type, start_time, end_time, start_minute, end_minute, days, limit, timezone}`.
-function M.schedule(spec, defaults)
+function M.schedule(spec, defaults, cloud)
   if type(spec) ~= "table" then
     return bad("schedule", "a table {type=, start_time=, end_time=, days=, limit=, timezone=}", spec)
   end
@@ -153,7 +169,10 @@ function M.schedule(spec, defaults)
   if limit == nil then
     limit = M.DEFAULT_LIMIT[out.type]
   end
-  out.limit, err = M.integer("limit", limit, 6, 100)
+  out.limit = unchanged(limit, cloud and cloud.limit, "limit")
+  if not out.limit then
+    out.limit, err = M.integer("limit", limit, 6, 100)
+  end
   if not out.limit then
     return nil, err
   end
@@ -161,6 +180,10 @@ function M.schedule(spec, defaults)
   if tz == nil then
     return nil, 'timezone is required (an IANA name such as "Europe/London"): the site\'s '
       .. "time zone is not known"
+  end
+  out.timezone = unchanged(tz, cloud and cloud.timezone, "timezone")
+  if out.timezone then
+    return out
   end
   out.timezone, err = M.timezone("timezone", tz)
   if not out.timezone then

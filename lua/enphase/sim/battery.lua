@@ -68,10 +68,14 @@ function M.authorise(sim, req, site, opts)
   if req.method == "POST" or req.method == "PUT" then
     local h = req.headers["x-xsrf-token"]
     local c = req.cookies[M.XSRF_COOKIE]
-    if not h or h ~= c or not st:xsrf_ok(h, acct.user_id) then
-      req.note = not h and "no x-xsrf-token" or (h ~= c and "xsrf header/cookie differ")
-        or "xsrf unknown"
-      return nil, M.spring(st, req, 403, nil, { xsrf_cookie(st:issue_xsrf(acct.user_id)) })
+    -- xsrf = "header" (sites that give the token only in siteSettings'
+    -- x-csrf-token header): the header alone counts, and a refusal sets no cookie
+    local by_header = st.config.xsrf == "header"
+    if not h or (h ~= c and not by_header) or not st:xsrf_ok(h, acct.user_id) then
+      req.note = not h and "no x-xsrf-token" or (h ~= c and not by_header
+        and "xsrf header/cookie differ") or "xsrf unknown"
+      return nil, M.spring(st, req, 403, nil,
+        not by_header and { xsrf_cookie(st:issue_xsrf(acct.user_id)) } or nil)
     end
   end
   st:settle(acct)
@@ -126,7 +130,7 @@ function M.get_settings(sim, req, site)
     return err
   end
   local headers = {}
-  if not st:xsrf_ok(req.cookies[M.XSRF_COOKIE], acct.user_id) then
+  if st.config.xsrf ~= "header" and not st:xsrf_ok(req.cookies[M.XSRF_COOKIE], acct.user_id) then
     headers[1] = xsrf_cookie(st:issue_xsrf(acct.user_id))
   end
   return http.json(200, {
@@ -239,11 +243,19 @@ function M.get_site_settings(sim, req, site)
   data.timezone = acct.timezone
   data.userId = acct.user_id
   data.siteId = acct.site_id
+  if st.config.shape == "captured" then
+    -- the flags real captures carry: no showDischargeToGrid,
+    -- showRestrictBatteryDischarge or showProfile; showChargeFromGrid false
+    -- on EMEA sites whose cfgControl.show is true
+    data.showDischargeToGrid, data.showRestrictBatteryDischarge, data.showProfile = nil, nil, nil
+    data.isDTSupported = true
+    data.showChargeFromGrid = false
+  end
   for k, v in pairs(st.config.site_settings) do
     data[k] = v
   end
   return http.json(200, { type = "site-settings", timestamp = st:now_s(), data = data },
-    { { "x-csrf-token", st:issue_xsrf(acct.user_id) } })
+    { { "x-csrf-token", st:issue_xsrf(acct.user_id, true) } })
 end
 
 function M.get_profile(sim, req, site)
@@ -302,11 +314,11 @@ function M.cancel_profile(sim, req, site)
     return err
   end
   if not acct.pending_profile then
-    return http.json(409, {
-      code = "ALREADY_PROCESSED",
-      message = "There is no pending profile change to cancel",
-      status = 409,
-    })
+    local message = "There is no pending profile change to cancel"
+    if sim.state.config.shape == "captured" then
+      return http.json(409, { error = { status = "ALREADY_PROCESSED", message = message } })
+    end
+    return http.json(409, { code = "ALREADY_PROCESSED", message = message, status = 409 })
   end
   acct.pending_profile = nil
   return http.json(200, { message = "success" })

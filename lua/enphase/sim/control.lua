@@ -11,7 +11,12 @@
 --                                or {"clear":true}    -> {"ok":true,"pending":N}
 --                                (see faults.lua for the actions)
 --   POST /__sim/config           {jwt_ttl?, validate_window?, pending_seconds?,
---                                 login_page?, site_settings?, log_cap?}
+--                                 login_page?, site_settings?, log_cap?, shape?, xsrf?}
+--                                shape "seed" (default) or "captured": the
+--                                bodies real accounts answer (shapes.lua);
+--                                xsrf "cookie" (default: isValid sets the
+--                                BP-XSRF-Token cookie) or "header" (only the
+--                                siteSettings x-csrf-token header gives one)
 --                                -> {"ok":true,"config":{...}}
 --   POST /__sim/clock            {"advance":SECONDS} or {"offset":SECONDS} or
 --                                {"at":EPOCH}, and/or {"freeze":true|false}
@@ -90,6 +95,12 @@ local CONFIG_CHECKS = {
   end,
   site_settings = function(v)
     return type(v) == "table", "site_settings must be an object"
+  end,
+  shape = function(v)
+    return v == "seed" or v == "captured", "shape must be seed or captured"
+  end,
+  xsrf = function(v)
+    return v == "cookie" or v == "header", "xsrf must be cookie or header"
   end,
   log_cap = function(v)
     return math.tointeger(v) ~= nil and v >= 1, "log_cap must be a positive integer"

@@ -23,8 +23,10 @@ local function minutes(s)
 end
 
 --- Check a schedule payload; `base` (an existing schedule) fills the fields
--- an update leaves out. Returns the normalised fields or nil and a message.
-function M.validate(body, base, default_tz)
+-- an update leaves out; `min_limit` is the lowest limit taken (6, or 0 in
+-- the captured shape: the cloud holds the Enphase app's DTG `limit: 5`).
+-- Returns the normalised fields or nil and a message.
+function M.validate(body, base, default_tz, min_limit)
   local f = {}
   for _, k in ipairs(FIELDS) do
     local v = body[k]
@@ -54,8 +56,9 @@ function M.validate(body, base, default_tz)
     return nil, "startTime and endTime must differ"
   end
   local limit = math.tointeger(f.limit)
-  if not limit or limit < 6 or limit > 100 then
-    return nil, "limit must be an integer 6..100"
+  min_limit = min_limit or 6
+  if not limit or limit < min_limit or limit > 100 then
+    return nil, string.format("limit must be an integer %d..100", min_limit)
   end
   f.limit = limit
   if type(f.days) ~= "table" or #f.days == 0 then
@@ -128,13 +131,16 @@ local function conflict(acct, f, except)
   return nil
 end
 
-local function conflict_answer(f, other)
-  return http.json(409, {
-    code = "CONFLICTING_SCHEDULE_" .. f.scheduleType,
-    message = string.format("The %s schedule %s-%s overlaps the existing schedule %s (%s-%s)",
-      f.scheduleType, f.startTime, f.endTime, other.scheduleId, other.startTime, other.endTime),
-    status = 409,
-  })
+-- The 409 of an overlap: `{"error":{"status":..,"message":..}}` as real
+-- accounts answer (shape "captured"), else the older flat shape.
+local function conflict_answer(st, f, other)
+  local code = "CONFLICTING_SCHEDULE_" .. f.scheduleType
+  local message = string.format("The %s schedule %s-%s overlaps the existing schedule %s (%s-%s)",
+    f.scheduleType, f.startTime, f.endTime, other.scheduleId, other.startTime, other.endTime)
+  if st.config.shape == "captured" then
+    return http.json(409, { error = { status = code, message = message } })
+  end
+  return http.json(409, { code = code, message = message, status = 409 })
 end
 
 local function find(acct, id)
@@ -170,14 +176,14 @@ function M.create(sim, req, site)
   if not acct then
     return body
   end
-  local f, msg = M.validate(body, nil, acct.timezone)
+  local f, msg = M.validate(body, nil, acct.timezone, st.config.shape == "captured" and 0 or 6)
   if not f then
     return battery.bad_request(st, req, msg)
   end
   local other = conflict(acct, f)
   if other then
     req.note = "conflict with " .. other.scheduleId
-    return conflict_answer(f, other)
+    return conflict_answer(st, f, other)
   end
   local now_ms = st:stamp_ms()
   st.schedule_seq = st.schedule_seq + 1
@@ -203,14 +209,14 @@ function M.update(sim, req, site, id)
   if not body then
     return battery.bad_request(st, req, "malformed JSON body")
   end
-  local f, msg = M.validate(body, s, acct.timezone)
+  local f, msg = M.validate(body, s, acct.timezone, st.config.shape == "captured" and 0 or 6)
   if not f then
     return battery.bad_request(st, req, msg)
   end
   local other = conflict(acct, f, s)
   if other then
     req.note = "conflict with " .. other.scheduleId
-    return conflict_answer(f, other)
+    return conflict_answer(st, f, other)
   end
   for _, k in ipairs(FIELDS) do
     s[k] = f[k]

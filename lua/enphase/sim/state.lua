@@ -52,6 +52,8 @@ function State:default_config()
     login_page = "normal",
     site_settings = {},
     log_cap = 10000,
+    shape = "seed",
+    xsrf = "cookie",
   }
 end
 
@@ -65,6 +67,7 @@ function State:reset()
   self.sessions = {}
   self.jwts = {}
   self.xsrf = {}
+  self.xsrf_header = {}
   self.counters = {
     logins = 0, login_attempts = 0, connections = 0, requests = 0, jwts_issued = 0,
   }
@@ -304,14 +307,20 @@ function State:jwt_lookup(token)
   return rec
 end
 
-function State:issue_xsrf(user_id)
+--- A new XSRF token of `user_id`; `from_header`: given in siteSettings'
+-- x-csrf-token header (the only ones valid under config xsrf = "header").
+function State:issue_xsrf(user_id, from_header)
   local t = jwt.uuid()
   self.xsrf[t] = user_id
+  if from_header then
+    self.xsrf_header[t] = true
+  end
   return t
 end
 
 function State:xsrf_ok(token, user_id)
   return token ~= nil and self.xsrf[token] == user_id
+    and (self.config.xsrf ~= "header" or self.xsrf_header[token] == true)
 end
 
 -- ---------------------------------------------------------------- log
@@ -482,6 +491,9 @@ function State:settings_view(acct)
       d[kind .. "Control"].startTime = hhmm_minutes(s.startTime)
       d[kind .. "Control"].endTime = hhmm_minutes(s.endTime)
     end
+  end
+  if self.config.shape == "captured" and not d.rbdControl.enabled then
+    d.rbdControl = json.null -- as live sites answer while RBD is off
   end
   return d
 end

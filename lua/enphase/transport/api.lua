@@ -118,23 +118,41 @@ function M.wait(client, seconds, why)
   client._sleep(seconds)
 end
 
---- The server's own words about a failure, when its body has any.
-function M.server_message(res)
-  local data = res.data
+local function word(v)
+  return type(v) == "string" and v ~= "" and v or nil
+end
+
+--- The one reader of Enlighten's error bodies: `code, message` (each a
+-- string or nil) from a failed answer `res`. The shapes seen:
+-- `{"error":{"status":"CONFLICTING_SCHEDULE_CFG","message":..}}` (the
+-- battery API today), `{"code":..,"message":..}` (older answers),
+-- `{"error":{"code":..,"message":..}}`, Spring's `{"status":403,
+-- "error":"Forbidden","message":..}` and `{"message":"Invalid"}`.
+-- A numeric `status` is the HTTP status again, never a code.
+function M.server_error(res)
+  local data = res and res.data
   if type(data) ~= "table" then
-    return nil
+    return nil, nil
   end
   local nested = type(data.error) == "table" and data.error or {}
-  local parts = {}
-  local candidates = { data.code or nested.code, data.message or nested.message,
-                       type(data.error) == "string" and data.error or nil }
-  for i = 1, 3 do
-    local v = candidates[i]
-    if type(v) == "string" and v ~= "" then
-      parts[#parts + 1] = v
-    end
+  local code = word(nested.status) or word(nested.code) or word(data.code)
+    or word(data.errorCode) or word(data.status)
+  local message = word(nested.message) or word(data.message)
+    or word(data.error) or word(data.errorMessage)
+  if message == code then
+    message = nil
   end
-  return #parts > 0 and table.concat(parts, ": ") or nil
+  return code, message
+end
+
+--- The server's own words about a failure, when its body has any:
+-- "<code>: <message>", either alone, or nil.
+function M.server_message(res)
+  local code, message = M.server_error(res)
+  if code and message then
+    return code .. ": " .. message
+  end
+  return code or message
 end
 
 --- `nil, "<label>: HTTP <status> (<server message>)", "http", res`.
