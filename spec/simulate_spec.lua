@@ -198,7 +198,7 @@ describe("enphase simulate", function()
     local series = require("enphase.sim.series")
     local tz = require("enphase.util.tz")
     local t = tz.to_epoch("Europe/London", 2026, 4, 6, 1, 59, 30)
-    local ctx = policy.context(t, "Europe/London", assert(series.bundled("tariff")))
+    local ctx = policy.context(t, "Europe/London", { tariff = assert(series.bundled("tariff")) })
     assert.equal(30, ctx.seconds_until("02:00"))
     assert.equal(86400 - 30, ctx.seconds_until("01:59"))
     assert.same({ 0.075, 0.15 }, { ctx.price(t) })
@@ -233,5 +233,121 @@ describe("enphase policy", function()
     local c, _, err = run("no_such_policy")
     assert.equal(2, c)
     assert.truthy(err:find("no_such_policy", 1, true))
+  end)
+end)
+
+describe("enphase simulate over any length", function()
+  local dir
+
+  before_each(function()
+    dir = procs.tmpdir("simulate")
+  end)
+
+  after_each(function()
+    procs.rmdir(dir)
+  end)
+
+  -- Three days of series from `first` (local), flat load, no PV, one price.
+  local function flat_series(first)
+    local load, solar, tariff = { "time,watts" }, { "time,watts" }, { "time,import,export" }
+    for h = 0, 71 do
+      local t = os.date("!%Y-%m-%dT%H:00", first + h * 3600)
+      load[#load + 1] = t .. ",400"
+      solar[#solar + 1] = t .. ",0"
+      tariff[#tariff + 1] = t .. ",0.2,0.05"
+    end
+    write(dir .. "/load.csv", table.concat(load, "\n"))
+    write(dir .. "/solar.csv", table.concat(solar, "\n"))
+    write(dir .. "/tariff.csv", table.concat(tariff, "\n"))
+    return "--load", dir .. "/load.csv", "--solar", dir .. "/solar.csv", "--tariff",
+      dir .. "/tariff.csv"
+  end
+
+  it("runs 41 and 100 days whole: every row from the first local midnight, none lost", function()
+    for _, days in ipairs({ 41, 100 }) do
+      local code, out, errs = simulate("--policy", "fixed_window", "--days", tostring(days),
+        "--out", dir, "--json", "--no-chart")
+      assert.equal(0, code, errs)
+      local report = require("cjson").decode(out)
+      for _, r in ipairs(report.runs) do
+        local rows = csv_rows(dir .. "/" .. r.label .. ".csv")
+        assert.equal(r.rows, #rows)
+        -- 2026-04-06 onwards: no clock change before 25 October
+        assert.equal(days * 96, #rows)
+        assert.equal("2026-04-06T00:00+01:00", rows[1].time)
+        for i = 2, #rows do
+          assert.equal(900, rows[i].start - rows[i - 1].start)
+        end
+        local cost = 0
+        for _, row in ipairs(rows) do
+          cost = cost + row.cost
+        end
+        assert.near(r.figures.cost, cost, 0.01 * days)
+        assert.truthy(r.figures.load_kwh > 10 * days, "a whole load, not a report of zeros")
+      end
+      assert.equal(days + 1, report.runs[1].figures.calls)
+    end
+  end)
+
+  it("counts local calendar days: 100 rows the day the clocks go back, 92 when they go forward", function()
+    local tz = require("enphase.util.tz")
+    for _, case in ipairs({ { 2026, 10, 24, 100, "+01:00", "+00:00" },
+                            { 2026, 3, 28, 92, "+00:00", "+01:00" } }) do
+      local y, m, d, second_day, before, after = table.unpack(case)
+      local code, out, errs = simulate("--policy", "do_nothing", "--baseline", "none", "--days", "3",
+        "--out", dir, "--json", "--no-chart", flat_series(tz.timegm(y, m, d, 0, 0, 0)))
+      assert.equal(0, code, errs)
+      local rows = csv_rows(dir .. "/policy.csv")
+      assert.equal(96 + second_day + 96, #rows)
+      assert.equal(("%04d-%02d-%02dT00:00%s"):format(y, m, d, before), rows[1].time)
+      assert.equal(("%04d-%02d-%02dT23:45%s"):format(y, m, d + 2, after), rows[#rows].time)
+      local seen = {}
+      for _, row in ipairs(rows) do
+        assert.is_nil(seen[row.time], "a local time repeated without its UTC offset: " .. row.time)
+        seen[row.time] = true
+      end
+      local report = require("cjson").decode(out)
+      assert.equal(tz.to_epoch("Europe/London", y, m, d + 3, 0, 0, 0), report.finish)
+    end
+  end)
+end)
+
+describe("a run's results (lab/result.lua)", function()
+  local result = require("enphase.lab.result")
+
+  local function row(start)
+    return { start = start, seconds = 900, pv_wh = 0, load_wh = 100, import_wh = 100, export_wh = 0,
+             charge_wh = 0, discharge_wh = 0, stored_in_wh = 0, stored_out_wh = 0, loss_wh = 0,
+             cost = 0.02, import_price = 0.2, export_price = 0.05, soc_start = 50, soc_end = 50,
+             reserve_seconds = 0, mode = "self-consumption" }
+  end
+
+  it("is an error when the rows are empty, cut by a gap or end early, never a short result", function()
+    local opts = { label = "policy", name = "x", zone = "UTC", capacity_kwh = 10, start = 0,
+                   finish = 3600 }
+    local w = result.writer(opts)
+    local run, err = w:close()
+    assert.is_nil(run)
+    assert.truthy(err:find("no rows", 1, true))
+    w = result.writer(opts)
+    assert.truthy(w:add(row(0)))
+    run, err = w:close()
+    assert.is_nil(run)
+    assert.truthy(err:find("truncated", 1, true), err)
+    w = result.writer(opts)
+    assert.truthy(w:add(row(0)))
+    local ok, gap = w:add(row(1800))
+    assert.is_nil(ok)
+    assert.truthy(gap:find("00:15Z was due", 1, true), gap)
+    assert.is_nil((w:close()))
+    w = result.writer(opts)
+    for s = 0, 2700, 900 do
+      assert.truthy(w:add(row(s)))
+    end
+    run = assert(w:close({ calls = 3 }))
+    assert.equal(4, run.rows)
+    assert.near(0.08, run.figures.cost, 1e-12)
+    assert.near(0.4, run.figures.import_kwh, 1e-12)
+    assert.equal(3, run.figures.calls)
   end)
 end)

@@ -203,7 +203,8 @@ function M.main(argv, io_)
     return M.EXIT_USAGE
   end
   if parsed.options.help then
-    io_.stdout:write(command.usage, "\n\n", COMMON_HELP, "\n")
+    -- a command that needs no account (simulate) has its own help in full
+    io_.stdout:write(command.usage, command.no_account and "" or "\n\n" .. COMMON_HELP, "\n")
     return M.EXIT_OK
   end
   local max_words = command.max_words

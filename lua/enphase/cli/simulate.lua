@@ -6,32 +6,86 @@ local M = {}
 
 local USAGE = [[Usage: enphase simulate --policy FILE [--baseline FILE|none] [--days N]
                         [--load CSV] [--solar CSV] [--tariff CSV] [--timezone TZ]
-                        [--initial-soc N] [--out DIR] [--no-chart] [--json]
+                        [--capacity KWH] [--power KW] [--efficiency ROUND_TRIP]
+                        [--reserve PCT] [--very-low PCT] [--initial-soc PCT]
+                        [--currency LABEL] [--forecast-error PCT]
+                        [--out DIR] [--no-chart] [--json]
 
 Runs a policy (a Lua file returning {name=, run=function(client, ctx)}; see the
 README, "Trying a policy") against a simulated house on a virtual clock: the
 policy's client talks to a local simulator through the same API as to the real
 cloud, and is called at the times it asks for. The baseline (default: the
-bundled do_nothing) runs on the same house for comparison.
+bundled do_nothing) runs on the same house for comparison. No account, e-mail
+or password is needed.
 
   --policy FILE     the policy, or a bundled one: do_nothing, fixed_window
                     (the seed's 02:00-05:00 CFG window), price_driven
   --baseline FILE   the policy to compare with (default do_nothing; none: no baseline)
-  --days N          days to simulate (1-366, default 7)
+  --days N          local calendar days to simulate, from the local midnight of
+                    the first row of the load series (1-366, default 7); a day
+                    the clocks change has 92 or 100 rows
   --load CSV        household load, time,watts (default: the bundled week)
   --solar CSV       PV production, time,watts (default: the bundled week)
   --tariff CSV      prices per kWh, time,import,export (default: the bundled
                     time-of-use tariff)
   --timezone TZ     the site's time zone (default Europe/London); CSV times are
-                    local times of this zone; the run starts at the first row
-                    of the load series
-  --initial-soc N   state of charge at the start, percent (default 50)
-  --out DIR         where the CSV files, report and charts go (default simulate-out)
+                    local times of this zone
+The battery and the house:
+  --capacity KWH    usable capacity (default 10; 0: no battery; at most 1000)
+  --power KW        charge and discharge power, AC (default 7.68; 0.1-1000)
+  --efficiency ROUND_TRIP
+                    round-trip efficiency, 0.5-1 (default 0.90)
+  --reserve PCT     the profile's reserve, 0-100 (default 20)
+  --very-low PCT    the very-low SoC, 5-25 (default 5)
+  --initial-soc PCT state of charge at the start, 0-100 (default 50)
+  --currency LABEL  the currency the tariff is in, a label for the report and
+                    the charts (default GBP)
+  --forecast-error PCT
+                    ctx.forecast's error: each value off by up to PCT % (0-100,
+                    default 0: perfect), drawn with a fixed seed
+Output:
+  --out DIR         where the files go (default simulate-out): made if missing
+                    (mode 0700), else a folder you own; files are created anew,
+                    never written through a symbolic link
   --no-chart        do not run gnuplot
+  --json            print the report as JSON
+  -h, --help        show this help
 
 Writes DIR/policy.csv and DIR/baseline.csv (one row per 15 minutes),
 DIR/report.txt, and DIR/chart.png and DIR/chart.svg (gnuplot; Debian package
-gnuplot-nox). Exit codes: 0 ok, 1 the policy or the simulator failed, 2 usage.]]
+gnuplot-nox). Exit codes: 0 ok, 1 the policy or the simulator failed (or a
+result came out truncated), 2 usage or input.]]
+
+M.DEFAULTS = {
+  days = 7, timezone = "Europe/London", capacity = 10, power = 7.68, efficiency = 0.90,
+  reserve = 20, ["very-low"] = 5, ["initial-soc"] = 50, currency = "GBP",
+  ["forecast-error"] = 0, out = "simulate-out",
+}
+
+-- The options that are numbers: {lo, hi, integer?}.
+local NUMBERS = {
+  days = { 1, 366, true }, capacity = { 0, 1000 }, power = { 0.1, 1000 },
+  efficiency = { 0.5, 1 }, reserve = { 0, 100, true }, ["very-low"] = { 5, 25, true },
+  ["initial-soc"] = { 0, 100, true }, ["forecast-error"] = { 0, 100 },
+}
+
+-- The value of number option `name`, its default when absent; nil and a
+-- message when it is not a plain decimal in range.
+local function number_option(options, name)
+  local v = options[name]
+  if v == nil then
+    return M.DEFAULTS[name]
+  end
+  local range = NUMBERS[name]
+  local lo, hi, integer = range[1], range[2], range[3]
+  local n = tostring(v):match("^%d+$") and tonumber(v)
+    or not integer and tostring(v):match("^%d*%.%d+$") and tonumber(v)
+  if not n or n < lo or n > hi then
+    return nil, ("--%s must be %s from %s to %s (got %q)"):format(name,
+      integer and "an integer" or "a number", tostring(lo), tostring(hi), tostring(v))
+  end
+  return n
+end
 
 -- The series named by the options (CSV text and parsed), bundled when absent.
 local function inputs(options)
@@ -55,126 +109,162 @@ local function inputs(options)
   return house, parsed
 end
 
-local function integer_option(options, name, lo, hi, default)
-  local v = options[name]
-  if v == nil then
-    return default
+-- Every option checked: the numbers, the zone, the series, the policies.
+local function settings(o)
+  local v = {}
+  for name in pairs(NUMBERS) do
+    local n, err = number_option(o, name)
+    if not n then
+      return nil, err
+    end
+    v[name] = n
   end
-  local n = math.tointeger(tonumber(v))
-  if not n or n < lo or n > hi then
-    return nil, ("--%s must be an integer from %d to %d (got %q)"):format(name, lo, hi, v)
+  local currency = o.currency or M.DEFAULTS.currency
+  if not tostring(currency):match("^[%w%p ]+$") or #currency > 12 then
+    return nil, ("--currency must be a label of 1-12 printable characters (got %q)"):format(
+      tostring(currency))
   end
-  return n
+  v.currency = currency
+  local tz = require("enphase.util.tz")
+  v.zone = o.timezone or M.DEFAULTS.timezone
+  if not tz.known(v.zone) then
+    return nil, ("--timezone: unknown time zone %q"):format(v.zone)
+  end
+  local house, parsed = inputs(o)
+  if not house then
+    return nil, parsed
+  end
+  house.initial_soc = v["initial-soc"]
+  house.capacity_kwh = v.capacity
+  house.max_charge_kw, house.max_discharge_kw = v.power, v.power
+  house.efficiency = v.efficiency
+  house.reserve, house.very_low_soc = v.reserve, v["very-low"]
+  v.house, v.series = house, parsed
+  -- the run: from the local midnight of the load's first row, `days` local days
+  local wall = parsed.load.first_time
+  local y, mo, d = os.date("!%Y-%m-%d", wall):match("(%d+)-(%d+)-(%d+)")
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  v.start = tz.to_epoch(v.zone, y, mo, d, 0, 0, 0)
+  v.finish = tz.to_epoch(v.zone, y, mo, d + v.days, 0, 0, 0)
+  local policy_mod = require("enphase.lab.policy")
+  local runs = { { label = "policy", spec = o.policy } }
+  local baseline = o.baseline or "do_nothing"
+  if baseline ~= "none" then
+    runs[2] = { label = "baseline", spec = baseline }
+  end
+  for _, r in ipairs(runs) do
+    local p, perr = policy_mod.load(r.spec)
+    if not p then
+      return nil, ("--%s: %s"):format(r.label, perr)
+    end
+    r.policy, r.name = p, p.name or r.spec
+  end
+  v.runs = runs
+  v.out = o.out or M.DEFAULTS.out
+  return v
+end
+
+-- One policy run on `sim`, its rows streamed into DIR/<label>.csv: the run
+-- (lab/result.lua) or nil and a message.
+local function one_run(sim, r, v)
+  local result = require("enphase.lab.result")
+  local writer, werr = result.writer({
+    label = r.label, name = r.name, path = v.out .. "/" .. r.label .. ".csv", zone = v.zone,
+    capacity_kwh = v.capacity, start = v.start, finish = v.finish,
+  })
+  if not writer then
+    return nil, werr
+  end
+  local logf = sys.create(v.out .. "/" .. r.label .. ".log")
+  local outcome, rerr = require("enphase.lab.run").run(sim, r.policy, {
+    start = v.start, finish = v.finish, timezone = v.zone, house = v.house,
+    tariff = v.series.tariff, load = v.series.load, solar = v.series.solar,
+    forecast_error = v["forecast-error"],
+    log = function(line)
+      if logf then
+        logf:write(line, "\n")
+      end
+    end,
+    rows = function(b)
+      return writer:add(b)
+    end,
+  })
+  if logf then
+    logf:close()
+  end
+  if not outcome then
+    writer:close()
+    return nil, ("%s run: %s"):format(r.label, rerr)
+  end
+  if #outcome.errors > 0 then
+    writer:close()
+    return nil, ("the %s (%s) failed: %s"):format(r.label, r.name, outcome.errors[1])
+  end
+  return writer:close({ calls = outcome.calls, requests = outcome.requests,
+                        logins = outcome.logins })
 end
 
 M.simulate = {
   summary = "try a schedule policy on a simulated house (report, CSV, charts)",
   usage = USAGE,
+  no_account = true,
   options = {
     policy = "value", baseline = "value", days = "value", load = "value", solar = "value",
     tariff = "value", timezone = "value", ["initial-soc"] = "value", out = "value",
-    ["no-chart"] = "flag",
+    ["no-chart"] = "flag", capacity = "value", power = "value", efficiency = "value",
+    reserve = "value", ["very-low"] = "value", currency = "value",
+    ["forecast-error"] = "value",
   },
   run = function(ctx)
     local o = ctx.options
     if not o.policy or #ctx.words > 0 then
       return nil, "usage: enphase simulate --policy FILE [options] (see --help)", "input"
     end
-    local days, derr = integer_option(o, "days", 1, 366, 7)
-    if not days then
-      return nil, derr, "input"
+    local v, verr = settings(o)
+    if not v then
+      return nil, verr, "input"
     end
-    local soc, serr = integer_option(o, "initial-soc", 0, 100, 50)
-    if not soc then
-      return nil, serr, "input"
+    local ok, derr = sys.out_dir(v.out)
+    if not ok then
+      return nil, "--out: " .. derr, "input"
     end
-    local tz = require("enphase.util.tz")
-    local zone = o.timezone or "Europe/London"
-    if not tz.known(zone) then
-      return nil, ("--timezone: unknown time zone %q"):format(zone), "input"
-    end
-    local house, parsed = inputs(o)
-    if not house then
-      return nil, parsed, "input"
-    end
-    house.initial_soc = soc
-    local policy_mod = require("enphase.lab.policy")
-    local runs = { { label = "policy", spec = o.policy } }
-    local baseline = o.baseline or "do_nothing"
-    if baseline ~= "none" then
-      runs[2] = { label = "baseline", spec = baseline }
-    end
-    for _, r in ipairs(runs) do
-      local p, perr = policy_mod.load(r.spec)
-      if not p then
-        return nil, ("--%s: %s"):format(r.label, perr), "input"
-      end
-      r.policy, r.name = p, p.name or r.spec
-    end
-    local out = o.out or "simulate-out"
-    if not os.execute("mkdir -p " .. sys.quote(out)) then
-      return nil, "--out: cannot create " .. out, "input"
-    end
-    local wall = parsed.load.first_time
-    local y, mo, d = os.date("!%Y-%m-%d", wall):match("(%d+)-(%d+)-(%d+)")
-    local start = tz.to_epoch(zone, tonumber(y), tonumber(mo), tonumber(d),
-      tonumber(os.date("!%H", wall)), tonumber(os.date("!%M", wall)), 0)
     local socket = require("socket")
     local began = socket.gettime()
     local sim, err = require("enphase.lab.simulator").start()
     if not sim then
       return nil, err, "network"
     end
-    local run_mod = require("enphase.lab.run")
-    local report = require("enphase.lab.report")
-    local failed
-    for _, r in ipairs(runs) do
-      local logf = io.open(out .. "/" .. r.label .. ".log", "w")
-      local result, rerr = run_mod.run(sim, r.policy, {
-        start = start, days = days, timezone = zone, house = house, tariff = parsed.tariff,
-        log = function(line)
-          if logf then
-            logf:write(line, "\n")
-          end
-        end,
-      })
-      if logf then
-        logf:close()
-      end
-      if not result then
-        failed = ("%s run: %s"):format(r.label, rerr)
+    local runs, failed = {}, nil
+    for i, r in ipairs(v.runs) do
+      local run, rerr = one_run(sim, r, v)
+      if not run then
+        failed = rerr
         break
       end
-      r.result = result
-      r.figures = report.figures(result)
-      if #result.errors > 0 then
-        failed = ("the %s (%s) failed: %s"):format(r.label, r.name, result.errors[1])
-      end
-      local ok, werr = sys.write(out .. "/" .. r.label .. ".csv", report.csv(result, zone))
-      if not ok then
-        failed = werr
-      end
-      if failed then
-        break
-      end
+      runs[i] = run
     end
     sim:stop()
     local elapsed = socket.gettime() - began
     if failed then
       return nil, failed, "protocol"
     end
-    local info = ("%d day(s) from %s (%s), simulated in %.2f s"):format(days,
-      os.date("!%Y-%m-%d %H:%M", start + (tz.offset(zone, start) or 0)), zone, elapsed)
-    local text = report.text(runs, info)
-    sys.write(out .. "/report.txt", text .. "\n")
+    local tz = require("enphase.util.tz")
+    local report = require("enphase.lab.report")
+    local lt = tz.local_time(v.zone, v.start)
+    local info = ("%d day(s) from %04d-%02d-%02d (%s), simulated in %.2f s"):format(v.days,
+      lt.year, lt.month, lt.day, v.zone, elapsed)
+    local text = report.text(runs, { info = info, currency = v.currency })
+    local wrote, werr = sys.write(v.out .. "/report.txt", text .. "\n")
+    if not wrote then
+      return nil, werr, "input"
+    end
     local chart_note
     if not o["no-chart"] then
       local panels = {}
       for _, r in ipairs(runs) do
-        panels[#panels + 1] = { title = ("%s: %s"):format(r.label, r.name),
-                                csv = out .. "/" .. r.label .. ".csv" }
+        panels[#panels + 1] = { title = ("%s: %s"):format(r.label, r.name), csv = r.csv }
       end
-      local png, svg = require("enphase.lab.chart").draw(panels, out .. "/chart")
+      local png, svg = require("enphase.lab.chart").draw(panels, v.out .. "/chart")
       if png then
         chart_note = ("charts: %s, %s"):format(png, svg)
       else
@@ -184,15 +274,21 @@ M.simulate = {
     if o.json then
       local list = {}
       for _, r in ipairs(runs) do
-        list[#list + 1] = { label = r.label, policy = r.name, figures = r.figures }
+        list[#list + 1] = { label = r.label, policy = r.name, figures = r.figures, csv = r.csv,
+                            rows = r.rows }
       end
-      ctx.out(output.json({ days = days, start = start, timezone = zone, seconds = elapsed,
-                            runs = list, out = out }))
+      ctx.out(output.json({ days = v.days, start = v.start, finish = v.finish,
+                            timezone = v.zone, currency = v.currency, seconds = elapsed,
+                            runs = list, out = v.out }))
     else
       ctx.out(text)
       ctx.out("")
-      ctx.out(("files: %s/{%s}.csv, %s/report.txt"):format(out,
-        #runs == 2 and "policy,baseline" or "policy", out))
+      local labels = {}
+      for _, r in ipairs(runs) do
+        labels[#labels + 1] = r.label
+      end
+      ctx.out(("files: %s/{%s}.csv, %s/report.txt"):format(v.out, table.concat(labels, ","),
+        v.out))
       if chart_note then
         ctx.out(chart_note)
       end

@@ -14,6 +14,7 @@
 --   ctx.seconds_until("HH:MM")  seconds to the next such local time (> 0)
 --   ctx.log(fmt, ...)       a line in the run's log
 local tz = require("enphase.util.tz")
+local forecast = require("enphase.lab.forecast")
 
 local M = {}
 
@@ -46,7 +47,7 @@ function M.load(spec)
     if not chunk then
       return nil, err
     end
-    local ok, p = pcall(chunk)
+    local ok, p = M.call({ run = chunk })
     if not ok then
       return nil, ("%s: %s"):format(spec, tostring(p))
     end
@@ -60,10 +61,66 @@ function M.load(spec)
   return check(require(module), spec)
 end
 
---- The context of one call at epoch `now` in zone `zone`; `tariff` is a
--- series (enphase.sim.series) or nil; `log` receives lines; `first` marks
--- the first call.
-function M.context(now, zone, tariff, log, first)
+--- Is `wait` (what a policy's run returned, not nil) a valid delay? nil, or
+-- the message saying why not.
+function M.check_wait(wait)
+  if type(wait) ~= "number" or wait ~= wait or wait <= 0 or wait == math.huge then
+    return ("the policy returned %s: seconds to its next call (> 0) or nil"):format(
+      tostring(wait))
+  end
+  return nil
+end
+
+--- Calls `policy.run(client, ctx)` so that neither an error nor os.exit
+-- escapes: true and what it returned, or false and a message.
+function M.call(policy, client, ctx)
+  local exit = os.exit
+  local function refuse(code)
+    error(("the policy called os.exit(%s): a policy returns instead"):format(
+      tostring(code == nil and "" or code)), 2)
+  end
+  os.exit = refuse -- luacheck: ignore 122
+  local ok, wait = pcall(policy.run, client, ctx)
+  os.exit = exit -- luacheck: ignore 122
+  if not ok then
+    return false, tostring(wait)
+  end
+  return true, wait
+end
+
+-- The epoch of local time h:m on day y-mo-d in `zone`: the earlier one when
+-- it happens twice, and the instant the clock jumps when it jumps over it.
+local function local_epoch(zone, y, mo, d, h, m)
+  local wall = tz.timegm(y, mo, d, h, m, 0)
+  local best
+  for _, near in ipairs({ wall - 86400, wall + 86400 }) do
+    local off = tz.offset(zone, near)
+    local t = wall - off
+    if tz.offset(zone, t) == off and (not best or t < best) then
+      best = t
+    end
+  end
+  if best then
+    return best
+  end
+  -- in the gap: the first minute after the day's earlier offset ends
+  local t = wall - tz.offset(zone, wall + 86400)
+  local before = tz.offset(zone, t)
+  for x = t - t % 60, t + 86400, 60 do
+    if tz.offset(zone, x) ~= before then
+      return x
+    end
+  end
+  return t
+end
+
+--- The context of one call at epoch `now` in zone `zone`; `src` holds the
+-- series (`tariff`, `load`, `solar`: enphase.sim.series, or nil), `log`
+-- (receives lines) and `forecast_error` (percent, default 0); `first`
+-- marks the first call.
+function M.context(now, zone, src, first)
+  src = src or {}
+  now = math.floor(now)
   local lt = assert(tz.local_time(zone, now))
   local ctx = {
     now = now,
@@ -72,23 +129,34 @@ function M.context(now, zone, tariff, log, first)
     time = { year = lt.year, month = lt.month, day = lt.day, hour = lt.hour, min = lt.min,
              wday = lt.wday, minute_of_day = lt.minute_of_day },
   }
+  local tariff = src.tariff
   function ctx.price(at)
     if not tariff then
-      return nil
+      error("ctx.price: no tariff (enphase policy --tariff CSV gives one)", 2)
     end
     local row = tariff:at(zone, at or now)
     return row.import, row.export
   end
+  ctx.forecast = forecast.new(zone, src)
   function ctx.seconds_until(hhmm)
     local h, m = tostring(hhmm):match("^(%d%d):(%d%d)$")
-    assert(h and tonumber(h) < 24 and tonumber(m) < 60, "seconds_until wants HH:MM")
-    local target = tonumber(h) * 60 + tonumber(m)
-    local minutes = (target - lt.minute_of_day - 1) % 1440 + 1
-    return minutes * 60 - lt.sec
+    if not (h and tonumber(h) < 24 and tonumber(m) < 60) then
+      error(("seconds_until wants HH:MM (got %s)"):format(tostring(hhmm)), 2)
+    end
+    -- today's, else the next day's, in local calendar days: right across
+    -- clock changes (a time that does not exist that day is the instant
+    -- the clock jumps over it)
+    for ahead = 0, 2 do
+      local t = local_epoch(zone, lt.year, lt.month, lt.day + ahead, tonumber(h), tonumber(m))
+      if t > now then
+        return t - now
+      end
+    end
+    error("seconds_until: no such time ahead", 2)
   end
   function ctx.log(fmt, ...)
-    if log then
-      log(select("#", ...) > 0 and fmt:format(...) or fmt)
+    if src.log then
+      src.log(select("#", ...) > 0 and fmt:format(...) or fmt)
     end
   end
   return ctx

@@ -5,6 +5,7 @@
 -- real time and a week passes in seconds.
 local enphase = require("enphase")
 local policy_mod = require("enphase.lab.policy")
+local json = require("enphase.util.json")
 
 local M = {}
 
@@ -17,15 +18,23 @@ local function must(v, err)
   return v
 end
 
---- Runs `policy` on `sim` (lab/simulator.lua). `opts`: start (epoch),
--- days, timezone, house (the POST /__sim/house body: series as CSV text,
--- battery numbers), tariff (a parsed series, for ctx.price), log
--- (function(line)). Returns `{buckets=, requests=, logins=, calls=,
--- errors={...}}` or nil and a message.
+-- Buckets are fetched from the simulator once the clock has moved a day
+-- past the last fetch (the house keeps 40 days), so the run holds at most a
+-- day of rows whatever its length.
+M.FETCH_EVERY = 86400
+
+--- Runs `policy` on `sim` (lab/simulator.lua). `opts`: start and finish
+-- (epochs), timezone, house (the POST /__sim/house body: series as CSV
+-- text, battery numbers), account (extra POST /__sim/account fields),
+-- tariff/load/solar (parsed series, for ctx), forecast_error, log
+-- (function(line)), rows (function(bucket) -> true | nil, message: each
+-- 15-minute row in time order, see lab/result.lua). Returns `{requests=,
+-- logins=, calls=, errors={...}}` or nil and a message.
 function M.run(sim, policy, opts)
   local ok, result = pcall(function()
     must(sim:control("POST", "/__sim/reset", {}))
-    must(sim:control("POST", "/__sim/account", { email = M.EMAIL, timezone = opts.timezone }))
+    local account = { email = M.EMAIL, timezone = opts.timezone }
+    must(sim:control("POST", "/__sim/account", account))
     must(sim:control("POST", "/__sim/clock", { at = opts.start, freeze = true }))
     local house = {}
     for k, v in pairs(opts.house or {}) do
@@ -34,11 +43,37 @@ function M.run(sim, policy, opts)
     house.start = opts.start
     must(sim:control("POST", "/__sim/house", house))
     local now = opts.start
-    local finish = opts.start + opts.days * 86400
+    local finish = opts.finish
+    local fetched = opts.start          -- rows before this were handed on
+    local function fetch(upto)
+      upto = upto - upto % 900
+      if upto <= fetched then
+        return
+      end
+      local h = must(sim:control("GET", ("/__sim/house?since=%d&until=%d&rows=1"):format(fetched,
+        upto)))
+      local fields = h.fields
+      for _, values in ipairs(h.rows) do
+        local b = {}
+        for i, k in ipairs(fields) do
+          local v = values[i]
+          if v ~= json.null then
+            b[k] = v
+          end
+        end
+        must(opts.rows(b))
+      end
+      fetched = upto
+    end
     local function advance(seconds)
-      if seconds > 0 then
-        must(sim:control("POST", "/__sim/clock", { advance = seconds }))
-        now = now + seconds
+      while seconds > 0 do
+        local chunk = math.min(seconds, math.max(1, fetched + M.FETCH_EVERY - now))
+        must(sim:control("POST", "/__sim/clock", { advance = chunk }))
+        now = now + chunk
+        seconds = seconds - chunk
+        if now - fetched >= M.FETCH_EVERY then
+          fetch(now)
+        end
       end
     end
     local client = must(enphase.new({
@@ -53,9 +88,10 @@ function M.run(sim, policy, opts)
     local next_call = now
     while next_call < finish do
       advance(next_call - now)
-      local ctx = policy_mod.context(now, opts.timezone, opts.tariff, opts.log, calls == 0)
+      local called_at = now
+      local ctx = policy_mod.context(now, opts.timezone, opts, calls == 0)
       calls = calls + 1
-      local fine, wait = pcall(policy.run, client, ctx)
+      local fine, wait = policy_mod.call(policy, client, ctx)
       if not fine then
         errors[#errors + 1] = ("%s: %s"):format(os.date("!%Y-%m-%dT%H:%MZ", math.floor(now)),
           tostring(wait))
@@ -64,20 +100,21 @@ function M.run(sim, policy, opts)
       if wait == nil then
         break
       end
-      if type(wait) ~= "number" or wait ~= wait or wait <= 0 then
-        errors[#errors + 1] = ("the policy returned %s: seconds to its next call (> 0) or nil")
-          :format(tostring(wait))
+      local werr = policy_mod.check_wait(wait)
+      if werr then
+        errors[#errors + 1] = werr
         break
       end
-      next_call = now + wait
+      -- the delay counts from the instant the call began (ctx.now)
+      next_call = math.max(now, called_at + wait)
     end
     client:close()
-    advance(finish - now)
+    if #errors == 0 then
+      advance(finish - now)
+      fetch(finish)
+    end
     local state = must(sim:control("GET", "/__sim/state"))
-    local h = must(sim:control("GET", ("/__sim/house?since=%d"):format(opts.start)))
     return {
-      buckets = h.buckets,
-      config = h.config,
       requests = state.requests,
       logins = state.logins,
       calls = calls,

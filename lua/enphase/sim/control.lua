@@ -22,12 +22,13 @@
 --                                {"at":EPOCH}, and/or {"freeze":true|false}
 --                                (frozen, only advance/offset/at move it)
 --                                -> {"ok":true,"now":T,"offset":S,"frozen":B}
---   GET  /__sim/house[?email=E][&since=EPOCH]
+--   GET  /__sim/house[?email=E][&since=EPOCH][&until=EPOCH]
 --                                -> the house of E (default: the first account):
 --                                {config, soc, energy_kwh, t, buckets=[...]}
 --   POST /__sim/house            {load?, solar?, tariff? (CSV text), capacity_kwh?,
 --                                 max_charge_kw?, max_discharge_kw?, efficiency?,
---                                 batteries?, initial_soc?, start? (epoch)}
+--                                 batteries?, initial_soc?, start? (epoch),
+--                                 reserve?, very_low_soc? (set on every account)}
 --                                -> every account's house made anew (house.lua)
 --   POST /__sim/account          {email, password?, site_id?, user_id?, mfa?,
 --                                 locked?, timezone?} -> {"ok":true,"account":{...}}

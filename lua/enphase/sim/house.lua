@@ -4,9 +4,15 @@
 -- grid, restrict battery discharge, and their schedules); the equations are
 -- in the README ("The simulated house").
 --
--- Time is cut into steps that end at every minute boundary (schedules start
--- and end on minutes) and at the moment asked for; within a step every power
--- is constant. Each step's energies are added to its 15-minute bucket.
+-- Time is cut into segments that end wherever an input can change: every
+-- 15-minute bucket boundary, every row change of the three series, every
+-- minute a schedule starts or ends (or stops being pending) and the moment
+-- asked for. Within a segment every power is constant unless the battery
+-- reaches a limit (full, or its floor): such a segment is run minute by
+-- minute, the power of the last minute reduced to land on the limit, as if
+-- the whole house were stepped every minute. Each step's energies are
+-- added to its 15-minute bucket; the last KEEP_BUCKETS buckets are kept
+-- (a queue, so memory stays flat however long the house runs).
 local tz = require("enphase.util.tz")
 local series = require("enphase.sim.series")
 local rules = require("enphase.sim.rules")
@@ -26,6 +32,11 @@ M.DEFAULTS = {
   initial_soc = 50,             -- percent, when the house starts
 }
 
+-- The largest numbers a house may have: beyond them it is not a house.
+M.LIMITS = {
+  capacity_kwh = 1000, max_charge_kw = 1000, max_discharge_kw = 1000, batteries = 100,
+}
+
 local House = {}
 House.__index = House
 
@@ -41,6 +52,9 @@ function M.check(cfg)
     end
     if type(x) ~= "number" or x ~= x or x < 0 or x == math.huge then
       return nil, k .. " must be a number >= 0"
+    end
+    if M.LIMITS[k] and x > M.LIMITS[k] then
+      return nil, ("%s must be at most %g"):format(k, M.LIMITS[k])
     end
     out[k] = x
   end
@@ -80,8 +94,9 @@ function M.new(cfg, acct, t0)
     started = t0,
     energy = cfg.capacity_kwh * cfg.initial_soc / 100,
     buckets = {},             -- bucket start epoch -> record
-    order = {},               -- bucket starts, oldest first
-    first_kept = 1,
+    order = {},               -- bucket starts, oldest first, in order[head..tail]
+    head = 1,
+    tail = 0,
     power = { pv = 0, load = 0, grid = 0, battery = 0 },
     discharged_kwh = 0,       -- stored energy taken out since the start
   }, House)
@@ -104,32 +119,43 @@ local function new_bucket(self, start, soc)
     charge_wh = 0, discharge_wh = 0,          -- AC, into and out of the battery
     stored_in_wh = 0, stored_out_wh = 0,      -- the stored energy's change
     loss_wh = 0, cost = 0,
+    import_cost = 0, export_value = 0,        -- Σ energy x price, each way
+    import_price_seconds = 0, export_price_seconds = 0, -- Σ price x seconds
     soc_start = soc, soc_end = soc, soc_min = soc, soc_max = soc,
     seconds = 0, reserve_seconds = 0, cfg_seconds = 0, dtg_seconds = 0, rbd_seconds = 0,
+    profile_seconds = 0,
     import_price = 0, export_price = 0,
     reserve = 0, very_low_soc = 0,
   }
   self.buckets[start] = b
-  self.order[#self.order + 1] = start
-  while #self.order - self.first_kept + 1 > M.KEEP_BUCKETS do
-    self.buckets[self.order[self.first_kept]] = nil
-    self.order[self.first_kept] = nil
-    self.first_kept = self.first_kept + 1
+  self.tail = self.tail + 1
+  self.order[self.tail] = start
+  while self.tail - self.head + 1 > M.KEEP_BUCKETS do
+    self.buckets[self.order[self.head]] = nil
+    self.order[self.head] = nil
+    self.head = self.head + 1
   end
   return b
 end
 
--- One step [t, t + dt) of constant powers.
-local function step(self, t, dt)
-  local cfg, acct = self.cfg, self.acct
-  local zone = acct.timezone
-  local lt = tz.local_time(zone, t) or tz.local_time("UTC", t)
-  local wall = t + lt.offset
-  local pv = cfg.solar:at_wall(wall).watts / 1000
-  local load = cfg.load:at_wall(wall).watts / 1000
-  local price = cfg.tariff:at_wall(wall)
+-- The bucket's mode: the one it spent the most seconds in (the profile's
+-- name when no window was active longest).
+local function dominant_mode(b, profile)
+  local mode, most = profile, b.profile_seconds
+  for _, m in ipairs({ "cfg", "dtg", "rbd" }) do
+    if b[m .. "_seconds"] > most then
+      mode, most = m, b[m .. "_seconds"]
+    end
+  end
+  return mode
+end
+
+-- Adds one step [t, t + dt) of decision `d` (rules.decide) to the house
+-- and its bucket; `price` is the tariff row, `pv`/`load` in kW, `lt` the
+-- local time at t.
+local function apply(self, t, dt, d, price, pv, load)
+  local cfg = self.cfg
   local h = dt / 3600
-  local d = rules.decide(self, t, lt, price, pv, load, h)
   local charge, discharge = d.charge_kw, d.discharge_kw
   local eta = math.sqrt(cfg.efficiency)
   local soc_before = self:soc()
@@ -157,24 +183,91 @@ local function step(self, t, dt)
   b.stored_in_wh = b.stored_in_wh + stored_in * 1000
   b.stored_out_wh = b.stored_out_wh + stored_out * 1000
   b.loss_wh = b.loss_wh + (charge * h - stored_in + stored_out - discharge * h) * 1000
-  b.cost = b.cost + import * h * price.import - export * h * price.export
-  b.import_price, b.export_price = price.import, price.export
+  b.import_cost = b.import_cost + import * h * price.import
+  b.export_value = b.export_value + export * h * price.export
+  b.cost = b.import_cost - b.export_value
+  b.import_price_seconds = b.import_price_seconds + price.import * dt
+  b.export_price_seconds = b.export_price_seconds + price.export * dt
   local soc = self:soc()
   b.soc_end = soc
   if soc then
-    b.soc_min = math.min(b.soc_min or soc, soc)
-    b.soc_max = math.max(b.soc_max or soc, soc)
-    if soc <= d.floor + 0.1 then
+    b.soc_min = math.min(b.soc_min or soc, soc, soc_before or soc)
+    b.soc_max = math.max(b.soc_max or soc, soc, soc_before or soc)
+    local line = d.floor + 0.1
+    if soc <= line and (soc_before or soc) <= line then
       b.reserve_seconds = b.reserve_seconds + dt
+    elseif soc <= line or (soc_before or soc) <= line then
+      -- linear within the step: the part of it spent at most 0.1 point above the floor
+      local lo, hi = math.min(soc, soc_before), math.max(soc, soc_before)
+      b.reserve_seconds = b.reserve_seconds + dt * (line - lo) / (hi - lo)
     end
   end
   b.reserve, b.very_low_soc = d.reserve, d.very_low_soc
   b.seconds = b.seconds + dt
-  b.cfg_seconds = b.cfg_seconds + (d.mode == "cfg" and dt or 0)
-  b.dtg_seconds = b.dtg_seconds + (d.mode == "dtg" and dt or 0)
-  b.rbd_seconds = b.rbd_seconds + (d.mode == "rbd" and dt or 0)
-  b.mode = d.mode
-  b.limit = d.limit
+  if d.mode == "cfg" or d.mode == "dtg" or d.mode == "rbd" then
+    b[d.mode .. "_seconds"] = b[d.mode .. "_seconds"] + dt
+    if d.limit then
+      b.limit = d.limit
+    end
+  else
+    b.profile_seconds = b.profile_seconds + dt
+    b.profile = d.mode
+  end
+  -- energy-weighted prices (so import_wh x import_price - export_wh x
+  -- export_price = cost), time-weighted where no energy flowed
+  b.import_price = b.import_wh > 0 and b.import_cost * 1000 / b.import_wh
+    or b.import_price_seconds / b.seconds
+  b.export_price = b.export_wh > 0 and b.export_value * 1000 / b.export_wh
+    or b.export_price_seconds / b.seconds
+  b.mode = dominant_mode(b, b.profile or d.mode)
+end
+
+-- The inputs at epoch t: local time, wall seconds, PV and load (kW), the
+-- tariff row.
+local function inputs(self, t)
+  local cfg = self.cfg
+  local lt = tz.local_time(self.acct.timezone, t) or tz.local_time("UTC", t)
+  local wall = t + lt.offset
+  return lt, wall, cfg.solar:at_wall(wall).watts / 1000, cfg.load:at_wall(wall).watts / 1000,
+    cfg.tariff:at_wall(wall)
+end
+
+-- One step [t, t + dt) of constant powers (at most a minute, or a segment
+-- whose decision does not reach a limit).
+local function step(self, t, dt)
+  local lt, _, pv, load, price = inputs(self, t)
+  apply(self, t, dt, rules.decide(self, t, lt, price, pv, load, dt / 3600), price, pv, load)
+end
+
+-- The epoch of the next change of series `s` after wall seconds `wall`.
+local function next_row(s, wall, t)
+  local k = math.floor((wall - s.start_wall) / s.step) + 1
+  return t + (s.start_wall + k * s.step - wall)
+end
+
+-- Where the segment starting at `t` (local time `lt`, wall seconds `wall`)
+-- ends: at most `limit`.
+local function segment_end(self, t, lt, wall, limit)
+  local cfg = self.cfg
+  local e = math.min(limit, t - t % M.BUCKET + M.BUCKET)
+  e = math.min(e, next_row(cfg.solar, wall, t), next_row(cfg.load, wall, t),
+    next_row(cfg.tariff, wall, t))
+  local minute_start = t - t % 60
+  local m = lt.minute_of_day
+  for _, s in ipairs(self.acct.schedules) do
+    for _, hhmm in ipairs({ s.startTime, s.endTime }) do
+      local hh, mm = tostring(hhmm):match("^(%d%d):(%d%d)$")
+      if hh then
+        local ahead = (tonumber(hh) * 60 + tonumber(mm) - m - 1) % 1440 + 1
+        e = math.min(e, minute_start + ahead * 60)
+      end
+    end
+    if s.pending_until and s.pending_until > t then
+      -- pending ends at a moment; the window is looked at from the minute after
+      e = math.min(e, s.pending_until)
+    end
+  end
+  return e
 end
 
 --- Runs the house forward to epoch `now` (never backwards).
@@ -187,9 +280,20 @@ function House:advance(now)
   end
   local t = self.t
   while t < now do
-    local next_t = math.min(now, (t // 60 + 1) * 60)
-    step(self, t, next_t - t)
-    t = next_t
+    local lt, wall, pv, load, price = inputs(self, t)
+    local e = segment_end(self, t, lt, wall, now)
+    local d = rules.decide(self, t, lt, price, pv, load, (e - t) / 3600)
+    if d.capped then
+      -- reaches a limit within the segment: minute by minute
+      while t < e do
+        local next_t = math.min(e, t - t % 60 + 60)
+        step(self, t, next_t - t)
+        t = next_t
+      end
+    else
+      apply(self, t, e - t, d, price, pv, load)
+      t = e
+    end
   end
   self.t = now
 end
@@ -209,7 +313,7 @@ end
 --- Every kept bucket, oldest first.
 function House:history()
   local out = {}
-  for i = self.first_kept, #self.order do
+  for i = self.head, self.tail do
     out[#out + 1] = self.buckets[self.order[i]]
   end
   return out

@@ -17,7 +17,41 @@ local BUCKET_FIELDS = {
   "stored_in_wh", "stored_out_wh", "loss_wh", "cost", "soc_start", "soc_end", "soc_min",
   "soc_max", "seconds", "reserve_seconds", "cfg_seconds", "dtg_seconds", "rbd_seconds",
   "import_price", "export_price", "reserve", "very_low_soc", "mode", "limit",
+  "import_cost", "export_value", "import_price_seconds", "export_price_seconds",
+  "profile_seconds", "profile",
 }
+
+-- A bucket field as JSON, fast: numbers exactly (%.17g), the strings
+-- (mode, profile) plain words.
+local function cell(v)
+  if v == nil then
+    return "null"
+  elseif type(v) == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then
+      return "null"
+    end
+    return v == math.floor(v) and math.abs(v) < 2 ^ 53 and ("%d"):format(v) or ("%.17g"):format(v)
+  end
+  return json.encode(tostring(v))
+end
+
+-- `{"ok":true,"fields":[...],"rows":[[...],...]}`: the buckets of `list`
+-- (false for a missing one, left out) as rows of BUCKET_FIELDS, written
+-- without the general encoder (a year of buckets goes through here).
+local function rows_body(list, since)
+  local out = {}
+  local line = {}
+  for _, b in ipairs(list) do
+    if b and b.start >= since then
+      for i, k in ipairs(BUCKET_FIELDS) do
+        line[i] = cell(b[k])
+      end
+      out[#out + 1] = "[" .. table.concat(line, ",") .. "]"
+    end
+  end
+  return '{"ok":true,"fields":' .. json.encode(BUCKET_FIELDS) .. ',"rows":['
+    .. table.concat(out, ",") .. "]}"
+end
 
 function M.get(app, req)
   local st = app.state
@@ -26,10 +60,21 @@ function M.get(app, req)
     return fail("no such account")
   end
   local since = tonumber(req.params.since or "") or -math.huge
+  local till = tonumber(req.params["until"] or "")
   local house = st:house(acct)
   local buckets = json.array()
-  for _, b in ipairs(house:history()) do
-    if b.start >= since then
+  local list
+  if till and since > -math.huge then
+    -- [since, until): the kept buckets of that span, a missing one left out
+    list = house:range(since - since % house_mod.BUCKET, till)
+  else
+    list = house:history()
+  end
+  if req.params.rows then
+    return http.json(200, rows_body(list, since))
+  end
+  for _, b in ipairs(list) do
+    if b and b.start >= since then
       local out = {}
       for _, k in ipairs(BUCKET_FIELDS) do
         out[k] = b[k]
@@ -70,7 +115,7 @@ function M.set(app, req)
         return fail(err)
       end
       cfg[k] = s
-    elseif k ~= "start" then
+    elseif k ~= "start" and k ~= "reserve" and k ~= "very_low_soc" then
       return fail("unknown house key " .. tostring(k))
     end
   end
@@ -81,10 +126,23 @@ function M.set(app, req)
   if not checked then
     return fail(err)
   end
+  -- the account's reserve and very-low SoC, as the API would set them
+  for k, range in pairs({ reserve = { 0, 100 }, very_low_soc = { 5, 25 } }) do
+    local v = spec[k]
+    if v ~= nil and (type(v) ~= "number" or v ~= math.floor(v) or v < range[1] or v > range[2]) then
+      return fail(("%s must be an integer %d..%d"):format(k, range[1], range[2]))
+    end
+  end
   local st = app.state
   st.house_config = checked
   for _, acct in ipairs(st.accounts) do
     acct.house = nil
+    if spec.reserve then
+      acct.profile.batteryBackupPercentage = spec.reserve
+    end
+    if spec.very_low_soc then
+      acct.settings.veryLowSoc = spec.very_low_soc
+    end
     if spec.start then
       st:house(acct, spec.start)
     end

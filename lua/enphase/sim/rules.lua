@@ -5,8 +5,10 @@
 --      (PV first, the grid for the rest) up to the window's limit; above it,
 --      only PV surplus charges; no discharge.
 --   2. DTG: dtgControl on and a DTG window active: discharge at full power
---      down to max(limit, very-low SoC), the excess exported; then only PV
---      surplus charges.
+--      down to max(limit, very-low SoC), the excess exported; at that limit
+--      the battery holds until the window ends: no charge, no discharge (PV
+--      surplus is exported, the house's deficit imported), so it never
+--      swings between charging and discharging.
 --   3. RBD: rbdControl on and an RBD window active: no discharge; PV surplus
 --      charges.
 --   4. Otherwise the profile: PV surplus charges (never the grid); a deficit
@@ -71,7 +73,9 @@ end
 
 --- The decision for one step of `h` hours: `{charge_kw, discharge_kw (AC),
 -- mode ("cfg"|"dtg"|"rbd"|<profile>), limit, floor (the SoC floor in force,
--- %), reserve, very_low_soc}`.
+-- %), reserve, very_low_soc, capped}`; `capped` is true when a power was
+-- cut so as to land on a limit within the step (house.lua then steps
+-- minute by minute).
 function M.decide(house, t, lt, price, pv, load, h)
   local acct, cfg = house.acct, house.cfg
   local settings, profile = acct.settings, acct.profile
@@ -86,22 +90,39 @@ function M.decide(house, t, lt, price, pv, load, h)
   end
   local eta = math.sqrt(cfg.efficiency)
   local energy = house.energy
-  local function charge_to(pct)
+  -- the power asked for, or less so as to land on `pct` within the step
+  local function charge_to(pct, want)
     local room = capacity * pct / 100 - energy
-    return room > 0 and math.min(cfg.max_charge_kw, room / (eta * h)) or 0
+    if room <= 0 then
+      return 0
+    end
+    local fit = room / (eta * h)
+    if fit < want then
+      d.capped = true
+      return fit
+    end
+    return want
   end
-  local function discharge_to(pct)
+  local function discharge_to(pct, want)
     local avail = energy - capacity * pct / 100
-    return avail > 0 and math.min(cfg.max_discharge_kw, avail * eta / h) or 0
+    if avail <= 0 then
+      return 0
+    end
+    local fit = avail * eta / h
+    if fit < want then
+      d.capped = true
+      return fit
+    end
+    return want
   end
   local surplus = pv - load
   local function pv_charge()
-    return surplus > 0 and math.min(surplus, charge_to(100)) or 0
+    return surplus > 0 and charge_to(100, math.min(surplus, cfg.max_charge_kw)) or 0
   end
   local s = settings.chargeFromGrid and M.active(acct, "CFG", lt, t)
   if s then
     d.mode, d.limit = "cfg", s.limit
-    d.charge_kw = math.max(charge_to(s.limit), pv_charge())
+    d.charge_kw = math.max(charge_to(s.limit, cfg.max_charge_kw), pv_charge())
     return d
   end
   local dtg, rbd = settings.dtgControl, settings.rbdControl
@@ -109,10 +130,7 @@ function M.decide(house, t, lt, price, pv, load, h)
   if s then
     d.mode, d.limit = "dtg", s.limit
     d.floor = math.max(s.limit, vlow)
-    d.discharge_kw = discharge_to(d.floor)
-    if d.discharge_kw == 0 then
-      d.charge_kw = pv_charge()
-    end
+    d.discharge_kw = discharge_to(d.floor, cfg.max_discharge_kw)
     return d
   end
   s = type(rbd) == "table" and rbd.enabled and M.active(acct, "RBD", lt, t)
@@ -124,7 +142,7 @@ function M.decide(house, t, lt, price, pv, load, h)
   if surplus > 0 then
     d.charge_kw = pv_charge()
   elseif name ~= "backup_only" and not (COST_AWARE[name] and price.import <= cheapest(cfg.tariff)) then
-    d.discharge_kw = math.min(-surplus, discharge_to(d.floor))
+    d.discharge_kw = discharge_to(d.floor, math.min(-surplus, cfg.max_discharge_kw))
   end
   return d
 end
