@@ -18,6 +18,7 @@ local site_facts = require("enphase.account.site")
 local session_state = require("enphase.account.session")
 local budget = require("enphase.account.budget")
 local ledger = require("enphase.account.ledger")
+local context = require("enphase.context")
 
 local Client = {}
 Client.__index = Client
@@ -86,6 +87,13 @@ function M.new(opts)
       self._cache = nil -- read for the ids it knows; never written, never locked
     end
   end
+  -- what the modules that act for this client read (context.lua)
+  self.ctx = context.new({
+    config = cfg, log = self._log, clock = self._clock, sleep = self._sleep,
+    random = self._random, secrets = self._secrets, session = session, site = self._site,
+    store = self._cache, dry = self._dry, plans = self._plans, ledger = self._ledger,
+    owned = self._owned,
+  })
   return self
 end
 
@@ -202,6 +210,29 @@ function Client:timezone()
   return self._site:timezone()
 end
 
+--- The site's time zone (an IANA name such as "Europe/Paris"): the one
+-- given (option `timezone`) or kept in the token cache, else learnt from
+-- the site (one request, then kept). Returns the name or `nil, message,
+-- kind`; a dry-run client sends nothing, so it knows only a given or
+-- cached zone ("input" otherwise).
+function Client:site_timezone()
+  local zone, err, kind
+  if self._dry then
+    zone = self._site:timezone()
+    err, kind = "a dry-run client sends nothing: the site's time zone is not known "
+      .. "(give option timezone)", "input"
+  else
+    zone, err, kind = auth.timezone(self)
+    if not zone and not err then
+      err, kind = "the site does not say its time zone (give option timezone)", "protocol"
+    end
+  end
+  if not zone then
+    return nil, err, kind
+  end
+  return zone
+end
+
 --- The client's clock: seconds since the epoch, from the `clock` option
 -- when one was given (a virtual clock in `enphase simulate`), else the
 -- wall clock. Policies read the time here.
@@ -279,39 +310,57 @@ scrubbed(Client)
 -- per client (engine.lua). Keep this after every method definition above.
 engine.install(Client)
 
--- Battery control, schedules, telemetry, timed actions and Storm Guard live
--- in their own files, loaded at the first use of a method the class lacks:
+-- The methods that live in their own files, one line each (method = its
+-- module): a module is loaded at the first call of one of its methods, so
 -- a warm `status()` or `tokens()` (the CLI's most frequent start) does not
--- pay for them. Add a module of methods here, not above.
-local METHOD_MODULES = { "enphase.battery.settings", "enphase.battery.schedules", "enphase.battery.telemetry",
-                         "enphase.battery.timed" }
+-- pay for them. Add a method here, not above.
+local LAZY_METHODS = {
+  settings = "enphase.battery.settings", -- answered from the ledger (max_age)
+  profile = "enphase.battery.settings", -- answered from the ledger (max_age)
+  site_settings = "enphase.battery.settings",
+  toggle = "enphase.battery.settings",
+  charge_from_grid = "enphase.battery.settings",
+  discharge_to_grid = "enphase.battery.settings",
+  restrict_discharge = "enphase.battery.settings",
+  set_profile = "enphase.battery.settings",
+  set_reserve = "enphase.battery.settings",
+  cancel_pending_profile = "enphase.battery.settings",
+  set_very_low_soc = "enphase.battery.settings",
+  schedules = "enphase.battery.schedules",
+  add_schedule = "enphase.battery.schedules",
+  update_schedule = "enphase.battery.schedules",
+  delete_schedule = "enphase.battery.schedules",
+  delete_schedules = "enphase.battery.schedules",
+  disable = "enphase.battery.schedules",
+  charge_for = "enphase.battery.timed",
+  discharge_for = "enphase.battery.timed",
+  own_schedules = "enphase.battery.timed",
+  remove_expired = "enphase.battery.timed",
+  battery = "enphase.battery.telemetry",
+  energy = "enphase.battery.telemetry",
+  storm_guard = "enphase.battery.stormguard",
+  set_storm_guard = "enphase.battery.stormguard",
+  opt_out_storm_alert = "enphase.battery.stormguard",
+}
 
-setmetatable(Client, {
-  __index = function(_, name)
-    if type(name) ~= "string" or name:sub(1, 1) == "_" then
-      return nil
+-- The slow-changing reads, answered from the ledger while younger than max_age.
+local CACHED_READS = { settings = true, profile = true }
+
+-- Puts method `name` of `module` into the class (scrubbed, exclusive) the
+-- first time it is called, and calls it.
+local function lazy_method(name, module)
+  return function(self, ...)
+    local fn = require(module)[name]
+    if CACHED_READS[name] then
+      fn = require("enphase.account.reads").cached(name, fn)
     end
-    setmetatable(Client, nil)
-    local methods = {}
-    for _, module in ipairs(METHOD_MODULES) do
-      for k, v in pairs(require(module)) do
-        if type(v) == "function" then
-          methods[k] = v
-        end
-      end
-    end
-    -- Storm Guard (its module also holds the plans the CLI's --dry-run prints).
-    local stormguard = require("enphase.battery.stormguard")
-    methods.storm_guard = stormguard.storm_guard
-    methods.set_storm_guard = stormguard.set_storm_guard
-    methods.opt_out_storm_alert = stormguard.opt_out_storm_alert
-    -- The slow-changing reads, answered from the ledger while younger than max_age.
-    local reads = require("enphase.account.reads")
-    methods.settings = reads.cached("settings", methods.settings)
-    methods.profile = reads.cached("profile", methods.profile)
-    engine.add_methods(Client, scrubbed(methods))
-    return rawget(Client, name)
-  end,
-})
+    engine.add_methods(Client, scrubbed({ [name] = fn }))
+    return Client[name](self, ...)
+  end
+end
+
+for name, module in pairs(LAZY_METHODS) do
+  Client[name] = lazy_method(name, module)
+end
 
 return M

@@ -136,7 +136,7 @@ end
 
 -- Polls the list until nothing is pending; "applied", or a "pending" failure.
 local function settle(client, id)
-  local cfg = client._cfg
+  local cfg = client.ctx.config
   for check = 0, cfg.pending_checks do
     if check > 0 then
       api.wait(client, cfg.pending_interval, "the pending write's next check")
@@ -177,8 +177,8 @@ local SITE_TIMEZONE = "<the site's time zone>"
 -- failed login, the server down): that failure is the one to report. A
 -- dry-run client learns nothing: it sends nothing.
 local function site_timezone(client)
-  if client._dry then
-    return client._site:timezone()
+  if client.ctx.dry then
+    return client.ctx.site:timezone()
   end
   return require("enphase.account.auth").timezone(client)
 end
@@ -195,7 +195,7 @@ local function checked_schedule(client, spec)
     if terr then
       return nil, terr, tkind
     end
-    if tz == nil and client._dry then
+    if tz == nil and client.ctx.dry then
       s.timezone = SITE_TIMEZONE
       return s
     end
@@ -259,7 +259,7 @@ local function create(client, s, before)
       local list = fetch(client)
       local found = list and created_since(list, before, s)
       if found then
-        client._log("info", "the schedule was created before the connection failed")
+        client.ctx.log("info", "the schedule was created before the connection failed")
         return { status = 200, data = { scheduleId = found.id }, label = "POST schedules" }
       end
     end
@@ -300,7 +300,7 @@ function M.add_schedule(client, spec)
   if type(id) ~= "string" then
     return nil, res.label .. ": the answer carries no scheduleId", "protocol"
   end
-  client._log("info", "added %s schedule %s", s.type, id)
+  client.ctx.log("info", "added %s schedule %s", s.type, id)
   if not res.dry then
     owned.add(client, id, { mode = s.type:lower(), start_time = s.start_time,
                             end_time = s.end_time, days = s.days })
@@ -428,7 +428,7 @@ local function delete_one(client, sid)
   local res, derr, dkind = retry.run(client, function()
     local r, e, k = api.send(client, "schedule_delete", { id = sid ~= DRY_ID and sid or nil })
     if r and r.status == 404 and ambiguous then
-      client._log("info", "schedule %s was deleted before the connection failed", sid)
+      client.ctx.log("info", "schedule %s was deleted before the connection failed", sid)
       r.data = { message = "success" }
       r.status = 200
     end
@@ -444,7 +444,7 @@ local function delete_one(client, sid)
   if type(res.data) ~= "table" or res.data.message ~= "success" then
     return nil, res.label .. ': the answer is not {"message":"success"}', "protocol"
   end
-  client._log("info", "deleted schedule %s", sid)
+  client.ctx.log("info", "deleted schedule %s", sid)
   owned.forget(client, { sid })
   return true
 end
@@ -494,7 +494,7 @@ function M.delete_schedules(client, mode, opts)
   local deleted, failures = 0, {}
   for i, id in ipairs(ids) do
     if i > 1 then
-      api.wait(client, client._cfg.delete_spacing, "the seed's spacing between two deletes")
+      api.wait(client, client.ctx.config.delete_spacing, "the seed's spacing between two deletes")
     end
     local ok, derr, dkind = delete_one(client, id)
     if ok then
@@ -525,7 +525,7 @@ function M.disable(client, mode, opts)
   if not (opts and opts.delete_schedules) then
     return true, 0, {}
   end
-  api.wait(client, client._cfg.toggle_delete_delay,
+  api.wait(client, client.ctx.config.toggle_delete_delay,
     "the seed's October 2025 rule: toggle first, then delete 2-3 s later")
   local deleted, failures, dkind = M.delete_schedules(client, which,
     { only_own = opts.only_own == true })

@@ -82,7 +82,7 @@ function M.settings(client)
   }
   -- what each control says of its capability changes with the installation
   -- only: kept with the site's facts (and the token cache)
-  if client._site:learn_controls(controls) then
+  if client.ctx.site:learn_controls(controls) then
     require("enphase.account.cache").changed(client)
   end
   return {
@@ -104,7 +104,7 @@ end
 --- The site's capability flags (`raw` siteSettings data), fetched once per
 -- client. A dry-run client gets `{}`: no flag known.
 function M.site_settings(client)
-  local known = client._site:capabilities()
+  local known = client.ctx.site:capabilities()
   if known then
     return known
   end
@@ -120,7 +120,7 @@ function M.site_settings(client)
   if not data then
     return nil, err, kind
   end
-  client._site:learn_capabilities(data)
+  client.ctx.site:learn_capabilities(data)
   require("enphase.account.cache").changed(client)
   return data
 end
@@ -136,7 +136,7 @@ local function require_feature(client, flag_name, feature)
   end
   local site, err, kind = M.site_settings(client)
   if not site then
-    client._log("warn", "capability probe failed (%s: %s); going on without it", kind, err)
+    client.ctx.log("warn", "capability probe failed (%s: %s); going on without it", kind, err)
     return true
   end
   if site[flag_name] == false then
@@ -146,8 +146,23 @@ local function require_feature(client, flag_name, feature)
   return true
 end
 
+-- The settings this module writes, one row each: what `put_and_verify`
+-- needs to write one and read it back. A new battery setting is a row (and
+-- a function that checks its input). Fields:
+-- * `name`: for the log and the failure message;
+-- * `control`: the control object that must allow it (require_control), or
+-- * `feature_flag`: the siteSettings flag that must not be false;
+-- * `validate`: the isValid mode asked first, then the seed's delay (toggles);
+-- * `op`: the C operation that writes it (default "settings_put");
+-- * `change(value, now)`: the operation's arguments;
+-- * `reader`: the read that shows it, "settings" (default) or "profile";
+-- * `read(s)`: what that read shows, compared with `key(value)` (default: value);
+-- * `pending`: the cloud may apply it later (the profile's isBatteryChangePending);
+-- * `describe(value)`: the value in a failure message (default name(value)).
 M.TOGGLES = {
   cfg = {
+    control = "cfg", -- its batterySettings control object (require_control)
+    validate = "cfg", -- isValid first
     name = "charge_from_grid",
     feature_flag = "showChargeFromGrid",
     change = function(on, now)
@@ -158,6 +173,8 @@ M.TOGGLES = {
     end,
   },
   dtg = {
+    control = "dtg", -- its batterySettings control object (require_control)
+    validate = "dtg", -- isValid first
     name = "discharge_to_grid",
     feature_flag = "showDischargeToGrid",
     change = function(on)
@@ -168,6 +185,8 @@ M.TOGGLES = {
     end,
   },
   rbd = {
+    control = "rbd", -- its batterySettings control object (require_control)
+    validate = "rbd", -- isValid first
     name = "restrict_discharge",
     feature_flag = "showRestrictBatteryDischarge",
     change = function(on)
@@ -186,14 +205,14 @@ M.TOGGLES = {
 -- is refused before any write is sent. The read is best effort, like the
 -- siteSettings probe: a failure is logged and the siteSettings flag decides.
 local function require_control(client, which, spec)
-  local controls = client._site:controls()
+  local controls = client.ctx.site:controls()
   if not controls then
     local now, err, kind = M.settings(client)
     if now and now.dry then
       return true -- planned: the read a run sends first
     end
     if not now then
-      client._log("warn", "battery settings read failed (%s: %s); capability from siteSettings",
+      client.ctx.log("warn", "battery settings read failed (%s: %s); capability from siteSettings",
         kind, err)
     end
     controls = now and now.controls or {}
@@ -214,42 +233,108 @@ local function require_control(client, which, spec)
   return true
 end
 
+-- The profile and its reserve, written together: value {profile=, reserve=}.
+local PROFILE = {
+  name = "profile",
+  feature_flag = "showProfile",
+  op = "profile_put",
+  change = function(v)
+    return { profile = v.profile, reserve = v.reserve }
+  end,
+  reader = "profile",
+  read = function(p)
+    return tostring(p.profile) .. " " .. tostring(p.reserve)
+  end,
+  key = function(v)
+    return tostring(v.profile) .. " " .. tostring(v.reserve)
+  end,
+  pending = true,
+  describe = function(v)
+    return ("profile %s with reserve %d%%"):format(v.profile, v.reserve)
+  end,
+}
+
+local VERY_LOW_SOC = {
+  name = "very_low_soc",
+  change = function(percent)
+    return { very_low_soc = percent }
+  end,
+  read = function(s)
+    return s.very_low_soc
+  end,
+  describe = function(percent)
+    return ("very low SoC %d%%"):format(percent)
+  end,
+}
+
+local function same(v)
+  return v
+end
+
+--- Writes `value` of the setting `row` (see M.TOGGLES) and reads it back:
+-- the capability check, isValid and the seed's delay when the row asks, the
+-- write under the retry policy (a retry starts again from isValid: the PUT
+-- is never retried alone), then the read. Returns true and "applied",
+-- "pending" (the cloud applies it later) or "dry run"; `nil, message,
+-- "not_applied"` when the read does not show it.
+function M.put_and_verify(client, row, value)
+  local ok, ferr, fkind
+  if row.control then
+    ok, ferr, fkind = require_control(client, row.control, row)
+  else
+    ok, ferr, fkind = require_feature(client, row.feature_flag, row.name)
+  end
+  if not ok then
+    return nil, ferr, fkind
+  end
+  local res, rerr, rkind = retry.run(client, function()
+    if row.validate then
+      local checked, e, k = api.send(client, "validate", { mode = row.validate })
+      if not checked or checked.status >= 300 then
+        return checked, e, k
+      end
+      api.wait(client, client.ctx.config.validate_delay,
+        "the seed's delay between isValid and the PUT")
+    end
+    return api.send(client, row.op or "settings_put", row.change(value, client.ctx.clock()))
+  end)
+  if not res then
+    return nil, rerr, rkind
+  end
+  local now, err, kind = M[row.reader or "settings"](client)
+  if not now then
+    return nil, err, kind
+  end
+  if now.dry then
+    return true, "dry run"
+  end
+  if row.pending and now.pending then
+    return true, "pending"
+  end
+  local key = row.key or same
+  if row.read(now) ~= key(value) then
+    local what = row.describe and row.describe(value) or ("%s(%s)"):format(row.name, tostring(value))
+    return errors.fail("not_applied", "%s not applied: the server answered %d but the setting "
+      .. "is unchanged", what, res.status)
+  end
+  client.ctx.log("info", "%s set to %s", row.name, tostring(key(value)))
+  return true, "applied"
+end
+
 --- Sets cfg, dtg or rbd to `on`: isValid, the seed's delay, PUT, read back.
--- The PUT is never retried alone: a retry starts again from isValid.
 function M.toggle(client, mode, on)
   local which, kerr = validate.mode("mode", mode)
   if not which then
     return nil, kerr, "input"
   end
-  local spec = M.TOGGLES[which]
   local value, err = validate.boolean("on", on)
   if value == nil then
     return nil, err, "input"
   end
-  local ok, ferr, fkind = require_control(client, which, spec)
+  local ok, verr, vkind = M.put_and_verify(client, M.TOGGLES[which], on)
   if not ok then
-    return nil, ferr, fkind
+    return nil, verr, vkind
   end
-  local res, rerr, rkind = retry.run(client, function()
-    local checked, e, k = api.send(client, "validate", { mode = which })
-    if not checked or checked.status >= 300 then
-      return checked, e, k
-    end
-    api.wait(client, client._cfg.validate_delay, "the seed's delay between isValid and the PUT")
-    return api.send(client, "settings_put", spec.change(on, client._clock()))
-  end)
-  if not res then
-    return nil, rerr, rkind
-  end
-  local now, serr, skind = M.settings(client)
-  if not now or now.dry then
-    return now and true, serr, skind
-  end
-  if spec.read(now) ~= on then
-    return errors.fail("not_applied", "%s(%s) not applied: the server answered %d but the "
-      .. "setting is unchanged", spec.name, tostring(on), res.status)
-  end
-  client._log("info", "%s set to %s", spec.name, tostring(on))
   return true
 end
 
@@ -291,30 +376,7 @@ end
 -- PUTs the profile and reserve (both checked), then reads them back.
 -- `profile` nil: a dry run that could not read the current one.
 local function put_profile(client, profile, percent)
-  local ok, ferr, fkind = require_feature(client, "showProfile", "profile")
-  if not ok then
-    return nil, ferr, fkind
-  end
-  local res, rerr, rkind = retry.run(client, function()
-    return api.send(client, "profile_put", { profile = profile, reserve = percent })
-  end)
-  if not res then
-    return nil, rerr, rkind
-  end
-  local now, perr, pkind = M.profile(client)
-  if not now then
-    return nil, perr, pkind
-  end
-  if now.dry then
-    return true, "dry run"
-  end
-  if now.pending then
-    return true, "pending"
-  end
-  if now.profile ~= profile or now.reserve ~= percent then
-    return errors.fail("not_applied", "profile %s with reserve %d%% not applied", profile, percent)
-  end
-  return true, "applied"
+  return M.put_and_verify(client, PROFILE, { profile = profile, reserve = percent })
 end
 
 -- The reserve checked against the account's range (its batterySettings'
@@ -330,7 +392,7 @@ local function checked_reserve(client, reserve)
     return percent
   end
   if not now then
-    client._log("warn", "battery settings read failed (%s: %s); the reserve is checked against "
+    client.ctx.log("warn", "battery settings read failed (%s: %s); the reserve is checked against "
       .. "0-100", skind, serr)
     return percent
   end
@@ -407,18 +469,9 @@ function M.set_very_low_soc(client, percent)
   if not value then
     return nil, err, "input"
   end
-  local res, rerr, rkind = retry.run(client, function()
-    return api.send(client, "settings_put", { very_low_soc = value })
-  end)
-  if not res then
-    return nil, rerr, rkind
-  end
-  now, serr, skind = M.settings(client)
-  if not now or now.dry then
-    return now and true, serr, skind
-  end
-  if now.very_low_soc ~= value then
-    return errors.fail("not_applied", "very low SoC %d%% not applied", value)
+  local ok, verr, vkind = M.put_and_verify(client, VERY_LOW_SOC, value)
+  if not ok then
+    return nil, verr, vkind
   end
   return true
 end

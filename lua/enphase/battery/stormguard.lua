@@ -164,7 +164,7 @@ function M.set_storm_guard(client, on, opts)
       .. "(EV %s)", on and "on" or "off", ev and "on" or "off", now_on and "on" or "off",
       now_ev and "on" or "off")
   end
-  client._log("info", "Storm Guard set to %s (EV %s)", on and "on" or "off", ev and "on" or "off")
+  client.ctx.log("info", "Storm Guard set to %s (EV %s)", on and "on" or "off", ev and "on" or "off")
   return true
 end
 

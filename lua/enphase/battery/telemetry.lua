@@ -169,7 +169,7 @@ function M.energy(client, day)
     n = math.max(n, #stats.soc)
   end
   n = math.min(n, MAX_INTERVALS)
-  local now = number(data.last_report_date) or client._clock()
+  local now = number(data.last_report_date) or client.ctx.clock()
   local intervals = {}
   local sums = {}
   for i = 1, n do

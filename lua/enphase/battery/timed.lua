@@ -24,7 +24,7 @@ end
 --- Removes the library's timed windows that have ended. Returns the number
 -- removed, or `nil, message, kind`. Sends nothing when none has ended.
 function M.remove_expired(client)
-  local now = client._clock()
+  local now = client.ctx.clock()
   local expired = {}
   for id, r in pairs(owned.records(client)) do
     if r.expires and r.expires <= now then
@@ -59,7 +59,7 @@ function M.remove_expired(client)
           if not ok then
             return nil, terr, tkind
           end
-          api.wait(client, client._cfg.toggle_delete_delay,
+          api.wait(client, client.ctx.config.toggle_delete_delay,
             "the seed's October 2025 rule: toggle first, then delete 2-3 s later")
         end
       end
@@ -68,11 +68,11 @@ function M.remove_expired(client)
         return nil, derr, dkind
       end
       removed = removed + 1
-      client._log("info", "removed the ended timed %s window %s-%s", r.mode, r.start_time,
+      client.ctx.log("info", "removed the ended timed %s window %s-%s", r.mode, r.start_time,
         r.end_time)
     end
   end
-  if not client._dry then
+  if not client.ctx.dry then
     owned.forget(client, gone)
   end
   return removed
@@ -114,7 +114,7 @@ local function timed(client, mode, minutes, opts)
     return nil, field_err, "input"
   end
   local zone = opts.timezone
-  if zone == nil and client._dry then
+  if zone == nil and client.ctx.dry then
     -- a dry run sends nothing, so it cannot ask the site: the window's
     -- times need the zone given, configured or cached
     zone = client:timezone()
@@ -134,7 +134,7 @@ local function timed(client, mode, minutes, opts)
   if not removed then
     return nil, rerr, rkind
   end
-  local now = client._clock()
+  local now = client.ctx.clock()
   local lt = tz.local_time(zone, now)
   local from = lt.minute_of_day
   local window = {
@@ -179,11 +179,11 @@ local function timed(client, mode, minutes, opts)
     end
     turned_on = true
   end
-  if not client._dry then
+  if not client.ctx.dry then
     owned.add(client, id, { mode = mode, start_time = window.start_time,
       end_time = window.end_time, days = window.days, expires = expires, turned_on = turned_on })
   end
-  client._log("info", "%s on for %d minutes: window %s-%s (%s)", mode, minutes, window.start_time,
+  client.ctx.log("info", "%s on for %d minutes: window %s-%s (%s)", mode, minutes, window.start_time,
     window.end_time, zone)
   return id, { start_time = window.start_time, end_time = window.end_time, days = window.days,
                expires = expires, timezone = zone, limit = limit }

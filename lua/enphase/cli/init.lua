@@ -92,8 +92,8 @@ end
 -- The secrets of the context's client (none before it exists), so that
 -- what reaches stderr is scrubbed of them (redact.lua).
 local function secrets_of(ctx)
-  local c = ctx and ctx._client
-  return c and c._secrets() or {}
+  local c = ctx and ctx.opened_client
+  return c and c.ctx.secrets() or {}
 end
 
 --- A context: parsed options, output functions, and the client on demand.
@@ -123,8 +123,8 @@ local function context(command, parsed, io_)
     io_.stderr:write(redact.scrub(s, secrets_of(ctx)), "\n")
   end
   function ctx.client()
-    if ctx._client then
-      return ctx._client
+    if ctx.opened_client then
+      return ctx.opened_client
     end
     local opts, err, how = config.load(parsed.options, io_.getenv)
     if not opts then
@@ -155,7 +155,7 @@ local function context(command, parsed, io_)
       end
       return nil, cerr, kind
     end
-    ctx._client = c
+    ctx.opened_client = c
     return c
   end
   return ctx
@@ -219,9 +219,9 @@ function M.main(argv, io_)
   local ctx = context(command, parsed, io_)
   local ok, err, kind = command.run(ctx)
   local said = not ok and redact.scrub(tostring(err), secrets_of(ctx))
-  local plans = parsed.options["dry-run"] and ctx._client and ctx._client:plans()
-  if ctx._client then
-    ctx._client:close()
+  local plans = parsed.options["dry-run"] and ctx.opened_client and ctx.opened_client:plans()
+  if ctx.opened_client then
+    ctx.opened_client:close()
   end
   if plans and ok then
     require("enphase.cli.dryrun").print(function(line)

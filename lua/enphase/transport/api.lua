@@ -14,7 +14,7 @@ local M = {}
 
 -- A dry-run client records `step`: a plan (session:plan) or a wait.
 local function record(client, step)
-  local plans = client._plans
+  local plans = client.ctx.plans
   plans[#plans + 1] = step
 end
 
@@ -32,10 +32,10 @@ end
 -- headers=, label=}` whatever the status, or `nil, message, kind`.
 local function answer(client, label, status, text, headers)
   if not status then
-    client._log("warn", "%s failed (%s): %s", label, headers, text)
+    client.ctx.log("warn", "%s failed (%s): %s", label, headers, text)
     return nil, text, headers
   end
-  client._log("debug", "%s -> %d", label, status)
+  client.ctx.log("debug", "%s -> %d", label, status)
   return {
     status = status,
     body = text,
@@ -50,8 +50,8 @@ end
 -- `nil, message, kind` when nothing usable came back. For a dry-run client
 -- the answer is `{status=200, dry=true, label=}`: no body, no data.
 function M.send(client, op, args)
-  if client._dry then
-    local plan, err, kind = client._session:plan(op, args)
+  if client.ctx.dry then
+    local plan, err, kind = client.ctx.session:plan(op, args)
     if not plan then
       return nil, err, kind
     end
@@ -69,7 +69,7 @@ function M.send(client, op, args)
       return nil, err, kind
     end
   end
-  client._log("debug", "%s", op)
+  client.ctx.log("debug", "%s", op)
   local status, text, headers, label = budget.call(client, 1, "send", op, args)
   return answer(client, label or op, status, text, headers)
 end
@@ -80,14 +80,14 @@ end
 -- discovery, so ids are known. Returns what `send` returns; a dry-run
 -- client refuses it (it has no plan to show).
 function M.request(client, build)
-  if client._dry then
+  if client.ctx.dry then
     return nil, "a dry-run client sends nothing", "input"
   end
   local ok, err, kind = auth.ready(client, true)
   if not ok then
     return nil, err, kind
   end
-  local method, path, query, payload = build(client._site:ids())
+  local method, path, query, payload = build(client.ctx.site:ids())
   if method ~= "GET" then
     ok, err, kind = before_write(client)
     if not ok then
@@ -101,7 +101,7 @@ function M.request(client, build)
       return nil, ("%s %s: cannot encode the request body: %s"):format(method, path, jerr), "input"
     end
   end
-  client._log("debug", "%s %s", method, path)
+  client.ctx.log("debug", "%s %s", method, path)
   -- the site pages' reads want the header a browser's XHR sends
   local status, text, headers = budget.call(client, 1, "request", method, path,
     { query = query, body = body, xhr = true })
@@ -111,11 +111,11 @@ end
 --- One of the seed's waits: `seconds` from the client's configuration,
 -- `why` saying which rule it is. A dry-run client records it.
 function M.wait(client, seconds, why)
-  if client._dry then
+  if client.ctx.dry then
     record(client, { wait = seconds, why = why })
     return
   end
-  client._sleep(seconds)
+  client.ctx.sleep(seconds)
 end
 
 local function word(v)

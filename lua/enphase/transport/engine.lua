@@ -103,13 +103,13 @@ Op.__name = "enphase.operation"
 
 --- True once the operation's function has returned (or raised).
 function Op:done()
-  return self._results ~= nil
+  return self.results ~= nil
 end
 
 --- The values the function returned; `nil, message, "error", traceback`
 -- when it raised; `nil, "the operation has not finished", "input"` before.
 function Op:result()
-  local r = self._results
+  local r = self.results
   if not r then
     return nil, "the operation has not finished", "input"
   end
@@ -117,11 +117,11 @@ function Op:result()
 end
 
 function Op:__tostring()
-  return self._results and "enphase.operation (done)" or "enphase.operation (running)"
+  return self.results and "enphase.operation (done)" or "enphase.operation (running)"
 end
 
 local function finish(op, results)
-  op._results = results
+  op.results = results
   by_thread[op.co] = nil
   core.mark_operation(op.co, false)
   running = running - 1
@@ -289,7 +289,7 @@ end
 --- Polls until `op` is done (outside operations), then returns its results.
 function Op:wait()
   outside("operation:wait")
-  while not self._results do
+  while not self.results do
     if M.poll(60) == 0 then
       break
     end

@@ -32,7 +32,7 @@ local function retriable(res)
 end
 
 function M.run(client, step)
-  local cfg = client._cfg
+  local cfg = client.ctx.config
   local attempt, renewed_token, renewed_xsrf = 1, false, false
   while true do
     local res, err, kind = step()
@@ -47,9 +47,9 @@ function M.run(client, step)
       renewed_token, renew = true, auth.renew_token
     elseif res and retriable(res) and attempt < cfg.attempts then
       wait = res.status == 429 and M.retry_after(cfg, res.headers)
-        or M.backoff(cfg, attempt, client._random)
+        or M.backoff(cfg, attempt, client.ctx.random)
     elseif not res and kind == "network" and attempt < cfg.attempts then
-      wait = M.backoff(cfg, attempt, client._random)
+      wait = M.backoff(cfg, attempt, client.ctx.random)
     elseif res then
       return api.http_failure(res)
     else
@@ -61,9 +61,9 @@ function M.run(client, step)
         return nil, rerr, rkind
       end
     else
-      client._log("info", "attempt %d failed (%s); retrying in %.1f s", attempt,
+      client.ctx.log("info", "attempt %d failed (%s); retrying in %.1f s", attempt,
         res and ("HTTP " .. res.status) or err, wait)
-      client._sleep(wait)
+      client.ctx.sleep(wait)
       attempt = attempt + 1
     end
   end
