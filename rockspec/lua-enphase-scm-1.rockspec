@@ -1,6 +1,7 @@
 -- Install from a source checkout, offline:
 --   luarocks --lua-version 5.4 make --deps-mode=none rockspec/lua-enphase-scm-1.rockspec
--- (or --lua-version 5.3: the C module is built for the Lua LuaRocks runs)
+-- (or --lua-version 5.3 or 5.1, in any order: the C module is built for the
+-- Lua LuaRocks runs; 5.1 and LuaJIT need lua-compat53's compat-5.3.h)
 rockspec_format = "3.0"
 package = "lua-enphase"
 version = "scm-1"
@@ -17,7 +18,7 @@ and retries safely; plus the `enphase` command and a local Enlighten simulator.]
   labels = { "enphase", "battery", "home-automation", "libcurl" },
 }
 dependencies = {
-  "lua >= 5.3, < 5.5",
+  "lua >= 5.1, < 5.5",
   "lua-cjson >= 2.1.0",
   -- the simulator (`enphase sim`) and the tests also need luasocket
 }

@@ -40,4 +40,42 @@ describe("the rockspec", function()
       assert.truthy(where:find("lua-enphase 0.1.0", 1, true), where)
       os.execute("rm -rf " .. tree .. " " .. log .. " " .. src)
     end)
+
+  -- The README's LuaRocks lines, in the order given, from one checkout (so
+  -- one build.luarocks/ for every Lua): each Lua then loads its own build.
+  -- Once, under the first Lua of the suite's runs (5.4): it builds for all.
+  if child.version == "5.4" then
+    it("builds with the README's luarocks lines in the order given, in one checkout", function()
+      local readme = io.open("README.md"):read("*a")
+      local lines = {}
+      for line in readme:gmatch("\n(luarocks %-%-lua%-version [^\n]+)") do
+        lines[#lines + 1] = line
+      end
+      assert.is_true(#lines >= 3, "the README's luarocks lines")
+      local tree = os.tmpname()
+      os.remove(tree)
+      local src = tree .. ".src"
+      assert.is_true(os.execute(("mkdir %s && tar -c --exclude='./build*' --exclude=./.git . | tar -x -C %s")
+        :format(src, src)))
+      for _, line in ipairs(lines) do
+        local v = assert(line:match("^luarocks %-%-lua%-version (5%.%d) make "), line)
+        local log = tree .. ".log"
+        local cmd = line:gsub("^luarocks ", "luarocks --tree " .. tree .. " ")
+        local ok = os.execute(("cd %s && %s >%s 2>&1"):format(src, cmd, log))
+        local f = io.open(log)
+        local output = f and f:read("*a") or ""
+        if f then
+          f:close()
+        end
+        assert.is_true(ok, line .. "\n" .. output)
+        local probe = "print(require(\"enphase.core\")._VERSION, _VERSION)"
+        local p = assert(io.popen(("lua%s -e 'package.cpath = %q; %s' 2>&1")
+          :format(v, tree .. "/lib/lua/" .. v .. "/?.so", probe)))
+        local out = p:read("*a")
+        p:close()
+        assert.equal("lua-enphase 0.1.0\tLua " .. v .. "\n", out)
+      end
+      os.execute("rm -rf " .. tree .. " " .. tree .. ".log " .. src)
+    end)
+  end
 end)

@@ -8,7 +8,7 @@
 
 #include "json_writer.h"
 
-#include <lauxlib.h>
+#include "compat.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,8 +93,7 @@ static int arg_integer(builder *b, const char *name, lua_Integer lo,
             arg_error(b, name, "integer expected");
         if (*out < lo || *out > hi)
             arg_error(b, name,
-                      lua_pushfstring(b->L, "from %I to %I expected",
-                                      (LUAI_UACINT)lo, (LUAI_UACINT)hi));
+                      lua_pushfstring(b->L, "from %I to %I expected", lo, hi));
     }
     lua_pop(b->L, 1);
     return t != LUA_TNIL;
@@ -143,7 +142,7 @@ static void id_text(builder *b, lua_Integer id, const char *name,
                     const char *placeholder, char *out, size_t size)
 {
     if (id > 0)
-        (void)snprintf(out, size, LUA_INTEGER_FMT, (LUAI_UACINT)id);
+        (void)snprintf(out, size, "%lld", (long long)id);
     else if (b->plan)
         (void)snprintf(out, size, "%s", placeholder);
     else

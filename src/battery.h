@@ -11,7 +11,7 @@
 
 #include "session.h"
 
-#include <lua.h>
+#include "compat.h"
 #include <stddef.h>
 
 /* The battery API's root path. */

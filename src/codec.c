@@ -6,7 +6,7 @@
 #include "parse.h"
 
 #include <curl/curl.h>
-#include <lauxlib.h>
+#include "compat.h"
 
 /* core.urlencode(s) -> s with every byte but A-Z a-z 0-9 - . _ ~ as %XX */
 int codec_urlencode(lua_State *L)

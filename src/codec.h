@@ -4,7 +4,7 @@
 #ifndef ENPHASE_CODEC_H
 #define ENPHASE_CODEC_H
 
-#include <lua.h>
+#include "compat.h"
 
 /* core.urlencode(s) -> s with every byte but A-Z a-z 0-9 - . _ ~ as %XX */
 int codec_urlencode(lua_State *L);

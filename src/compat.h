@@ -1,33 +1,47 @@
 /*
- * One source for Lua 5.3 and 5.4: the few Lua 5.4 C API calls the module
- * uses, mapped onto Lua 5.3 when compiled against its headers. Every .c
- * that uses the Lua API includes this instead of <lua.h>/<lauxlib.h>, and
- * is written against the 5.4 API.
+ * One source for Lua 5.1 (and LuaJIT 2.1), 5.3 and 5.4: the module is
+ * written against the 5.4 C API; compiled against older headers, the few
+ * calls it uses are mapped here. Every file that uses the Lua API includes
+ * this instead of <lua.h>/<lauxlib.h>.
  *
- * What differs and how it is handled:
+ * Lua 5.3:
  *   - lua_newuserdatauv(L, size, n): 5.3 userdata have exactly one user
  *     value (a table or nil), so n must be 0 or 1.
  *   - lua_getiuservalue / lua_setiuservalue: user value 1 only.
- *   - lua_resume(L, from, nargs, &nresults): 5.3 has no nresults; the
- *     values yielded or returned are the whole stack of the coroutine.
  *   - luaL_pushfail: nil, as in 5.4.
  *   - __close metamethods stay: 5.3 never calls them, and __gc does the
  *     same work there.
- * The rest of what the module uses (lua_yieldk, lua_KContext,
- * lua_isyieldable, luaL_setfuncs, luaL_newlib and its luaL_checkversion)
- * is the same in both.
+ * Lua 5.1 and LuaJIT (the 5.1 API; LuaJIT also loads a module built
+ * against the lua5.1 headers): Debian's lua-compat53-dev (compat-5.3.h)
+ * gives the 5.3 API as static copies (luaL_setfuncs, luaL_newlib,
+ * lua_rawlen, lua_rawgetp/rawsetp, lua_tointegerx, lua_isinteger, the 5.3
+ * luaL_Buffer...), and on top of it:
+ *   - the 5.3 items above, with the user value being the userdata's
+ *     environment (a table; lua_setiuservalue takes a table only);
+ *   - lua_isyieldable: not the main thread (5.1 cannot tell a C call
+ *     boundary; the engine only yields from coroutines it marked);
+ *   - lua_pushfstring, lua_pushvfstring and luaL_error with the 5.3
+ *     formats: 5.1 knows %d %s %f %p %c %% but not %I (a lua_Integer) nor
+ *     %U, and would misread the arguments after them.
+ *   - lua_Integer is ptrdiff_t but the values are doubles: integers are
+ *     exact up to 2^53 (ids and epoch milliseconds are far below).
+ * Nothing here yields across C: a step that waits returns to the Lua
+ * wrapper that yields (http.h), the one way for every Lua.
  */
 #ifndef ENPHASE_COMPAT_H
 #define ENPHASE_COMPAT_H
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdarg.h>
 
-#if LUA_VERSION_NUM < 503 || LUA_VERSION_NUM > 504
-#error "lua-enphase builds against Lua 5.3 or 5.4"
+#if LUA_VERSION_NUM == 501
+#include <compat-5.3.h>
+#elif LUA_VERSION_NUM < 503 || LUA_VERSION_NUM > 504
+#error "lua-enphase builds against Lua 5.1 (LuaJIT), 5.3 or 5.4"
 #endif
 
-#if LUA_VERSION_NUM == 503
+#if LUA_VERSION_NUM <= 503
 
 #define lua_newuserdatauv(L, size, nuvalue) lua_newuserdata((L), (size))
 
@@ -56,18 +70,29 @@ static inline int enphase_setiuservalue(lua_State *L, int idx, int n)
 }
 #define lua_setiuservalue(L, idx, n) enphase_setiuservalue((L), (idx), (n))
 
-static inline int enphase_resume(lua_State *L, lua_State *from, int nargs,
-                                 int *nresults)
-{
-    int status = lua_resume(L, from, nargs);
-    *nresults = lua_gettop(L);
-    return status;
-}
-#define lua_resume(L, from, nargs, nresults)                                  \
-    enphase_resume((L), (from), (nargs), (nresults))
-
 #define luaL_pushfail(L) lua_pushnil(L)
 
-#endif /* LUA_VERSION_NUM == 503 */
+#endif /* LUA_VERSION_NUM <= 503 */
+
+#if LUA_VERSION_NUM == 501
+
+/* Not the main thread: lua_pushthread tells (and pushes it). */
+static inline int enphase_isyieldable(lua_State *L)
+{
+    int main = lua_pushthread(L);
+    lua_pop(L, 1);
+    return !main;
+}
+#define lua_isyieldable(L) enphase_isyieldable(L)
+
+/* The 5.3 formats of lua_pushfstring on 5.1 (compat.c). */
+const char *enphase_pushvfstring(lua_State *L, const char *fmt, va_list ap);
+const char *enphase_pushfstring(lua_State *L, const char *fmt, ...);
+int enphase_error(lua_State *L, const char *fmt, ...);
+#define lua_pushvfstring enphase_pushvfstring
+#define lua_pushfstring enphase_pushfstring
+#define luaL_error enphase_error
+
+#endif /* LUA_VERSION_NUM == 501 */
 
 #endif

@@ -7,6 +7,7 @@
 #include "codec.h"
 #include "discover.h"
 #include "engine.h"
+#include "http.h"
 #include "lifecycle.h"
 #include "login.h"
 #include "mfa.h"
@@ -14,7 +15,7 @@
 #include "session.h"
 #include "state.h"
 
-#include <lauxlib.h>
+#include "compat.h"
 
 #define ENPHASE_VERSION "lua-enphase 0.1.0"
 
@@ -47,6 +48,11 @@ static const luaL_Reg session_methods[] = {
     {NULL, NULL}};
 /* clang-format on */
 
+/* The methods that send (http_run): http_wrap_methods wraps them. */
+static const char *const sending_methods[] = {
+    "login",   "refresh_jwt", "discover_site", "discover_user", "fetch_xsrf",
+    "request", "send",        "mfa_send",      "mfa_validate",  NULL};
+
 static const luaL_Reg session_meta[] = {{"__gc", lifecycle_close},
                                         {"__close", lifecycle_close},
                                         {"__tostring", session_tostring},
@@ -78,6 +84,7 @@ ENPHASE_API int luaopen_enphase_core(lua_State *L)
     if (luaL_newmetatable(L, SESSION_MT)) {
         luaL_setfuncs(L, session_meta, 0);
         luaL_newlib(L, session_methods);
+        http_wrap_methods(L, -1, sending_methods);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

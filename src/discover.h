@@ -5,7 +5,7 @@
 #ifndef ENPHASE_DISCOVER_H
 #define ENPHASE_DISCOVER_H
 
-#include <lua.h>
+#include "compat.h"
 
 /* Methods s:discover_site(), s:discover_user(), s:fetch_xsrf(). */
 int discover_site(lua_State *L);

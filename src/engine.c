@@ -261,6 +261,11 @@ void engine_push_wait(lua_State *L, const session *s)
     lua_pushinteger(L, s->xfer.id);
 }
 
+void engine_push_marker(lua_State *L)
+{
+    lua_pushlightuserdata(L, &wait_marker);
+}
+
 /* core.mark_operation(thread [, on]): the Lua engine's marker. */
 int engine_mark_operation(lua_State *L)
 {

@@ -11,9 +11,12 @@
  *   transfers move on meanwhile; the ends of those are queued for
  *   core.poll.
  * * non-blocking (the caller is a coroutine marked by the Lua engine with
- *   core.mark_operation, and may yield): http_run yields
- *   (core.WAIT, session id) to the Lua engine, which resumes the coroutine
- *   once core.poll has reported that id; a continuation carries the step on.
+ *   core.mark_operation, and may yield): http_run starts the transfer and
+ *   answers "in progress" (core.WAIT, session id, the step's saved stack)
+ *   to the method's Lua wrapper (http_wrap_methods), which yields
+ *   (core.WAIT, id) to the Lua engine; once core.poll has reported that id
+ *   the engine resumes the coroutine and the wrapper continues the step.
+ *   Nothing yields across C: the same on Lua 5.1, LuaJIT, 5.3 and 5.4.
  *
  * libcurl never calls back into Lua and nothing raises while a libcurl
  * function runs; the state of a step lives in the session (http_xfer), not
@@ -23,7 +26,7 @@
 #define ENPHASE_ENGINE_H
 
 #include <curl/curl.h>
-#include <lua.h>
+#include "compat.h"
 #include <stddef.h>
 
 struct session;
@@ -78,6 +81,9 @@ void engine_wait(lua_State *L, struct session *s);
 
 /* Pushes the two values a waiting step yields: core.WAIT and s's id. */
 void engine_push_wait(lua_State *L, const struct session *s);
+
+/* Pushes core.WAIT alone. */
+void engine_push_marker(lua_State *L);
 
 /* Takes s out of the engine (its transfer, if any, is aborted; a coroutine
  * waiting on it is reported by the next core.poll). For session_close:

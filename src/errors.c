@@ -3,7 +3,7 @@
  */
 #include "errors.h"
 
-#include <lauxlib.h>
+#include "compat.h"
 #include <stdarg.h>
 
 int push_failure(lua_State *L, const char *kind, const char *fmt, ...)

@@ -4,7 +4,7 @@
 #ifndef ENPHASE_ERRORS_H
 #define ENPHASE_ERRORS_H
 
-#include <lua.h>
+#include "compat.h"
 
 /* The kinds of failure the C modules return: the only place they are
  * spelled in C. Each is one of lua/enphase/errors.lua's kinds, but for

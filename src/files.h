@@ -8,7 +8,7 @@
 #ifndef ENPHASE_FILES_H
 #define ENPHASE_FILES_H
 
-#include <lua.h>
+#include "compat.h"
 #include <stddef.h>
 
 /* The path argument at idx: a non-empty string without NULs (raises

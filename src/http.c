@@ -9,7 +9,7 @@
 #include "secret.h"
 #include "text.h"
 
-#include <lauxlib.h>
+#include "compat.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -434,29 +434,53 @@ int http_finish(lua_State *L, session *s)
 /* The driver                                                          */
 /* ------------------------------------------------------------------ */
 
-static int drive(lua_State *L, session *s);
-
-/* Continuation of a step whose coroutine yielded: the Lua engine resumes
- * it once core.poll has reported the transfer. */
-static int resume_step(lua_State *L, int status, lua_KContext ctx)
+/* Packs the stack (the step's arguments and what it keeps there between
+ * its phases) into a table, pushed on top of it. */
+static void save_stack(lua_State *L)
 {
-    session *s = luaL_checkudata(L, 1, SESSION_MT);
-    (void)status;
-    lua_settop(L, (int)ctx);
-    if (s->curl == NULL) {
-        s->xfer.waiting = 0;
-        return push_failure(L, KIND_NETWORK,
-                            "the session was closed during the request");
+    int top = lua_gettop(L);
+    int i;
+    lua_createtable(L, top, 1);
+    for (i = 1; i <= top; i++) {
+        lua_pushvalue(L, i);
+        lua_rawseti(L, -2, i);
     }
-    if (!s->xfer.done) { /* resumed early: wait on */
-        engine_push_wait(L, s);
-        return lua_yieldk(L, 2, ctx, resume_step);
-    }
-    s->xfer.waiting = 0;
-    return drive(L, s);
+    lua_pushinteger(L, top);
+    lua_setfield(L, -2, "n");
 }
 
-static int drive(lua_State *L, session *s)
+/* Replaces the stack by the values save_stack packed into the table at
+ * idx. */
+static void restore_stack(lua_State *L, int idx)
+{
+    int n, i;
+    lua_getfield(L, idx, "n");
+    n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    luaL_checkstack(L, n + 1, "restore_stack");
+    lua_pushvalue(L, idx);
+    for (i = 1; i <= n; i++)
+        lua_rawgeti(L, -i, i);
+    /* [... saved v1..vn]: drop everything below the values */
+    lua_remove(L, -n - 1);
+    while (lua_gettop(L) > n)
+        lua_remove(L, 1);
+}
+
+/* The answer "in progress": core.WAIT, the session id and the saved stack
+ * (3 values); the Lua wrapper yields, then calls continue_step. */
+static int push_in_progress(lua_State *L, session *s)
+{
+    luaL_checkstack(L, 4, "http_run");
+    save_stack(L);
+    engine_push_wait(L, s);
+    lua_rotate(L, -3, 2); /* WAIT, id, saved */
+    return 3;
+}
+
+/* Runs the step's phases; each transfer runs to its end here (blocking),
+ * or with may_wait, once started, the answer is "in progress". */
+static int drive(lua_State *L, session *s, int may_wait)
 {
     for (;;) {
         int n = s->xfer.step(L, s);
@@ -466,18 +490,85 @@ static int drive(lua_State *L, session *s)
         }
         if (s->xfer.done) /* failed before it could start */
             continue;
-        if (engine_may_yield(L)) {
-            int top = lua_gettop(L);
-            luaL_checkstack(L, 2, "http_run");
-            if (engine_start(L, s) != 0)
-                continue;
+        if (engine_start(L, s) != 0)
+            continue;
+        if (may_wait) {
             s->xfer.waiting = 1;
-            engine_push_wait(L, s);
-            return lua_yieldk(L, 2, (lua_KContext)top, resume_step);
+            return push_in_progress(L, s);
         }
-        if (engine_start(L, s) == 0)
-            engine_wait(L, s);
+        engine_wait(L, s);
     }
+}
+
+/* continue_step(s, saved): carries on a step after its transfer, on the
+ * stack it had (saved); answers like the method, "in progress" again
+ * while a transfer runs (also when resumed early). */
+static int continue_step(lua_State *L)
+{
+    session *s = luaL_checkudata(L, 1, SESSION_MT);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (s->curl == NULL || s->xfer.step == NULL) {
+        s->xfer.waiting = 0;
+        return push_failure(L, KIND_NETWORK,
+                            "the session was closed during the request");
+    }
+    if (!s->xfer.done) { /* resumed early: wait on */
+        engine_push_wait(L, s);
+        lua_pushvalue(L, 2);
+        return 3;
+    }
+    s->xfer.waiting = 0;
+    restore_stack(L, 2);
+    return drive(L, s, 1);
+}
+
+/* The Lua half, the same on every Lua (nothing yields across C): while a
+ * method answers "in progress", yield core.WAIT and the id to the engine,
+ * then continue. */
+static const char after_source[] =
+    "local WAIT, continue = ...\n"
+    "local yield = coroutine.yield\n"
+    "local function after(s, marker, ...)\n"
+    "  if marker ~= WAIT then return marker, ... end\n"
+    "  local id, saved = ...\n"
+    "  yield(WAIT, id)\n"
+    "  return after(s, continue(s, saved))\n"
+    "end\n"
+    "return after\n";
+
+/* One wrapper per method, the method named in it (error messages). */
+static const char wrapper_source[] =
+    "local raw, after = ...\n"
+    "return function(s, ...) return after(s, raw.%s(s, ...)) end\n";
+
+static void load_chunk(lua_State *L, const char *source)
+{
+    if (luaL_loadbuffer(L, source, strlen(source), "=enphase.core") != 0)
+        lua_error(L); /* the sources above: cannot happen */
+}
+
+void http_wrap_methods(lua_State *L, int methods, const char *const *names)
+{
+    int i;
+    methods = lua_absindex(L, methods);
+    luaL_checkstack(L, 6, "http_wrap_methods");
+    lua_newtable(L); /* raw methods */
+    load_chunk(L, after_source);
+    engine_push_marker(L);
+    lua_pushcfunction(L, continue_step);
+    lua_call(L, 2, 1); /* raw, after */
+    for (i = 0; names[i] != NULL; i++) {
+        lua_getfield(L, methods, names[i]);
+        lua_setfield(L, -3, names[i]);
+        lua_pushfstring(L, wrapper_source, names[i]);
+        load_chunk(L, lua_tostring(L, -1));
+        lua_remove(L, -2);
+        lua_pushvalue(L, -3);
+        lua_pushvalue(L, -3);
+        lua_call(L, 2, 1);
+        lua_setfield(L, methods, names[i]);
+    }
+    lua_pop(L, 2);
 }
 
 int http_run(lua_State *L, session *s, http_step step)
@@ -489,5 +580,5 @@ int http_run(lua_State *L, session *s, http_step step)
     s->xfer.step = step;
     s->xfer.phase = 0;
     s->xfer.hops = 0;
-    return drive(L, s);
+    return drive(L, s, engine_may_yield(L));
 }

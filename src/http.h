@@ -46,12 +46,21 @@ int http_add_header(session *s, const char *name, const char *value);
  * Runs a protocol step (engine.h) from its phase 0 to its end and returns
  * what it returns: the only driver of requests. Between the phases, each
  * transfer runs to its end here (blocking), or, inside an engine operation,
- * the calling coroutine yields until core.poll reports it (the Lua function
- * then returns when the step is over). A session whose step waits in
- * another coroutine answers nil, "session busy: ...", "input" and sends
- * nothing.
+ * the answer is "in progress" (http_wrap_methods): the method's Lua wrapper
+ * yields until core.poll reports the transfer, then continues the step (the
+ * method returns to its caller when the step is over). A session whose step
+ * waits in another coroutine answers nil, "session busy: ...", "input" and
+ * sends nothing.
  */
 int http_run(lua_State *L, session *s, http_step step);
+
+/*
+ * Replaces each method names[i] (NULL-terminated) of the table at index
+ * methods, a C function that ends in http_run, by a Lua wrapper that
+ * yields while the step answers "in progress" and then continues it: the
+ * Lua half of the non-blocking path. For luaopen, once.
+ */
+void http_wrap_methods(lua_State *L, int methods, const char *const *names);
 
 /*
  * For a step: sets up rq as the next request, with the extra headers added

@@ -6,7 +6,7 @@
 #ifndef ENPHASE_LIFECYCLE_H
 #define ENPHASE_LIFECYCLE_H
 
-#include <lua.h>
+#include "compat.h"
 
 /* core.new(options) -> session. Wrong options raise (luaL_argerror). */
 int lifecycle_new(lua_State *L);

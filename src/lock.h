@@ -5,7 +5,7 @@
 #ifndef ENPHASE_LOCK_H
 #define ENPHASE_LOCK_H
 
-#include <lua.h>
+#include "compat.h"
 
 #define LOCK_MT "enphase.lock"
 

@@ -13,7 +13,7 @@
 #include "secret.h"
 #include "text.h"
 
-#include <lauxlib.h>
+#include "compat.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -15,7 +15,7 @@
 #include "parse.h"
 #include "secret.h"
 
-#include <lauxlib.h>
+#include "compat.h"
 #include <stdlib.h>
 #include <string.h>
 

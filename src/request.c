@@ -8,7 +8,7 @@
 #include "battery.h"
 #include "http.h"
 
-#include <lauxlib.h>
+#include "compat.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -38,8 +38,7 @@ static int each_api_header(const session *s, int full, int plan, header_fn fn,
         fn(ud, "e-auth-token", plan ? REDACTED : s->jwt))
         return -1;
     if (s->user_id > 0) /* at most 20 digits: cannot truncate */
-        (void)snprintf(user, sizeof user, LUA_INTEGER_FMT,
-                       (LUAI_UACINT)s->user_id);
+        (void)snprintf(user, sizeof user, "%lld", (long long)s->user_id);
     else
         (void)snprintf(user, sizeof user, "<user>");
     if ((plan || s->user_id > 0) && fn(ud, "username", user))

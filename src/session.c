@@ -6,7 +6,7 @@
 
 #include "secret.h"
 
-#include <lauxlib.h>
+#include "compat.h"
 
 void session_forget_tokens(session *s)
 {

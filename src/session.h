@@ -10,7 +10,7 @@
 #include "engine.h"
 
 #include <curl/curl.h>
-#include <lua.h>
+#include "compat.h"
 #include <stddef.h>
 
 #define SESSION_MT "enphase.session"

@@ -8,7 +8,7 @@
 #ifndef ENPHASE_STATE_H
 #define ENPHASE_STATE_H
 
-#include <lua.h>
+#include "compat.h"
 
 /* s:export_state() -> {token=, exp=, xsrf=, site_id=, user_id=,
  * cookies={<Netscape cookie lines>}} (absent fields are nil). */

@@ -15,7 +15,7 @@
 #include "sha256.h"
 
 #include <errno.h>
-#include <lauxlib.h>
+#include "compat.h"
 #include <stdint.h>
 #include <string.h>
 
