@@ -5,6 +5,7 @@
 local simulator = require("helpers.sim")
 local domoticz = require("helpers.domoticz")
 local H = require("helpers.client")
+local procs = require("helpers.procs")
 
 local SCRIPT = "examples/domoticz/enphase_battery.lua"
 local CFG, DTG, RBD, TEXT = "Enphase CFG", "Enphase DTG", "Enphase RBD", "Enphase battery"
@@ -44,34 +45,72 @@ describe("the Domoticz script on the real dzVents runtime", function()
   local function write_config(opts)
     local f = assert(io.open(config, "w"))
     f:write("ENPHASE_EMAIL=", H.EMAIL, "\n", "ENPHASE_PASSWORD=", opts.password or H.PASSWORD, "\n",
-      "ENPHASE_BASE_URL=", opts.base_url or sim.base_url, "\n",
-      "ENPHASE_TOKEN_CACHE=", host.dir, "session.json\n")
+      "ENPHASE_BASE_URL=", opts.base_url or sim.base_url, "\n")
+    if not opts.no_cache then
+      f:write("ENPHASE_TOKEN_CACHE=", host.dir, "session.json\n")
+    end
     f:close()
     os.execute("chmod 600 " .. simulator.shell_quote(config))
   end
 
   -- A host with the three switches (all Off), the text device, the two user
-  -- variables and a private config file for the simulator.
+  -- variables and a private config file for the simulator. opts: password,
+  -- base_url, no_cache (no ENPHASE_TOKEN_CACHE in the config), edits,
+  -- keep_poll (the script's own poll interval), command (false: no
+  -- enphase_command variable), env, missing (a device name not to create).
   local function new_host(opts)
     opts = opts or {}
     host = domoticz.new()
-    -- the user's settings: a poll on every timer event (each minute), so that
-    -- the spec's timer events need no particular clock time
-    local edits = { ['local POLL = "every 5 minutes"'] = 'local POLL = "every minute"' }
+    host.env = opts.env
+    -- the user's settings: a poll on every timer event (each minute)
+    local edits = opts.keep_poll and {} or { ["local POLL = 300"] = "local POLL = 0" }
     for k, v in pairs(opts.edits or {}) do
       edits[k] = v
     end
     host:install(SCRIPT, edits)
     for _, name in ipairs({ CFG, DTG, RBD }) do
-      host:switch(name, "Off")
+      if name ~= opts.missing then
+        host:switch(name, "Off")
+      end
     end
-    host:text(TEXT, "")
+    if opts.missing ~= TEXT then
+      host:text(TEXT, "")
+    end
     config = host.dir .. "enphase.conf"
     write_config(opts)
-    host:variable("enphase_command", opts.command or simulator.shell_quote(simulator.ROOT
-      .. "/bin/enphase"))
+    if opts.command ~= false then
+      host:variable("enphase_command", opts.command or simulator.shell_quote(simulator.ROOT
+        .. "/bin/enphase"))
+    end
     host:variable("enphase_config", config)
     return host
+  end
+
+  -- The script's saved data (dzVents' data file), and a rewrite of it.
+  local function data_file()
+    return host.dir .. "data/__data_enphase_battery.lua"
+  end
+
+  local function edit_data(pattern, replacement)
+    local f = assert(io.open(data_file()))
+    local data = f:read("a")
+    f:close()
+    local edited, n = data:gsub(pattern, replacement, 1)
+    assert(n == 1, data)
+    f = assert(io.open(data_file(), "w"))
+    f:write(edited)
+    f:close()
+    return data
+  end
+
+  local function count_lines(text)
+    local n = 0
+    for _, line in ipairs(host.log) do
+      if line:find(text, 1, true) then
+        n = n + 1
+      end
+    end
+    return n
   end
 
   setup(function()
@@ -182,7 +221,7 @@ describe("the Domoticz script on the real dzVents runtime", function()
     end
     assert.same({ "enphase_cfg", "enphase_settings", "enphase_schedules", "enphase_battery",
                   "enphase_dtg" }, jobs)
-    assert.truthy(find_line(host.log, "cfg: the previous call is still running"))
+    assert.truthy(find_line(host.log, "cfg: a call is still running; on follows when it answers"))
     assert.truthy(find_line(host.log, "settings: the previous call is still running"))
     local ca = host:run_commands()
     -- the settings read ran before the toggles, yet never put the switches back
@@ -223,6 +262,165 @@ describe("the Domoticz script on the real dzVents runtime", function()
     assert.is_true(battery(sim).cfg)
     assert.equal("On", host:state(CFG))
   end)
+
+  it("lets the last flip win: a flip during its switch's call is sent once that call answers",
+    function()
+      new_host()
+      host:flip(DTG, "On")
+      host:run_commands()
+      assert.is_true(battery(sim).dtg)
+      -- Off, then On 0.3 s later: the Off call is still running
+      host:flip(DTG, "Off")
+      host:flip(DTG, "On")
+      assert.equal(1, #host.commands)
+      assert.truthy(host.commands[1].command:find(" dtg off ", 1, true))
+      host:run_commands()
+      -- the Off call answered; the last flip wants On: one more call
+      assert.is_false(battery(sim).dtg)
+      assert.equal(1, #host.commands)
+      assert.truthy(host.commands[1].command:find(" dtg on ", 1, true), host.commands[1].command)
+      assert.equal("On", host:state(DTG), "the switch keeps showing the last flip")
+      host:run_commands()
+      assert.is_true(battery(sim).dtg)
+      assert.equal("On", host:state(DTG))
+      assert.equal(0, #host.commands, "no further call: the battery is where the flip wants it")
+      -- flips that end where the call in flight goes cost no extra call
+      host:flip(DTG, "Off")
+      host:flip(DTG, "On")
+      host:flip(DTG, "Off")
+      host:run_commands()
+      assert.equal(0, #host.commands)
+      assert.is_false(battery(sim).dtg)
+      assert.equal("Off", host:state(DTG))
+      assert.same({}, host.triggered)
+      assert.same({}, host:errors())
+    end)
+
+  it("logs a missing device once and lets the switches work without it", function()
+    new_host({ missing = TEXT })
+    host:timer()
+    host:run_commands()
+    host:flip(CFG, "On")
+    host:run_commands()
+    assert.is_true(battery(sim).cfg)
+    assert.equal("On", host:state(CFG))
+    host:flip(CFG, "Off")
+    assert.equal(1, #host.commands, "the switch is not left busy")
+    host:run_commands()
+    assert.is_false(battery(sim).cfg)
+    host:timer()
+    host:run_commands()
+    assert.equal(1, count_lines('no Text device named "Enphase battery"'), table.concat(host.log, "\n"))
+    assert.equal(0, count_lines("script error"))
+    assert.equal(1, #host:errors(), table.concat(host:errors(), "\n"))
+  end)
+
+  it("logs a missing switch once; the other switches follow the battery", function()
+    app_sets(sim, "dtg", { dtgControl = { enabled = true } })
+    new_host({ missing = RBD })
+    host:timer()
+    host:run_commands()
+    host:timer()
+    host:run_commands()
+    assert.equal("On", host:state(DTG))
+    assert.equal(1, count_lines('no On/Off switch device named "Enphase RBD"'))
+    assert.truthy(host:text_of(TEXT):find("DTG on, RBD off", 1, true), host:text_of(TEXT))
+  end)
+
+  it("never leaves a job busy after a run that raised (dzVents keeps no data of it)", function()
+    -- a bug anywhere in a response's handling, here in the status text
+    new_host({ edits = { ["local function show_status(dz, problem)\n"] =
+      "local function show_status(dz, problem)\n  error(\"a bug\")\n" } })
+    host:flip(CFG, "On")
+    host:run_commands()
+    assert.is_true(battery(sim).cfg)
+    assert.equal(1, count_lines("script error (the busy state is kept)"))
+    host:flip(CFG, "Off")
+    assert.equal(1, #host.commands, "the flip after the failed run starts its call")
+    host:run_commands()
+    assert.is_false(battery(sim).cfg)
+  end)
+
+  it("is not fooled by a clock set back: no job stays busy, the poll goes on", function()
+    new_host({ keep_poll = true })
+    host:flip(CFG, "On")
+    host.commands = {} -- the answer is lost ...
+    -- ... and the clock goes back an hour: the call seems to start in the future
+    edit_data('%["cfg"%] = (%d+);', function(stamp)
+      return ('["cfg"] = %d;'):format(tonumber(stamp) + 3600)
+    end)
+    host:flip(CFG, "Off")
+    assert.equal(1, #host.commands)
+    host:run_commands()
+    assert.is_false(battery(sim).cfg)
+    -- the last poll in the future: the next timer polls
+    host:timer()
+    assert.equal(3, #host.commands)
+    host:run_commands()
+    edit_data("%[\"polled_at\"%] = (%d+);", function(stamp)
+      return ('["polled_at"] = %d;'):format(tonumber(stamp) + 3600)
+    end)
+    host:timer()
+    assert.equal(3, #host.commands)
+  end)
+
+  it("polls on the first minute after it is installed, then every POLL seconds", function()
+    new_host({ keep_poll = true })
+    host:timer() -- a script copied into a running Domoticz: no start event
+    assert.equal(3, #host.commands)
+    host:run_commands()
+    assert.truthy(host:text_of(TEXT):find("^SoC %d+%%, CFG off"), host:text_of(TEXT))
+    host:timer()
+    assert.equal(0, #host.commands, "the next minute: no poll")
+    edit_data("%[\"polled_at\"%] = (%d+);", function(stamp)
+      return ('["polled_at"] = %d;'):format(tonumber(stamp) - 300)
+    end)
+    host:timer()
+    assert.equal(3, #host.commands, "five minutes later")
+    host:run_commands()
+    host:start() -- Domoticz starting: a poll at once
+    assert.equal(3, #host.commands)
+  end)
+
+  it("runs the command where the install put it when no enphase_command is set", function()
+    local bin = procs.tmpdir("dzbin")
+    procs.spit(bin .. "/enphase", "#!/bin/sh\nexec " .. simulator.shell_quote(simulator.ROOT
+      .. "/bin/enphase") .. ' "$@"\n')
+    os.execute("chmod 755 " .. simulator.shell_quote(bin .. "/enphase"))
+    new_host({ command = false, edits = {
+      ['local COMMANDS = { "/usr/bin/enphase", "/usr/local/bin/enphase" }'] =
+        ("local COMMANDS = { %q, %q }"):format(bin .. "/none/enphase", bin .. "/enphase") } })
+    host:flip(RBD, "On")
+    assert.truthy(host.commands[1].command:find(bin .. "/enphase' rbd on", 1, true),
+      host.commands[1].command)
+    host:run_commands()
+    assert.is_true(battery(sim).rbd)
+    assert.same({}, host:errors())
+    procs.rmdir(bin)
+  end)
+
+  it("without HOME: says so loudly, and keeps a cache and its guard in the data folder",
+    function()
+      new_host({ env = "env -u HOME -u XDG_CACHE_HOME ", no_cache = true,
+        password = "not-the-password" })
+      for _ = 1, 3 do
+        host:timer()
+        for _, c in ipairs(host.commands) do
+          local prefix = "ENPHASE_TOKEN_CACHE='" .. host.dir .. "data/enphase-session.json' "
+          assert.equal(prefix, c.command:sub(1, #prefix))
+        end
+        host:run_commands()
+      end
+      assert.equal(1, logins(sim), "one refused login in three polls of three calls each")
+      assert.equal(1, count_lines("Domoticz runs without HOME"))
+      assert.truthy(find_line(host:errors(), "reading the battery settings failed (auth)"))
+      assert.truthy(find_line(host:errors(), "run `enphase login --config " .. config))
+      for _, l in ipairs(host.log) do
+        assert.falsy(l:find("not-the-password", 1, true))
+      end
+      host:start()
+      assert.equal(2, count_lines("Domoticz runs without HOME"), "again after a restart")
+    end)
 
   describe("failures: logged with their kind, and the switch goes back to the battery's state",
     function()

@@ -70,10 +70,23 @@ describe("the examples", function()
 
   it("domoticz/in_process.lua toggles discharge to grid and logs failures without raising", function()
     local logs = {}
+    local cache_dir = io.popen("mktemp -d"):read("l")
+    -- the password lives in the private config file, never in a user variable
+    local config = cache_dir .. "/enphase.conf"
+    local f = assert(io.open(config, "w"))
+    f:write("ENPHASE_EMAIL=", H.EMAIL, "\nENPHASE_PASSWORD=", H.PASSWORD, "\nENPHASE_BASE_URL=",
+      sim.base_url, "\nENPHASE_TOKEN_CACHE=", cache_dir, "/session.json\n")
+    f:close()
+    os.execute("chmod 600 " .. config)
+    local asked = {}
     local domoticz = {
       LOG_INFO = 1, LOG_ERROR = 2,
+      utils = { variableExists = function(name)
+        return name == "enphase_config"
+      end },
       variables = function(name)
-        return { value = name == "enphase_email" and H.EMAIL or H.PASSWORD }
+        asked[#asked + 1] = name
+        return { value = config }
       end,
       log = function(msg, level)
         logs[#logs + 1] = { msg, level }
@@ -81,13 +94,10 @@ describe("the examples", function()
     }
     local enphase = require("enphase")
     local real_new = enphase.new
-    local cache_dir = io.popen("mktemp -d"):read("l")
     enphase.new = function(opts)
       assert.equal(1, opts.attempts)
       assert.equal(5, opts.timeout)
-      assert.truthy(opts.token_cache)
-      opts.token_cache = cache_dir .. "/session.json"
-      opts.base_url = sim.base_url
+      assert.equal(cache_dir .. "/session.json", opts.token_cache)
       opts.sleep = function() end
       return real_new(opts)
     end
@@ -99,6 +109,7 @@ describe("the examples", function()
       script.execute(domoticz, { trigger = "at 20:00" })
     end)
     assert.equal(2, logs[#logs][2])
+    assert.same({ "enphase_config" }, asked)
     enphase.new = real_new
     os.execute("rm -rf " .. cache_dir)
   end)

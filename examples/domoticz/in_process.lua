@@ -7,27 +7,42 @@
 -- runs the `enphase` command in the background. If you use this anyway, keep
 -- the limits below: a token cache (no login per event), a short timeout and
 -- one attempt.
+-- The e-mail and password come from the same private file the `enphase`
+-- command reads (ENPHASE_EMAIL=..., ENPHASE_PASSWORD=..., chmod 600), never
+-- from Domoticz user variables, which the web UI shows to every user. The
+-- optional string user variable enphase_config names that file.
 -- A failure is logged, never raised: the event engine keeps running.
 local enphase = require("enphase")
+local config = require("enphase.cli.config")
+
+local CONFIG = "/home/pi/.config/enphase.conf"
 
 local client -- kept while Domoticz keeps this Lua state; the token cache covers the rest
 
 local function get_client(domoticz)
+  if client then
+    return client
+  end
+  local path = domoticz.utils.variableExists("enphase_config")
+    and domoticz.variables("enphase_config").value or CONFIG
+  -- the file's settings, and its token cache (else the default one under HOME)
+  local opts, err = config.load({ config = path })
+  if not opts then
+    domoticz.log("enphase: " .. err .. " (input)", domoticz.LOG_ERROR)
+    return nil
+  end
+  if not opts.token_cache then
+    domoticz.log("enphase: no token cache (no HOME, and no ENPHASE_TOKEN_CACHE in " .. path
+      .. "): the session and the lock-out guard last only while Domoticz runs", domoticz.LOG_ERROR)
+  end
+  opts.timeout, opts.attempts = 5, 1
+  opts.log = function(level, line)
+    domoticz.log("enphase " .. level .. ": " .. line, domoticz.LOG_INFO)
+  end
+  local kind
+  client, err, kind = enphase.new(opts)
   if not client then
-    local err, kind
-    client, err, kind = enphase.new({
-      email = domoticz.variables("enphase_email").value,
-      password = domoticz.variables("enphase_password").value,
-      token_cache = os.getenv("HOME") and (os.getenv("HOME") .. "/.cache/enphase-domoticz.json"),
-      timeout = 5,
-      attempts = 1,
-      log = function(level, line)
-        domoticz.log("enphase " .. level .. ": " .. line, domoticz.LOG_INFO)
-      end,
-    })
-    if not client then
-      domoticz.log(("enphase: %s (%s)"):format(err, kind), domoticz.LOG_ERROR)
-    end
+    domoticz.log(("enphase: %s (%s)"):format(err, kind), domoticz.LOG_ERROR)
   end
   return client
 end

@@ -8,6 +8,7 @@
 --   host:switch("Enphase CFG", "Off"); host:text("Enphase battery"); host:variable(n, v)
 --   host:flip("Enphase CFG", "On")    the user flips a switch: a device event
 --   host:timer()                      a timer event
+--   host:start()                      Domoticz starting (system event "start")
 --   host:run_commands()               runs the queued shell commands like Domoticz
 --                                     and delivers their results (one event)
 --   host.commands                     ExecuteShellCommand requests not yet run
@@ -15,6 +16,8 @@
 --   host:state(name) host:text_of(name) host.log (lines) host:errors()
 --   host.triggered                    device changes made by scripts that would
 --                                     trigger scripts again (not .silent())
+--   host.env = "env -u HOME "          a prefix for Domoticz's environment: the
+--                                     dzVents runs and the commands both get it
 --   host:close()
 local luadata = require("helpers.luadata")
 local simulator = require("helpers.sim")
@@ -178,13 +181,14 @@ function Host:run(event)
       SunsetInMinutes = 1020 },
     shellcommandresponse = event.responses or {},
     httpresponse = {},
+    notification = event.notification,
   }
   local infile, outfile = self.dir .. "input.lua", self.dir .. "output.lua"
   procs.spit(infile, luadata.encode(input))
   os.remove(outfile)
   local driver = simulator.ROOT .. "/spec/helpers/dzvents_driver.lua"
-  local out = procs.capture("lua5.3 " .. quote(driver) .. " " .. quote(infile) .. " " .. quote(outfile)
-    .. " 2>&1")
+  local out = procs.capture((self.env or "") .. "lua5.3 " .. quote(driver) .. " " .. quote(infile)
+    .. " " .. quote(outfile) .. " 2>&1")
   local lines = {}
   for line in out:gmatch("[^\n]+") do
     lines[#lines + 1] = line
@@ -208,13 +212,19 @@ function Host:timer()
   return self:run({ timer = true })
 end
 
+--- Domoticz starting: the system event "start".
+function Host:start()
+  return self:run({ notification = { domoticz = { { type = "start", status = "info",
+    message = "" } } } })
+end
+
 --- Runs one request like Domoticz: `/bin/sh -c command` in a child,
 -- stdout and stderr to files, SIGKILL at the timeout (0: none). Returns the
--- response Domoticz hands to dzVents.
-function M.execute(request)
+-- response Domoticz hands to dzVents. `env`: a prefix such as "env -u HOME ".
+function M.execute(request, env)
   local out, err = os.tmpname(), os.tmpname()
   local timeout = math.tointeger(request.timeout or 10) or 10
-  local cmd = ("timeout -s KILL %d /bin/sh -c %s >%s 2>%s </dev/null"):format(timeout,
+  local cmd = ("%stimeout -s KILL %d /bin/sh -c %s >%s 2>%s </dev/null"):format(env or "", timeout,
     quote(request.command), quote(out), quote(err))
   local started = os.time()
   local _, _, code = os.execute(cmd)
@@ -240,10 +250,10 @@ function Host:run_commands()
   self.commands = {}
   for _, request in ipairs(queued) do
     if request.callback then
-      responses[#responses + 1] = M.execute(request)
+      responses[#responses + 1] = M.execute(request, self.env)
       self.results[#self.results + 1] = responses[#responses]
     else
-      M.execute(request)
+      M.execute(request, self.env)
     end
   end
   if #responses == 0 then

@@ -2,7 +2,7 @@
 --   lua5.3 dzvents_driver.lua INPUT OUTPUT
 -- INPUT (luadata) holds the globals Domoticz sets before a run
 -- (globalvariables, domoticzData, timeofday, shellcommandresponse,
--- httpresponse) and `runtime`, the dzVents runtime folder; the run's
+-- httpresponse, notification) and `runtime`, the dzVents runtime folder; the run's
 -- commandArray goes to OUTPUT (luadata). What dzVents prints is the Domoticz
 -- log: it goes to stdout.
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
@@ -22,6 +22,7 @@ _G.domoticzData = input.domoticzData
 _G.timeofday = input.timeofday
 _G.shellcommandresponse = input.shellcommandresponse
 _G.httpresponse = input.httpresponse
+_G.notification = input.notification
 _G.securityupdates = {}
 
 local commandArray = dofile(input.runtime .. "dzVents.lua")
