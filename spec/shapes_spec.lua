@@ -215,6 +215,135 @@ describe("Enlighten's captured shapes", function()
     end)
   end)
 
-  -- keep the names used by later describes
-  local _ = { ISVALID, SITE_SETTINGS, probe }
+  describe("the 403 fallback (siteSettings' x-csrf-token)", function()
+    local function count(lines, wanted)
+      local n = 0
+      for _, line in ipairs(lines) do
+        n = n + (line == wanted and 1 or 0)
+      end
+      return n
+    end
+
+    it("takes the XSRF token from siteSettings' header when isValid sets no cookie", function()
+      sim:config({ xsrf = "header" })
+      local fresh = H.new(sim)
+      local st = assert(fresh:status())
+      assert.equal("OK", st.status)
+      mark = #sim:log()
+      assert.is_true(fresh:discharge_to_grid(true))
+      local log = H.since(sim, mark)
+      local put
+      for _, e in ipairs(log) do
+        put = put or (e.method == "PUT" and e or nil)
+      end
+      assert.equal(fresh:tokens().xsrf, put.headers["x-xsrf-token"])
+      assert.is_true(fresh:settings().discharge_to_grid)
+      fresh:close()
+    end)
+
+    it("retries a write refused with 403 once with the header's token", function()
+      sim:config({ xsrf = "header" })
+      local fresh = H.new(sim)
+      assert.truthy(fresh:status())
+      assert.truthy(fresh:settings())
+      sim:revoke({ xsrf = true })
+      mark = #sim:log()
+      assert.is_true(fresh:charge_from_grid(true))
+      local lines = sent()
+      assert.equal(1, count(lines, "GET " .. SITE_SETTINGS), table.concat(lines, "\n"))
+      assert.is_true(fresh:settings().charge_from_grid)
+      fresh:close()
+    end)
+
+    it("never asks siteSettings more than once per write", function()
+      sim:fault({ path = SETTINGS, method = "PUT", action = "status", status = 403, count = 50 })
+      local ok, err, kind = client:charge_from_grid(true)
+      assert.is_nil(ok)
+      assert.equal("http", kind)
+      assert.truthy(err:find("403", 1, true), err)
+      local lines = sent()
+      assert.equal(1, count(lines, "GET " .. SITE_SETTINGS))
+      -- new XSRF (isValid), the header's token, a new JWT: four tries in all
+      assert.equal(4, count(lines, "PUT " .. SETTINGS), table.concat(lines, "\n"))
+    end)
+  end)
+
+  describe("profile changes that hang", function()
+    -- a client whose sleeps move the simulator's clock (and its own)
+    local function waiting(extra)
+      local slept = {}
+      local opts = { sleep = function(secs)
+        slept[#slept + 1] = secs
+        sim:clock(secs)
+      end }
+      for k, v in pairs(extra or {}) do
+        opts[k] = v
+      end
+      local c, p = H.new(sim, opts)
+      p.sleeps = slept
+      return c, p
+    end
+
+    it("shows requestedConfig while a change is pending", function()
+      sim:config({ pending_seconds = 3600 })
+      local c = waiting({ profile_wait = 0 })
+      assert.same({ true, "pending" }, { c:set_profile("cost_savings", 30) })
+      local p = assert(c:profile())
+      assert.is_true(p.pending)
+      assert.same({ profile = "cost_savings", reserve = 30, sub_type = "prioritize-energy" },
+        p.requested)
+      c:close()
+    end)
+
+    it("waits for a pending change through the injected sleep until it is applied", function()
+      sim:config({ pending_seconds = 150 })
+      local c, p = waiting()
+      assert.same({ true, "applied" }, { c:set_profile("backup_only", 100) })
+      assert.same({ 60, 60, 60 }, p.sleeps)
+      c:close()
+    end)
+
+    it("gives up after profile_wait (900 s by default) and says it is still pending", function()
+      sim:config({ pending_seconds = 3600 })
+      local c, p = waiting()
+      local ok, state = c:set_profile("backup_only", 100)
+      assert.same({ true, "pending" }, { ok, state })
+      local total = 0
+      for _, secs in ipairs(p.sleeps) do
+        total = total + secs
+      end
+      assert.equal(900, total)
+      local warned = false
+      for _, line in ipairs(p.lines) do
+        warned = warned or line:find("still pending after 900 s", 1, true) ~= nil
+      end
+      assert.is_true(warned)
+      -- a shorter wait of one's own
+      c:close()
+      c, p = waiting({ profile_wait = 120, profile_interval = 30 })
+      assert.same({ true, "pending" }, { c:set_profile("self-consumption", 20) })
+      assert.same({ 30, 30, 30, 30 }, p.sleeps)
+      assert.same({ true, "cancelled" }, { c:cancel_pending_profile() })
+      assert.is_false(c:profile().pending)
+      c:close()
+    end)
+
+    it("enphase profile shows the requested change and --cancel cancels it", function()
+      sim:config({ pending_seconds = 3600 })
+      local c = waiting({ profile_wait = 0 })
+      assert.truthy(c:set_profile("cost_savings", 40))
+      c:close()
+      local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
+                    ENPHASE_BASE_URL = sim.base_url, ENPHASE_TOKEN_CACHE = "" }
+      local code, out, err = H.main({ "profile", "--no-token-cache" }, env)
+      assert.equal(0, code, err)
+      assert.truthy(out:find("requested profile:%s+cost_savings"), out)
+      assert.truthy(out:find("requested reserve %%:%s+40"), out)
+      code, out, err = H.main({ "profile", "--cancel", "--no-token-cache" }, env)
+      assert.equal(0, code, err)
+      assert.truthy(out:find("cancelled", 1, true), out)
+    end)
+  end)
+
+  local _ = { ISVALID, probe }
 end)

@@ -161,12 +161,48 @@ function M.ensure_ids(client)
   return ok, err, kind
 end
 
--- The isValid dance, and the cache told of the new token.
-local function fetch_xsrf(client, why)
+--- The XSRF token of siteSettings' `x-csrf-token` response header (GET
+-- siteSettings; barneyonline/ha-enphase-energy #460 and PR #573: sites,
+-- EMEA ones first, whose isValid answers 403 without a BP-XSRF-Token
+-- cookie), taken as the session's. `fallback` (optional, one per write):
+-- `{used=}`; a second call for the same write is refused. Returns true or
+-- `nil, message, kind`.
+function M.xsrf_from_site_settings(client, fallback)
+  if fallback then
+    if fallback.used then
+      return nil, "the siteSettings XSRF fallback was already used for this write", "http"
+    end
+    fallback.used = true
+  end
+  client._log("info", "fetching an XSRF token from siteSettings' x-csrf-token header")
+  local status, text, headers, label = budget.call(client, 1, "send", "site_settings")
+  if not status then
+    return nil, text, headers
+  end
+  label = label or "GET siteSettings"
+  local token = status < 300 and type(headers) == "table" and headers["x-csrf-token"]
+  if type(token) ~= "string" or token == "" then
+    return nil, ("%s: HTTP %d without an x-csrf-token header: no XSRF token"):format(label,
+      status), "protocol"
+  end
+  local ok, err, kind = client._session:set_xsrf(token)
+  if not ok then
+    return nil, ("%s: x-csrf-token: %s"):format(label, err), kind
+  end
+  cache.changed(client)
+  return true
+end
+
+-- The isValid dance, and the cache told of the new token. When no cookie
+-- came back (`protocol`), the siteSettings header's token instead.
+local function fetch_xsrf(client, why, fallback)
   client._log("info", why)
   local ok, err, kind = budget.call(client, 1, "fetch_xsrf")
   if ok then
     cache.changed(client)
+  elseif kind == "protocol" and not (fallback and fallback.used) then
+    client._log("info", "%s", err)
+    return M.xsrf_from_site_settings(client, fallback)
   end
   return ok, err, kind
 end
@@ -232,9 +268,10 @@ function M.renew_token(client)
   return M.login(client)
 end
 
---- After the API refused the XSRF token (403): fetch a new one.
-function M.renew_xsrf(client)
-  return fetch_xsrf(client, "XSRF token refused; fetching a new one")
+--- After the API refused the XSRF token (403): fetch a new one (isValid,
+-- else siteSettings' header through `fallback`, see xsrf_from_site_settings).
+function M.renew_xsrf(client, fallback)
+  return fetch_xsrf(client, "XSRF token refused; fetching a new one", fallback)
 end
 
 return M

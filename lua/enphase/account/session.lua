@@ -38,6 +38,7 @@ end
 -- `clock()` the client's clock, `log` the client's logger.
 function M.new(options, password, site, clock, log)
   local self = {
+    _base_url = options.base_url,
     _site = site,
     _clock = clock,
     _log = log,
@@ -195,6 +196,63 @@ function Session:import_state(t)
     self._generation = self._generation + 1
   end
   self._issued = issued
+  return true
+end
+
+local XSRF_COOKIE = "BP-XSRF-Token"
+
+-- The cookie lines `cookies` (Netscape format) with the XSRF cookie set to
+-- `token`: its line's value replaced, or a line added for the host of the
+-- other cookies (else of `base_url`).
+local function with_xsrf_cookie(cookies, token, base_url)
+  local out, domain, done = {}, nil, false
+  for i, line in ipairs(cookies or {}) do
+    local fields = {}
+    for f in (line .. "\t"):gmatch("([^\t]*)\t") do
+      fields[#fields + 1] = f
+    end
+    if #fields == 7 and fields[6] == XSRF_COOKIE then
+      fields[7] = token
+      line = table.concat(fields, "\t")
+      done = true
+    elseif #fields == 7 and not domain then
+      domain = fields[1]:gsub("^#HttpOnly_", "")
+    end
+    out[i] = line
+  end
+  if not done then
+    domain = domain or (base_url or ""):match("^%a+://([^/:]+)") or ""
+    out[#out + 1] = table.concat({ domain, "FALSE", "/", "FALSE", "0", XSRF_COOKIE, token }, "\t")
+  end
+  return out
+end
+
+--- Takes `token` as the XSRF token (one from siteSettings' x-csrf-token
+-- header): sent as the x-xsrf-token header and as the BP-XSRF-Token
+-- cookie, which the C session follows. Returns true or `nil, message, kind`.
+function Session:set_xsrf(token)
+  if type(token) ~= "string" or not is_header_safe(token) then
+    return nil, "the XSRF token is not header-safe", "protocol"
+  end
+  local c = self._c
+  if self._closed then
+    return nil, "the client is closed", "input"
+  elseif not c then
+    if not self._held then
+      return nil, "no session to give an XSRF token to", "protocol"
+    end
+    local h = self._held
+    self._held = { token = h.token, exp = h.exp, xsrf = token,
+                   cookies = with_xsrf_cookie(h.cookies, token, self._base_url) }
+    self._generation = self._generation + 1
+    return true
+  end
+  local st = c:export_state()
+  local ok, err = c:import_state({ token = st.token, xsrf = token,
+                                   cookies = with_xsrf_cookie(st.cookies, token, self._base_url) })
+  if not ok then
+    return nil, err, "protocol"
+  end
   return true
 end
 

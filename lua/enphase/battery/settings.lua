@@ -271,6 +271,31 @@ local function same(v)
   return v
 end
 
+-- A change the cloud keeps pending ("Updating..." for a long while): read
+-- again every profile_interval seconds, at most profile_wait seconds in
+-- all. Returns the last read (`pending` still true when it gave up) or
+-- `nil, message, kind`.
+local function wait_pending(client, row, now)
+  local cfg = client.ctx.config
+  local interval = cfg.profile_interval
+  local checks = interval > 0 and math.ceil(cfg.profile_wait / interval) or 0
+  local check = 0
+  while now.pending and check < checks do
+    check = check + 1
+    api.wait(client, interval, "a pending profile change's next check")
+    local err, kind
+    now, err, kind = M[row.reader or "settings"](client)
+    if not now then
+      return nil, err, kind
+    end
+  end
+  if now.pending then
+    client.ctx.log("warn", "the profile change is still pending after %d s (enphase profile "
+      .. "--cancel cancels it)", math.floor(check * interval))
+  end
+  return now
+end
+
 --- Writes `value` of the setting `row` (see M.TOGGLES) and reads it back:
 -- the capability check, isValid and the seed's delay when the row asks, the
 -- write under the retry policy (a retry starts again from isValid: the PUT
@@ -309,7 +334,13 @@ function M.put_and_verify(client, row, value)
     return true, "dry run"
   end
   if row.pending and now.pending then
-    return true, "pending"
+    now, err, kind = wait_pending(client, row, now)
+    if not now then
+      return nil, err, kind
+    end
+    if now.pending then
+      return true, "pending"
+    end
   end
   local key = row.key or same
   if row.read(now) ~= key(value) then
@@ -353,8 +384,21 @@ function M.restrict_discharge(client, on)
   return M.toggle(client, "rbd", on)
 end
 
---- `{profile=, reserve=, pending=, raw=}` from the profile endpoint.
--- A dry-run client gets `{dry=true}`.
+-- What a pending change asks for (`requestedConfig`): `{profile=,
+-- reserve=, sub_type=}`, or nil when the answer has none.
+local function requested(data)
+  local r = data.requestedConfig
+  if type(r) ~= "table" or type(r.profile) ~= "string" then
+    return nil
+  end
+  local pct = r.batteryBackupPercentage
+  return { profile = r.profile, reserve = type(pct) == "number" and pct or nil,
+           sub_type = type(r.operationModeSubType) == "string" and r.operationModeSubType or nil }
+end
+
+--- `{profile=, reserve=, pending=, requested=, raw=}` from the profile
+-- endpoint; `requested` (`{profile=, reserve=, sub_type=}`, the answer's
+-- `requestedConfig`) while a change is pending. A dry-run client gets `{dry=true}`.
 function M.profile(client)
   local body, err, kind = retry.json(client, "profile_get", nil, "profile")
   if not body or body.dry then
@@ -369,6 +413,7 @@ function M.profile(client)
     profile = data.profile,
     reserve = data.batteryBackupPercentage,
     pending = data.isBatteryChangePending == true,
+    requested = data.isBatteryChangePending == true and requested(data) or nil,
     raw = data,
   }
 end

@@ -152,6 +152,8 @@ M.rbd = toggle_command("rbd", "restrict battery discharge")
 local PROFILE_USAGE = "Usage: enphase profile [NAME --reserve N] [--cancel] [--dry-run] [--json]\n\n"
   .. "Without NAME: shows the profile. NAME is one of self-consumption, cost_savings,\n"
   .. "backup_only, ai_optimisation; --reserve is the backup reserve in percent (0-100).\n"
+  .. "A change Enlighten keeps pending is waited for at most 900 s, then reported as\n"
+  .. "still pending; while pending, the requested profile and reserve are shown.\n"
   .. "--cancel cancels a pending profile change."
 
 -- "30" -> 30; anything else as given, so that the library names it.
@@ -184,7 +186,9 @@ M.profile = {
         local ok, state, kind = client:set_profile(name, reserve)
         if ok then
           say(ctx, { profile = name, reserve = reserve, state = state },
-            ("profile %s, reserve %d%%: %s"):format(name, reserve, state))
+            ("profile %s, reserve %d%%: %s"):format(name, reserve, state == "pending"
+              and "still pending (Enlighten applies it later; enphase profile --cancel "
+                .. "cancels it)" or state))
         end
         return ok, state, kind
       end
@@ -192,8 +196,15 @@ M.profile = {
       if not p then
         return nil, err, kind
       end
-      ctx.out(ctx.options.json and output.json(p.raw) or output.fields(p, {
-        { "profile", "profile" }, { "reserve", "reserve %" }, { "pending", "change pending" } }))
+      local rows = { { "profile", "profile" }, { "reserve", "reserve %" },
+                     { "pending", "change pending" } }
+      local shown = { profile = p.profile, reserve = p.reserve, pending = p.pending }
+      if p.requested then -- what the pending change asks for (requestedConfig)
+        shown.requested_profile, shown.requested_reserve = p.requested.profile, p.requested.reserve
+        rows[#rows + 1] = { "requested_profile", "requested profile" }
+        rows[#rows + 1] = { "requested_reserve", "requested reserve %" }
+      end
+      ctx.out(ctx.options.json and output.json(p.raw) or output.fields(shown, rows))
       return true
     end)
   end,

@@ -3,7 +3,10 @@
 -- `run(client, step)` calls `step()` (one attempt: it returns an api.send
 -- result or `nil, msg, kind`) until it succeeds or the policy gives up:
 -- * 401: renew the JWT (the web session first, else a full login), once;
--- * 403: fetch a new XSRF token, once; a second 403 renews the JWT, once;
+-- * 403: fetch a new XSRF token, once (isValid; when it gives no cookie,
+--   siteSettings' x-csrf-token header); a write refused again takes the
+--   header's token, unless that was done already for it (never more than
+--   once per write); a further 403 renews the JWT, once;
 -- * 429: wait for Retry-After (or back off), within `attempts`;
 -- * 5xx and network faults: exponential back-off with jitter, within `attempts`;
 -- * anything else (input, auth, 4xx...): returned at once.
@@ -31,9 +34,16 @@ local function retriable(res)
   return res.status == 429 or res.status >= 500
 end
 
+-- A write: its label is "<METHOD> <path>" with a method that changes something.
+local function is_write(res)
+  local method = type(res.label) == "string" and res.label:match("^(%u+) ")
+  return method ~= nil and method ~= "GET" and method ~= "HEAD"
+end
+
 function M.run(client, step)
   local cfg = client.ctx.config
   local attempt, renewed_token, renewed_xsrf = 1, false, false
+  local fallback = { used = false } -- the siteSettings header's token, once per write
   while true do
     local res, err, kind = step()
     local wait, renew
@@ -42,7 +52,19 @@ function M.run(client, step)
     elseif res and res.status == 401 and not renewed_token then
       renewed_token, renew = true, auth.renew_token
     elseif res and res.status == 403 and not renewed_xsrf then
-      renewed_xsrf, renew = true, auth.renew_xsrf
+      renewed_xsrf, renew = true, function(c)
+        return auth.renew_xsrf(c, fallback)
+      end
+    elseif res and res.status == 403 and not fallback.used and is_write(res) then
+      renew = function(c)
+        local ok, ferr, fkind = auth.xsrf_from_site_settings(c, fallback)
+        if ok or renewed_token then
+          return ok, ferr, fkind
+        end
+        c.ctx.log("info", "no XSRF token from siteSettings (%s); renewing the JWT", ferr)
+        renewed_token = true
+        return auth.renew_token(c)
+      end
     elseif res and res.status == 403 and not renewed_token then
       renewed_token, renew = true, auth.renew_token
     elseif res and retriable(res) and attempt < cfg.attempts then

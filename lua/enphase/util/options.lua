@@ -28,6 +28,9 @@ local defaults = {
   -- Polling of pending schedule writes.
   pending_checks = 10,
   pending_interval = 3,
+  -- Waiting for a pending profile change (the other client gives up at 900 s).
+  profile_wait = 900,
+  profile_interval = 60,
   -- The lock-out guard (lockout.lua) and the request budget (budget.lua).
   login_cooldown = 300,
   login_refusals = 3,
@@ -56,6 +59,7 @@ local known = {
   backoff = { "number", 0, DAY }, max_backoff = { "number", 0, DAY },
   max_retry_after = { "number", 0, DAY }, pending_checks = { "integer", 0, 10000 },
   pending_interval = { "number", 0, DAY }, timezone = { "timezone" }, token_cache = { "path" },
+  profile_wait = { "number", 0, DAY }, profile_interval = { "number", 0, DAY },
   login_cooldown = { "number", 0, 30 * DAY }, login_refusals = { "integer", 1, 100 },
   refusals_pause = { "number", 0, 365 * DAY }, locked_pause = { "number", 0, 365 * DAY },
   login_reuse = { "number", 0, DAY }, budget = { "integer", 1, 1000000000 },
