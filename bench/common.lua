@@ -228,6 +228,49 @@ function M.run_child(cmd, env)
   return r
 end
 
+-- bench/exec_cpu.c, built once per run into a scratch folder.
+local exec_cpu_bin
+
+--- Runs `argv` (a list: program and arguments) directly, without a shell,
+-- with `env` (a table) added to the environment, through bench/exec_cpu:
+-- the CPU is wait4's rusage of that one process (microseconds), the wall
+-- time is around its fork and exit. Returns {rc=, user=, sys=, cpu=, wall=,
+-- out=, err=} (seconds).
+function M.exec_cpu(argv, env)
+  if not exec_cpu_bin then
+    local dir = M.tmpdir()
+    exec_cpu_bin = dir .. "/exec_cpu"
+    local _, code = M.sh("cc -O2 -o " .. M.shell_quote(exec_cpu_bin) .. " "
+      .. M.shell_quote(M.ROOT .. "/bench/exec_cpu.c") .. " 2>&1")
+    assert(code == 0, "cannot build bench/exec_cpu.c (a C compiler is needed)")
+  end
+  local dir = M.tmpdir()
+  local parts = { M.shell_quote(exec_cpu_bin), "-o", dir .. "/out", "-e", dir .. "/err" }
+  local names = {}
+  for k in pairs(env or {}) do
+    names[#names + 1] = k
+  end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    parts[#parts + 1] = M.shell_quote(k .. "=" .. env[k])
+  end
+  parts[#parts + 1] = "--"
+  for _, a in ipairs(argv) do
+    parts[#parts + 1] = M.shell_quote(a)
+  end
+  local line = M.sh(table.concat(parts, " "))
+  local rc, user, sys, wall = line:match("(%d+) (%d+) (%d+) (%d+)%s*$")
+  assert(rc, "exec_cpu: " .. line)
+  local r = {
+    rc = tonumber(rc), user = tonumber(user) / 1e6, sys = tonumber(sys) / 1e6,
+    wall = tonumber(wall) / 1e6,
+    out = M.read_file(dir .. "/out") or "", err = M.read_file(dir .. "/err") or "",
+  }
+  r.cpu = r.user + r.sys
+  M.rmdir(dir)
+  return r
+end
+
 --- Peak RSS (KiB) of a command, from /usr/bin/time -f %M.
 function M.peak_rss_of(cmd)
   local dir = M.tmpdir()

@@ -13,7 +13,6 @@ local auth = require("enphase.account.auth")
 local cache = require("enphase.account.cache")
 local logger = require("enphase.util.log")
 local redact = require("enphase.util.redact")
-local engine = require("enphase.transport.engine")
 local site_facts = require("enphase.account.site")
 local session_state = require("enphase.account.session")
 local budget = require("enphase.account.budget")
@@ -22,6 +21,33 @@ local context = require("enphase.context")
 
 local Client = {}
 Client.__index = Client
+
+-- The engine (transport/engine.lua) is loaded when an operation is started
+-- or a sleep is asked for, not by a warm status() or tokens() (issue 14):
+-- without it no operation exists, so no other one can hold the client.
+local function engine()
+  return require("enphase.transport.engine")
+end
+
+local function engine_sleep(seconds)
+  return engine().sleep(seconds)
+end
+
+-- One operation at a time per client (engine.exclusive), once the engine
+-- is loaded; a plain call before that goes straight through.
+local function exclusive(fn)
+  local wrapped
+  return function(self, ...)
+    if not wrapped then
+      local loaded = package.loaded["enphase.transport.engine"]
+      if not loaded then
+        return fn(self, ...)
+      end
+      wrapped = loaded.exclusive(fn)
+    end
+    return wrapped(self, ...)
+  end
+end
 
 local M = {}
 
@@ -43,7 +69,7 @@ function M.new(opts)
   cfg.password = nil -- the session holds the only copy we send
   local self = setmetatable({
     _cfg = cfg,
-    _sleep = cfg.sleep or engine.sleep, -- a timer inside operations
+    _sleep = cfg.sleep or engine_sleep, -- a timer inside operations
     _clock = cfg.clock or native.now,
     _random = cfg.random or math.random,
     _site = site_facts.new(cfg),
@@ -308,7 +334,37 @@ scrubbed(Client)
 
 -- Non-blocking use: client:start, client:poll, and one operation at a time
 -- per client (engine.lua). Keep this after every method definition above.
-engine.install(Client)
+local NOT_EXCLUSIVE = { close = true, timezone = true }
+
+local function add_methods(methods)
+  for name, fn in pairs(methods) do
+    if type(fn) == "function" and not name:match("^_") and not NOT_EXCLUSIVE[name] then
+      fn = exclusive(fn)
+    end
+    Client[name] = fn
+  end
+end
+
+add_methods(Client)
+
+--- `client:start(name, ...)`: `client[name](client, ...)` as an operation
+-- (see `enphase.spawn`).
+function Client:start(name, ...)
+  local method = type(name) == "string" and not name:match("^_") and not NOT_EXCLUSIVE[name]
+    and name ~= "start" and name ~= "poll" and Client[name]
+  if type(method) ~= "function" then
+    error("client:start: no client method called " .. tostring(name), 2)
+  end
+  local args = table.pack(...)
+  return engine().spawn(function()
+    return method(self, table.unpack(args, 1, args.n))
+  end)
+end
+
+--- `client:poll(timeout)`: the same as `enphase.poll(timeout)`.
+function Client:poll(timeout) -- luacheck: ignore self
+  return engine().poll(timeout)
+end
 
 -- The methods that live in their own files, one line each (method = its
 -- module): a module is loaded at the first call of one of its methods, so
@@ -354,7 +410,7 @@ local function lazy_method(name, module)
     if CACHED_READS[name] then
       fn = require("enphase.account.reads").cached(name, fn)
     end
-    engine.add_methods(Client, scrubbed({ [name] = fn }))
+    add_methods(scrubbed({ [name] = fn }))
     return Client[name](self, ...)
   end
 end

@@ -9,7 +9,6 @@
 -- See README.md for the whole API.
 local client = require("enphase.client")
 local errors = require("enphase.errors")
-local engine = require("enphase.transport.engine")
 
 local M = {}
 
@@ -29,19 +28,23 @@ M.error_kinds = errors.kinds
 -- Non-blocking use (README "Non-blocking use"; engine.lua).
 
 --- Starts an operation; see `enphase.transport.engine.spawn`.
--- @function spawn
-M.spawn = engine.spawn
+function M.spawn(...)
+  return require("enphase.transport.engine").spawn(...)
+end
 
 --- Drives transfers and timers once; see `enphase.transport.engine.poll`.
--- @function poll
-M.poll = engine.poll
+function M.poll(...)
+  return require("enphase.transport.engine").poll(...)
+end
 
 --- Polls until no operation runs; see `enphase.transport.engine.run`.
--- @function run
-M.run = engine.run
+function M.run(...)
+  return require("enphase.transport.engine").run(...)
+end
 
 --- Seconds until `poll` has work; see `enphase.transport.engine.next_timeout`.
--- @function next_timeout
-M.next_timeout = engine.next_timeout
+function M.next_timeout(...)
+  return require("enphase.transport.engine").next_timeout(...)
+end
 
 return M

@@ -369,49 +369,4 @@ function M.exclusive(fn)
   end
 end
 
--- Methods that are not operations of their own.
-local NOT_EXCLUSIVE = { close = true, timezone = true, start = true, poll = true }
-
---- Puts the functions of `methods` into the class `Class`, the public
--- ones made exclusive (see above).
--- @local
-function M.add_methods(Class, methods)
-  for name, fn in pairs(methods) do
-    if type(fn) == "function" and not name:match("^_") and not NOT_EXCLUSIVE[name] then
-      fn = M.exclusive(fn)
-    end
-    Class[name] = fn
-  end
-end
-
---- Gives the client class `start` and `poll`, and makes its public
--- methods exclusive (see above). Called once by client.lua; methods added
--- later go through `add_methods`.
--- @local
-function M.install(Client)
-  local own = {}
-  for name, fn in pairs(Client) do
-    own[name] = fn
-  end
-  M.add_methods(Client, own)
-
-  --- `client:start(name, ...)`: `client[name](client, ...)` as an operation.
-  function Client:start(name, ...)
-    local method = type(name) == "string" and not name:match("^_") and not NOT_EXCLUSIVE[name]
-      and Client[name]
-    if type(method) ~= "function" then
-      error("client:start: no client method called " .. tostring(name), 2)
-    end
-    local args = pack(...)
-    return M.spawn(function()
-      return method(self, unpack(args, 1, args.n))
-    end)
-  end
-
-  --- `client:poll(timeout)`: the same as `enphase.poll(timeout)`.
-  function Client:poll(timeout) -- luacheck: ignore self
-    return M.poll(timeout)
-  end
-end
-
 return M
