@@ -345,5 +345,168 @@ describe("Enlighten's captured shapes", function()
     end)
   end)
 
+  local STATUS = "/pv/settings/" .. H.SITE_ID .. "/battery_status.json"
+  local TODAY = "/pv/systems/" .. H.SITE_ID .. "/today"
+  local function cli(...)
+    local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
+                  ENPHASE_BASE_URL = sim.base_url }
+    local argv = { ... }
+    argv[#argv + 1] = "--no-token-cache"
+    return H.main(argv, env)
+  end
+
+  describe("telemetry fields", function()
+    local captured = {
+      current_charge = "60%", available_energy = 6, max_capacity = 10, available_power = 3.84,
+      max_power = 7.68, included_count = 1, excluded_count = 1,
+      storages = {
+        { serial_number = "482300000001", current_charge = "60%", available_energy = 3,
+          max_capacity = 5, available_power = 3.84, max_power = 3.84, rated_power = 3.84,
+          status = "normal", statusText = "Normal", battery_mode = "Self - Consumption",
+          excluded = false, error_code = json.null, error_text = json.null, led_status = 14,
+          last_report = 1770000001, cycle_count = 115, battery_soh = "100%" },
+        { serial_number = "482300000002", current_charge = "N/A", available_energy = 0,
+          max_capacity = 5, rated_power = 3.84, status = "error", statusText = "Error",
+          battery_mode = "Self - Consumption", excluded = true, error_code = "BMU_COMM",
+          error_text = "Battery not communicating", led_status = 17,
+          last_report = 1770000001, cycle_count = 90, battery_soh = "98%" },
+      },
+    }
+
+    it("reads each battery's excluded flag, error, status text, mode and rated power", function()
+      answer(STATUS, captured)
+      local b = assert(client:battery())
+      assert.same({ 1, 1 }, { b.included_count, b.excluded_count })
+      local x, y = b.batteries[1], b.batteries[2]
+      assert.same({ false, "Normal", "Self - Consumption", 3.84, 3.84, 3.84 },
+        { x.excluded, x.status_text, x.mode, x.rated_power, x.available_kw, x.max_kw })
+      assert.is_nil(x.error_code)
+      assert.same({ true, "BMU_COMM", "Battery not communicating", "Error" },
+        { y.excluded, y.error_code, y.error_text, y.status_text })
+    end)
+
+    it("shows them in enphase battery, as a table and --json", function()
+      answer(STATUS, captured)
+      local code, out, err = cli("battery")
+      assert.equal(0, code, err)
+      assert.truthy(out:find("batteries excluded:%s+1"), out)
+      assert.truthy(out:find("BMU_COMM: Battery not communicating", 1, true), out)
+      assert.truthy(out:find("Self - Consumption", 1, true), out)
+      assert.truthy(out:find("yes", 1, true), out)
+      answer(STATUS, captured)
+      code, out, err = cli("battery", "--json")
+      assert.equal(0, code, err)
+      local v = json.decode(out)
+      assert.same({ 1, 1 }, { v.included_count, v.excluded_count })
+      assert.same({ true, "BMU_COMM", "Error", 3.84 }, { v.batteries[2].excluded,
+        v.batteries[2].error_code, v.batteries[2].status_text, v.batteries[2].rated_power })
+    end)
+
+    it("reads the flows between sources into client:energy() and energy --csv", function()
+      sim:control("POST", "/__sim/clock", { advance = 3 * 3600 })
+      local e = assert(client:energy())
+      assert.same({ "solar_home", "solar_battery", "solar_grid", "battery_home", "battery_grid",
+                    "grid_home", "grid_battery" }, e.flows)
+      for _, iv in ipairs(e.intervals) do
+        if iv.charge then
+          assert.near(iv.charge, iv.solar_battery + iv.grid_battery, 1.01)
+        end
+      end
+      local code, out = cli("energy", "--csv")
+      assert.equal(0, code)
+      local header = out:match("^[^\n]+")
+      assert.truthy(header:find(",solar_battery,", 1, true), header)
+      local second = select(2, out:match("^([^\n]+)\n([^\n]+)"))
+      local cells = 0
+      for _ in (second .. ","):gmatch("([^,]*),") do
+        cells = cells + 1
+      end
+      assert.equal(16, cells)
+    end)
+
+    it("reports a total the answer lacks as missing, never as a sum of the intervals", function()
+      -- the captured shape: no charge, discharge or export total
+      local e = assert(client:energy())
+      assert.is_number(e.totals.production)
+      assert.is_nil(e.totals.charge)
+      assert.is_nil(e.totals.export)
+      local missing = table.concat(e.missing_totals, ",")
+      for _, name in ipairs({ "charge", "discharge", "export" }) do
+        assert.truthy(missing:find(name, 1, true), missing)
+      end
+      local code, out = cli("energy")
+      assert.equal(0, code)
+      local total = out:match("\ntotal[^\n]*")
+      assert.truthy(total:find("-", 1, true), total)
+      code, out = cli("energy", "--json")
+      assert.equal(0, code)
+      local v = json.decode(out)
+      assert.is_nil(v.totals.charge)
+      assert.is_table(v.missing_totals)
+    end)
+  end)
+
+  describe("numbers beyond any battery or house (issue 14, item 6)", function()
+    local function today(stats)
+      local base = { start_time = 1770000000, interval_length = 900,
+                     production = { 100, 200 }, consumption = { 50, 50 } }
+      for k, v in pairs(stats) do
+        base[k] = v
+      end
+      answer(TODAY, { stats = { base } })
+    end
+
+    it("refuses two buckets of 1e308 Wh as protocol, naming the field", function()
+      today({ production = { 1e308, 1e308 } })
+      local e, err, kind = client:energy()
+      assert.is_nil(e)
+      assert.equal("protocol", kind)
+      assert.truthy(err:find("stats.production[1]", 1, true), err)
+      for _, args in ipairs({ { "energy" }, { "energy", "--json" }, { "energy", "--csv" } }) do
+        today({ production = { 1e308, 1e308 } })
+        local code, out, errs = cli(table.unpack(args))
+        assert.equal(1, code, table.concat(args, " "))
+        assert.is_nil((out .. errs):find("inf", 1, true))
+        assert.truthy((out .. errs):find("stats.production[1]", 1, true), out .. errs)
+      end
+    end)
+
+    it("refuses a start_time of 1e300 or -1e18 without raising, in every output", function()
+      for _, start in ipairs({ 1e300, -1e18 }) do
+        today({ start_time = start })
+        local e, err, kind = client:energy()
+        assert.is_nil(e)
+        assert.equal("protocol", kind)
+        assert.truthy(err:find("stats.start_time", 1, true), err)
+        for _, args in ipairs({ { "energy" }, { "energy", "--csv" }, { "energy", "--json" } }) do
+          today({ start_time = start })
+          local code, out, errs = cli(table.unpack(args))
+          assert.equal(1, code)
+          assert.is_nil((out .. errs):find("inf", 1, true))
+          assert.truthy((out .. errs):find("stats.start_time", 1, true), out .. errs)
+        end
+      end
+    end)
+
+    it("refuses a battery of 1e12 kWh, naming the field", function()
+      answer(STATUS, { current_charge = "50%", available_energy = 1e12, storages = {} })
+      local b, err, kind = client:battery()
+      assert.is_nil(b)
+      assert.equal("protocol", kind)
+      assert.truthy(err:find("available_energy", 1, true), err)
+    end)
+
+    it("prints an empty battery list as [] (fault 7)", function()
+      answer(STATUS, { current_charge = "N/A", storages = {} })
+      local code, out, err = cli("battery", "--json")
+      assert.equal(0, code, err)
+      assert.truthy(out:find('"batteries":[]', 1, true), out)
+      answer(TODAY, { stats = { { start_time = 1770000000, production = {} } } })
+      code, out, err = cli("energy", "--json")
+      assert.equal(0, code, err)
+      assert.truthy(out:find('"intervals":[]', 1, true), out)
+    end)
+  end)
+
   local _ = { ISVALID, probe }
 end)

@@ -2,12 +2,15 @@
 --
 -- Both answers come from Enlighten's web API, whose values are loosely
 -- typed: percentages are strings ("48%"), any value may be "N/A", null or
--- missing. Every field is parsed on its own: a value that is not a finite
--- number becomes nil, never an error; only an answer that is not the JSON
--- object expected fails (`nil, message, "protocol"`).
+-- missing. Every field is parsed on its own: a value that is not a number
+-- becomes nil, never an error. A number beyond any physical battery or
+-- house (M.LIMITS, the one place that says so) refuses the whole answer as
+-- `protocol`, naming the field; so does an answer that is not the JSON
+-- object expected.
 local api = require("enphase.transport.api")
 local retry = require("enphase.transport.retry")
 local errors = require("enphase.errors")
+local json = require("enphase.util.json")
 
 local M = {}
 
@@ -68,28 +71,96 @@ local function get(client, path_of, what)
   return data, res
 end
 
-local function storage(s)
+-- The largest magnitude a field of each unit may have: far beyond any
+-- house or home battery (a site of 100 MW, 1000 MWh), so that only a broken
+-- answer meets them. Epoch seconds: from 1970 to 2100.
+M.LIMITS = {
+  kwh = 1e6,          -- a battery's or the site's energy
+  kw = 1e6,           -- a power (kW; rated power as Enlighten gives it)
+  wh = 1e8,           -- one interval's energy (Wh)
+  wh_day = 1e10,      -- a day's total (Wh)
+  count = 1e7,        -- cycles, battery counts
+  epoch = 4102444800, -- 2100-01-01T00:00:00Z
+}
+
+local UNITS = { kwh = "kWh", kw = "kW", wh = "Wh", wh_day = "Wh", count = "", epoch = "s" }
+
+-- Reads the numbers of one answer (`label`), each checked against
+-- M.LIMITS: `r:num(value, unit, field)` is the number, or nil when it is
+-- none ("N/A", null...); a number out of range is remembered, and
+-- `r:verdict()` then fails as protocol naming the first such field.
+local function reader(label)
+  local r = { label = label }
+  function r.num(_, v, unit, field)
+    local n = number(v)
+    if n == nil then
+      return nil
+    end
+    local limit = M.LIMITS[unit]
+    local low = unit == "epoch" and 0 or -limit
+    if n < low or n > limit then
+      if not r.bad then
+        r.bad = ("%s: %s = %s%s is beyond any battery or house (allowed %s to %s)"):format(
+          label, field, ("%.6g"):format(n), UNITS[unit] ~= "" and (" " .. UNITS[unit]) or "",
+          ("%.6g"):format(low), ("%.6g"):format(limit))
+      end
+      return nil
+    end
+    return n
+  end
+  function r.verdict()
+    if r.bad then
+      return nil, r.bad, "protocol"
+    end
+    return true
+  end
+  return r
+end
+
+local function boolean(v)
+  if type(v) == "boolean" then
+    return v
+  end
+  return nil
+end
+
+local function storage(r, s, i)
+  local function field(name)
+    return ("storages[%d].%s"):format(i, name)
+  end
   local led = math.tointeger(number(s.led_status))
   return {
     serial = text(s.serial_number),
     soc = percent(s.current_charge),
-    available_kwh = number(s.available_energy),
-    capacity_kwh = number(s.max_capacity),
+    available_kwh = r:num(s.available_energy, "kwh", field("available_energy")),
+    capacity_kwh = r:num(s.max_capacity, "kwh", field("max_capacity")),
+    available_kw = r:num(s.available_power, "kw", field("available_power")),
+    max_kw = r:num(s.max_power, "kw", field("max_power")),
+    rated_power = r:num(s.rated_power, "kw", field("rated_power")),
     health = percent(s.battery_soh),
-    cycles = number(s.cycle_count),
+    cycles = r:num(s.cycle_count, "count", field("cycle_count")),
     status = text(s.status),
+    status_text = text(s.statusText),
+    mode = text(s.battery_mode),
+    excluded = boolean(s.excluded),
+    error_code = text(s.error_code),
+    error_text = text(s.error_text),
     led_status = led,
     state = led and LED[led] or nil,
-    last_report = number(s.last_report),
+    last_report = r:num(s.last_report, "epoch", field("last_report")),
   }
 end
 
 --- The battery state: `{has_batteries=, soc= (%), available_kwh=,
--- capacity_kwh=, available_kw=, max_kw=, batteries={{serial=, soc=,
--- available_kwh=, capacity_kwh=, health= (SoH %), cycles=, status=,
--- state= ("charging"|"discharging"|"idle"), led_status=, last_report=}},
--- raw=<the answer>}`. Any field may be nil; a site without batteries is
--- `has_batteries=false` with an empty `batteries`.
+-- capacity_kwh=, available_kw=, max_kw=, included_count=, excluded_count=,
+-- batteries={{serial=, soc=, available_kwh=, capacity_kwh=, available_kw=,
+-- max_kw=, rated_power=, health= (SoH %), cycles=, status=, status_text=,
+-- mode=, excluded=, error_code=, error_text=, state=
+-- ("charging"|"discharging"|"idle"), led_status=, last_report=}},
+-- raw=<the answer>}`. Any field may be nil (the counts are the answer's
+-- own); a site without batteries is `has_batteries=false` with an empty
+-- `batteries` (a JSON array). A battery marked `excluded` does not count in
+-- a state of charge computed from the batteries.
 function M.battery(client)
   local data, err, kind = get(client, function(site)
     return ("/pv/settings/%d/battery_status.json"):format(site)
@@ -97,20 +168,30 @@ function M.battery(client)
   if not data then
     return nil, err, kind
   end
-  local batteries = {}
+  local r = reader("GET battery_status.json")
+  local batteries = json.array()
   local sum_available, sum_capacity = 0, 0
   local storages = type(data.storages) == "table" and data.storages or {}
-  for _, s in ipairs(storages) do
+  for i, s in ipairs(storages) do
     if type(s) == "table" then
-      local b = storage(s)
+      local b = storage(r, s, i)
       batteries[#batteries + 1] = b
-      if b.available_kwh and b.capacity_kwh then
+      if b.available_kwh and b.capacity_kwh and not b.excluded then
         sum_available, sum_capacity = sum_available + b.available_kwh, sum_capacity + b.capacity_kwh
       end
     end
   end
-  local available = number(data.available_energy)
-  local capacity = number(data.max_capacity)
+  local available = r:num(data.available_energy, "kwh", "available_energy")
+  local capacity = r:num(data.max_capacity, "kwh", "max_capacity")
+  local available_kw = r:num(data.available_power, "kw", "available_power")
+  local max_kw = r:num(data.max_power, "kw", "max_power")
+  local included = r:num(data.included_count, "count", "included_count")
+  local excluded = r:num(data.excluded_count, "count", "excluded_count")
+  local ok
+  ok, err, kind = r.verdict()
+  if not ok then
+    return nil, err, kind
+  end
   local soc = percent(data.current_charge)
   if not soc then
     if available and capacity and capacity > 0 then
@@ -125,20 +206,31 @@ function M.battery(client)
     soc = soc,
     available_kwh = available or (sum_capacity > 0 and sum_available or nil),
     capacity_kwh = capacity or (sum_capacity > 0 and sum_capacity or nil),
-    available_kw = number(data.available_power),
-    max_kw = number(data.max_power),
+    available_kw = available_kw,
+    max_kw = max_kw,
+    included_count = included and math.floor(included),
+    excluded_count = excluded and math.floor(excluded),
     batteries = batteries,
     raw = data,
   }
 end
 
 M.SERIES = { "production", "consumption", "import", "export", "charge", "discharge" }
+--- The flows between sources and destinations Enlighten may give (Wh per
+-- interval): read when the answer has them.
+M.FLOWS = { "solar_home", "solar_battery", "solar_grid", "battery_home", "battery_grid",
+            "grid_home", "grid_battery" }
 local MAX_INTERVALS = 2 * 96 * 4   -- a day of 7.5-minute buckets, and then some
 
 --- Today's energy: `{start=<local midnight, epoch>, interval=<seconds>,
 -- intervals={{start=, production=, consumption=, import=, export=,
--- charge=, discharge= (Wh), soc= (%), settled=<false while Enlighten may
--- still back-fill it>}}, totals={production=, ... (Wh)}, soc=, raw=}`.
+-- charge=, discharge=, solar_battery=, grid_battery=, battery_grid=, ...
+-- (Wh, M.SERIES and M.FLOWS), soc= (%), settled=<false while Enlighten may
+-- still back-fill it>}}, totals={production=, ... (Wh)}, missing_totals=,
+-- flows=, soc=, raw=}`. `totals` holds only what the answer's `totals`
+-- gives, never a sum of the intervals (an account's answer may lack a
+-- total while its array is partial): `missing_totals` lists the series
+-- whose total it lacks. `flows` lists the flows the answer has.
 -- `day` is nil or "today" (the only day the endpoint answers for).
 function M.energy(client, day)
   if day ~= nil and day ~= "today" then
@@ -155,11 +247,24 @@ function M.energy(client, day)
   if type(stats) ~= "table" then
     return errors.fail("protocol", "GET today: the answer has no stats")
   end
-  local start = number(stats.start_time)
+  local r = reader("GET today")
+  local start = r:num(stats.start_time, "epoch", "stats.start_time")
   local step = number(stats.interval_length)
-  step = step and step >= 60 and step <= 86400 and step or 900
+  step = step and step >= 60 and step <= 86400 and math.floor(step) or 900
+  local flows = json.array()
+  for _, name in ipairs(M.FLOWS) do
+    if type(stats[name]) == "table" then
+      flows[#flows + 1] = name
+    end
+  end
+  local names = {}
+  for _, list in ipairs({ M.SERIES, flows }) do
+    for _, name in ipairs(list) do
+      names[#names + 1] = name
+    end
+  end
   local n = 0
-  for _, name in ipairs(M.SERIES) do
+  for _, name in ipairs(names) do
     local list = stats[name]
     if type(list) == "table" then
       n = math.max(n, #list)
@@ -169,27 +274,31 @@ function M.energy(client, day)
     n = math.max(n, #stats.soc)
   end
   n = math.min(n, MAX_INTERVALS)
-  local now = number(data.last_report_date) or client.ctx.clock()
-  local intervals = {}
-  local sums = {}
+  local now = r:num(data.last_report_date, "epoch", "last_report_date") or client.ctx.clock()
+  local intervals = json.array()
   for i = 1, n do
     local at = start and start + (i - 1) * step or nil
     local iv = { start = at, settled = at ~= nil and at + 2 * step <= now }
-    for _, name in ipairs(M.SERIES) do
+    for _, name in ipairs(names) do
       local list = stats[name]
-      local v = type(list) == "table" and number(list[i]) or nil
-      iv[name] = v
-      if v then
-        sums[name] = (sums[name] or 0) + v
-      end
+      iv[name] = type(list) == "table"
+        and r:num(list[i], "wh", ("stats.%s[%d]"):format(name, i)) or nil
     end
     iv.soc = type(stats.soc) == "table" and percent(stats.soc[i]) or nil
     intervals[i] = iv
   end
-  local totals = {}
+  local totals, missing = {}, json.array()
   local given = type(stats.totals) == "table" and stats.totals or {}
-  for _, name in ipairs(M.SERIES) do
-    totals[name] = number(given[name]) or sums[name]
+  for _, name in ipairs(names) do
+    totals[name] = r:num(given[name], "wh_day", "stats.totals." .. name)
+    if totals[name] == nil then -- absent, null, "N/A": missing, never a sum
+      missing[#missing + 1] = name
+    end
+  end
+  local ok
+  ok, err, kind = r.verdict()
+  if not ok then
+    return nil, err, kind
   end
   local details = type(data.battery_details) == "table" and data.battery_details or {}
   return {
@@ -197,6 +306,8 @@ function M.energy(client, day)
     interval = step,
     intervals = intervals,
     totals = totals,
+    missing_totals = missing,
+    flows = flows,
     soc = percent(details.aggregate_soc),
     raw = data,
   }

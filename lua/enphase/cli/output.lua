@@ -34,7 +34,8 @@ function M.schedule_ids(all, only)
 end
 
 local function cell(v)
-  if v == nil or v == json.null then
+  if v == nil or v == json.null or (type(v) == "number" and (v ~= v or v == math.huge
+      or v == -math.huge)) then
     return "-"
   elseif type(v) == "table" then
     local parts = {}

@@ -62,8 +62,16 @@ function M.battery_status(sim, req, site)
       current_charge = percent(soc),
       available_energy = round(house.energy / n),
       max_capacity = round(unit),
+      available_power = round(cfg.max_discharge_kw / n),
+      max_power = round(cfg.max_discharge_kw / n),
+      rated_power = round(cfg.max_discharge_kw / n),
       led_status = led,
       status = "normal",
+      statusText = "Normal",
+      battery_mode = acct.profile.profile == "backup_only" and "Full Backup" or "Self - Consumption",
+      excluded = false,
+      error_code = json.null,
+      error_text = json.null,
       last_report = now - now % 300,
       cycle_count = math.floor(house.discharged_kwh / cfg.capacity_kwh),
       battery_soh = "100%",
@@ -76,9 +84,15 @@ function M.battery_status(sim, req, site)
     max_capacity = round(cfg.capacity_kwh),
     available_power = soc > floor and cfg.max_discharge_kw or 0,
     max_power = cfg.max_discharge_kw,
+    included_count = n,
+    excluded_count = 0,
     storages = storages,
   })
 end
+
+-- The state of charge and the flows between sources, per interval.
+local FLOWS = { "soc", "solar_home", "solar_battery", "solar_grid", "battery_home", "battery_grid",
+                "grid_home", "grid_battery" }
 
 local SERIES = {
   production = "pv_wh", consumption = "load_wh", import = "import_wh", export = "export_wh",
@@ -101,7 +115,7 @@ function M.today(sim, req, site)
     stats[name] = json.array()
     stats.totals[name] = 0
   end
-  for _, name in ipairs({ "soc", "solar_grid", "battery_grid", "grid_battery" }) do
+  for _, name in ipairs(FLOWS) do
     stats[name] = json.array()
   end
   for i, b in ipairs(buckets) do
@@ -111,21 +125,39 @@ function M.today(sim, req, site)
         stats.totals[name] = stats.totals[name] + b[field]
       end
       stats.soc[i] = b.soc_end and math.floor(b.soc_end + 0.5) or json.null
+      -- where each source's energy went (a split that keeps every balance)
       local battery_grid = math.min(b.export_wh, b.discharge_wh)
-      stats.battery_grid[i] = round(battery_grid, 0)
-      stats.solar_grid[i] = round(b.export_wh - battery_grid, 0)
-      stats.grid_battery[i] = round(math.min(b.import_wh, b.charge_wh), 0)
+      local grid_battery = math.min(b.import_wh, b.charge_wh)
+      local flows = {
+        battery_grid = battery_grid,
+        solar_grid = b.export_wh - battery_grid,
+        grid_battery = grid_battery,
+        solar_battery = b.charge_wh - grid_battery,
+        battery_home = b.discharge_wh - battery_grid,
+        grid_home = b.import_wh - grid_battery,
+      }
+      flows.solar_home = math.max(0, b.pv_wh - flows.solar_grid - flows.solar_battery)
+      for _, name in ipairs(FLOWS) do
+        if name ~= "soc" then
+          stats[name][i] = round(flows[name], 0)
+          stats.totals[name] = (stats.totals[name] or 0) + flows[name]
+        end
+      end
     else
       for name in pairs(SERIES) do
         stats[name][i] = json.null
       end
-      for _, name in ipairs({ "soc", "solar_grid", "battery_grid", "grid_battery" }) do
+      for _, name in ipairs(FLOWS) do
         stats[name][i] = json.null
       end
     end
   end
-  for name in pairs(SERIES) do
-    stats.totals[name] = round(stats.totals[name], 0)
+  for name, v in pairs(stats.totals) do
+    stats.totals[name] = round(v, 0)
+  end
+  if st.config.shape == "captured" then
+    -- as some accounts answer: no charge, discharge or export total
+    stats.totals.charge, stats.totals.discharge, stats.totals.export = nil, nil, nil
   end
   local soc = house:soc()
   return http.json(200, {
