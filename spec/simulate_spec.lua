@@ -351,3 +351,314 @@ describe("a run's results (lab/result.lua)", function()
     assert.equal(3, run.figures.calls)
   end)
 end)
+
+describe("enphase simulate: your battery, what a policy sees, files that match the physics", function()
+  local cjson = require("cjson")
+  local dir
+
+  before_each(function()
+    dir = procs.tmpdir("simulate")
+  end)
+
+  after_each(function()
+    procs.rmdir(dir)
+  end)
+
+  it("takes the battery and the house as options, each checked, with the defaults in --help", function()
+    local code, out = simulate("--help")
+    assert.equal(0, code)
+    for _, text in ipairs({ "--capacity KWH", "(default 10;", "--power KW", "(default 7.68;",
+                            "--efficiency ROUND_TRIP", "(default 0.90)", "--reserve PCT",
+                            "(default 20)", "--very-low PCT", "(default 5)", "--initial-soc PCT",
+                            "(default 50)", "--currency LABEL", "(default GBP)",
+                            "--timezone TZ", "(default Europe/London)", "--forecast-error PCT" }) do
+      assert.truthy(out:find(text, 1, true), text)
+    end
+    assert.is_nil(out:find("ENPHASE_PASSWORD", 1, true))
+    assert.is_nil(out:find("required", 1, true))
+    for _, bad in ipairs({ { "--capacity", "-1" }, { "--capacity", "1e9" }, { "--power", "0" },
+                           { "--efficiency", "1.5" }, { "--efficiency", "nan" },
+                           { "--reserve", "101" }, { "--reserve", "12.5" }, { "--very-low", "3" },
+                           { "--initial-soc", "0x10" }, { "--forecast-error", "200" },
+                           { "--currency", ("x"):rep(20) } }) do
+      local c, _, err = simulate("--policy", "do_nothing", bad[1], bad[2], "--out", dir)
+      assert.equal(2, c, table.concat(bad, " "))
+      assert.truthy(err:find(bad[1], 1, true), err)
+    end
+    -- a small, slow, lossless battery with a high reserve
+    local c, json_out, err = simulate("--policy", "do_nothing", "--baseline", "none", "--days", "2",
+      "--capacity", "5", "--power", "2", "--efficiency", "1", "--reserve", "40", "--very-low", "10",
+      "--initial-soc", "60", "--currency", "EUR", "--out", dir, "--json", "--no-chart")
+    assert.equal(0, c, err)
+    local report = cjson.decode(json_out)
+    assert.equal("EUR", report.currency)
+    local f = report.runs[1].figures
+    assert.near(0, f.loss_kwh, 1e-9)
+    assert.near(60, f.soc_start, 1e-9)
+    for _, row in ipairs(csv_rows(dir .. "/policy.csv")) do
+      assert.truthy(row.charge_wh <= 500 + 1e-6 and row.discharge_wh <= 500 + 1e-6, row.time)
+      assert.truthy(row.soc >= 40 - 1e-6, row.time .. ": below the reserve")
+      assert.equal(40, row.reserve)
+    end
+    assert.truthy(read(dir .. "/report.txt"):find("Money in EUR", 1, true))
+  end)
+
+  it("gives a policy an integer now, SoC to a tenth, forecasts and seconds counted from ctx.now", function()
+    local log = dir .. "/seen.txt"
+    write(dir .. "/p.lua", ([[
+      local log = assert(io.open(%q, "w"))
+      return { name = "observer", run = function(client, ctx)
+        local b = assert(client:battery())
+        local load = ctx.forecast("load", ctx.now, ctx.now + 3600)
+        local pv = ctx.forecast("solar", ctx.now, ctx.now + 900)
+        local price = ctx.forecast("price", ctx.now, ctx.now + 900)
+        assert(os.date("%%H:%%M", ctx.now)) -- an integer: no "number has no integer representation"
+        log:write(("%%s %%d %%s %%s %%d %%.6f %%.6f %%.6f\n"):format(
+          ("%%02d:%%02d"):format(ctx.time.hour, ctx.time.min),
+          ctx.now, tostring(math.floor(ctx.now) == ctx.now), tostring(b.soc), #load, load[1].watts,
+          pv[1].watts, price[1].import))
+        log:flush()
+        client:sleep(50)   -- time spent inside the call does not push the next one back
+        return 5400
+      end }
+    ]]):format(log))
+    local function seen(...)
+      local code, _, errs = simulate("--policy", dir .. "/p.lua", "--baseline", "none", "--days", "1",
+        "--out", dir, "--no-chart", ...)
+      assert.equal(0, code, errs)
+      local rows = {}
+      for line in assert(io.open(log)):lines() do
+        local hhmm, now, int, soc, n, load, pv, import = line:match(
+          "^(%S+) (%d+) (%S+) (%S+) (%d+) (%S+) (%S+) (%S+)$")
+        rows[#rows + 1] = { hhmm = hhmm, now = tonumber(now), int = int, soc = tonumber(soc),
+                            n = tonumber(n), load = tonumber(load), pv = tonumber(pv),
+                            import = tonumber(import) }
+      end
+      return rows
+    end
+    local series = require("enphase.sim.series")
+    local load_s, pv_s, tariff_s = series.bundled("load"), series.bundled("solar"),
+      series.bundled("tariff")
+    local perfect = seen()
+    assert.equal(16, #perfect) -- every 90 minutes from 00:00, exactly
+    local tenths = false
+    for i, r in ipairs(perfect) do
+      assert.equal("true", r.int)
+      assert.equal(("%02d:%02d"):format(math.floor((i - 1) * 90 / 60), (i - 1) * 90 % 60), r.hhmm)
+      assert.equal(4, r.n)
+      assert.near(load_s:at("Europe/London", r.now).watts, r.load, 1e-9)
+      assert.near(pv_s:at("Europe/London", r.now).watts, r.pv, 1e-9)
+      assert.near(tariff_s:at("Europe/London", r.now).import, r.import, 1e-9)
+      assert.near(math.floor(r.soc * 10 + 0.5) / 10, r.soc, 1e-9)
+      tenths = tenths or r.soc ~= math.floor(r.soc)
+    end
+    assert.truthy(tenths, "the SoC comes to a tenth of a point")
+    local noisy = seen("--forecast-error", "20")
+    local again = seen("--forecast-error", "20")
+    local differ = false
+    for i, r in ipairs(noisy) do
+      local exact = perfect[i].load
+      assert.truthy(math.abs(r.load - exact) <= 0.2 * exact + 1e-9, "within 20 %")
+      differ = differ or math.abs(r.load - exact) > 1e-6
+      assert.equal(again[i].load, r.load) -- a fixed seed: the same run twice
+    end
+    assert.truthy(differ, "an error of 20 % changes the forecast")
+  end)
+
+  it("finds the next local time across clock changes, and says what is wrong without a tariff", function()
+    local tz = require("enphase.util.tz")
+    local zone = "Europe/London"
+    local function at(y, m, d, h, mi)
+      return tz.to_epoch(zone, y, m, d, h, mi, 0)
+    end
+    local spring = policy.context(at(2026, 3, 29, 0, 0), zone, {})
+    -- 01:30 never happens that night: the clock jumps from 01:00 to 02:00
+    assert.equal(3600, spring.seconds_until("01:30"))
+    assert.equal(7200, spring.seconds_until("03:00"))
+    local autumn = policy.context(at(2026, 10, 25, 0, 0), zone, {})
+    assert.equal(5400, autumn.seconds_until("01:30")) -- the first 01:30 (BST)
+    assert.equal(4 * 3600, autumn.seconds_until("03:00"))
+    local ok, err = pcall(spring.price)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("no tariff", 1, true), err)
+    ok, err = pcall(spring.forecast, "load", spring.now, spring.now + 900)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("--load", 1, true), err)
+  end)
+
+  it("writes rows whose prices, modes and limits match the physics of the row", function()
+    -- a 20-minute tariff (prices change inside the 15-minute rows), a CFG
+    -- window 01:10-03:10 and a DTG window 17:05-19:00 down to 30 %
+    local tariff = { "time,import,export" }
+    for m = 0, 24 * 60 - 20, 20 do
+      local p = math.floor(m / 20) % 3
+      tariff[#tariff + 1] = ("2026-04-06T%02d:%02d,%.2f,%.2f"):format(math.floor(m / 60), m % 60,
+        0.1 + 0.1 * p, 0.05 + 0.05 * p)
+    end
+    write(dir .. "/tariff.csv", table.concat(tariff, "\n"))
+    write(dir .. "/p.lua", [[
+      return { name = "windows", run = function(client, ctx)
+        assert(client:add_schedule({ type = "CFG", start_time = "01:10", end_time = "03:10",
+          days = { 1, 2, 3, 4, 5, 6, 7 }, limit = 95 }))
+        assert(client:add_schedule({ type = "DTG", start_time = "17:05", end_time = "19:00",
+          days = { 1, 2, 3, 4, 5, 6, 7 }, limit = 30 }))
+        assert(client:charge_from_grid(true))
+        assert(client:discharge_to_grid(true))
+        return nil
+      end }
+    ]])
+    local code, out, errs = simulate("--policy", dir .. "/p.lua", "--days", "2", "--tariff",
+      dir .. "/tariff.csv", "--out", dir, "--json", "--no-chart")
+    assert.equal(0, code, errs)
+    local report = cjson.decode(out)
+    local rows = csv_rows(dir .. "/policy.csv")
+    local cfg_rows, dtg_held = 0, 0
+    for _, row in ipairs(rows) do
+      -- Σ price x energy is the cost column (to the CSV's rounding)
+      local priced = (row.import_wh * row.import_price - row.export_wh * row.export_price) / 1000
+      assert.near(row.cost, priced, 1e-4 * (row.import_wh + row.export_wh) / 1000 + 5e-5, row.time)
+      assert.near(15, row.cfg_min + row.dtg_min + row.rbd_min + row.profile_min, 1e-9, row.time)
+      assert.truthy(row.time:match("[+-]%d%d:%d%d$"), row.time)
+      -- the mode is the row's majority; grid charging only in CFG minutes
+      if row.cfg_min > 7.5 then
+        assert.equal("cfg", row.mode, row.time)
+        assert.equal(95, row.limit, row.time)
+      end
+      if row.import_wh > row.load_wh + 1 then
+        assert.truthy(row.cfg_min > 0, row.time .. ": charged from the grid outside CFG")
+      end
+      if row.cfg_min == 15 and row.charge_wh > 1000 then
+        cfg_rows = cfg_rows + 1
+      end
+      if row.dtg_min > 0 then
+        assert.equal(30, row.limit, row.time)
+      end
+      if row.dtg_min == 15 then
+        -- at its limit the window holds the battery: never both ways in a row
+        assert.truthy(row.charge_wh == 0 or row.discharge_wh == 0, row.time .. ": flip-flop")
+        if row.soc <= 30.001 then
+          dtg_held = dtg_held + 1
+          assert.equal(0, row.charge_wh, row.time)
+        end
+      end
+    end
+    assert.truthy(cfg_rows >= 3, "the CFG window charged from the grid")
+    assert.truthy(dtg_held >= 2, "the DTG window reached its limit and held")
+    -- the stored energy at the end, valued at the period's mean import price
+    local f = report.runs[1].figures
+    local mean = 0.2 -- 0.1, 0.2, 0.3 for 20 minutes each
+    assert.near(mean, f.mean_import_price, 1e-9)
+    assert.near((f.soc_end - f.soc_start) / 100 * 10 * mean, f.stored_value, 1e-9)
+    assert.near(f.cost - f.stored_value, f.net_cost, 1e-9)
+    assert.truthy(read(dir .. "/report.txt"):find("mean import price", 1, true))
+  end)
+end)
+
+describe("enphase simulate and enphase policy against hostile inputs", function()
+  local dir
+
+  before_each(function()
+    dir = procs.tmpdir("simulate")
+  end)
+
+  after_each(function()
+    procs.rmdir(dir)
+  end)
+
+  it("never writes through a symbolic link, in --out or as --out", function()
+    write(dir .. "/precious", "keep me\n")
+    assert(os.execute("mkdir " .. procs.shell_quote(dir .. "/out")))
+    for _, name in ipairs({ "policy.csv", "report.txt", "policy.log", "chart.png" }) do
+      assert(os.execute(("ln -s %s %s"):format(procs.shell_quote(dir .. "/precious"),
+        procs.shell_quote(dir .. "/out/" .. name))))
+    end
+    local code, _, errs = simulate("--policy", "do_nothing", "--baseline", "none", "--days", "1",
+      "--out", dir .. "/out")
+    assert.equal(0, code, errs)
+    assert.equal("keep me\n", read(dir .. "/precious"))
+    assert.truthy(read(dir .. "/out/policy.csv"):find("^time,"))
+    assert(os.execute("ln -s " .. procs.shell_quote(dir .. "/out") .. " "
+      .. procs.shell_quote(dir .. "/link")))
+    local c, _, err = simulate("--policy", "do_nothing", "--out", dir .. "/link")
+    assert.equal(2, c)
+    assert.truthy(err:find("symbolic link", 1, true), err)
+  end)
+
+  it("refuses numbers beyond a house with the file and line", function()
+    write(dir .. "/tariff.csv", "time,import,export\n2026-04-06T00:00,0.2,0.1\n2026-04-06T01:00,1e308,0.1\n")
+    write(dir .. "/load.csv", "time,watts\n2026-04-06T00:00,500\n2026-04-06T01:00,5e6\n")
+    for _, kind in ipairs({ "tariff", "load" }) do
+      local code, _, err = simulate("--policy", "do_nothing", "--" .. kind, dir .. "/" .. kind .. ".csv",
+        "--out", dir)
+      assert.equal(2, code, err)
+      assert.truthy(err:find(kind .. ".csv:3", 1, true), err)
+      assert.truthy(err:find("beyond a house", 1, true), err)
+    end
+  end)
+
+  it("ends with exit 1 and the reason when a policy calls os.exit, no CSV that looks whole", function()
+    write(dir .. "/quit.lua", [[return { name = "quitter", run = function(client, ctx)
+      if ctx.time.hour >= 5 then os.exit(0) end
+      return 3600 end }]])
+    local code, _, err = simulate("--policy", dir .. "/quit.lua", "--days", "1", "--out", dir,
+      "--no-chart")
+    assert.equal(1, code)
+    assert.truthy(err:find("os.exit", 1, true), err)
+    assert.is_nil(read(dir .. "/policy.csv"))
+    assert.is_nil(read(dir .. "/report.txt"))
+  end)
+end)
+
+describe("enphase policy --loop", function()
+  local simulator = require("helpers.sim")
+  local sim = simulator.for_file(_ENV)
+
+  it("waits at least 15 s against a simulator, and longer once the request budget is spent", function()
+    local dir = procs.tmpdir("policy")
+    write(dir .. "/eager.lua", [[
+      local n = 0
+      return { name = "eager", run = function(client, ctx)
+        n = n + 1
+        assert(client:settings())
+        if n >= 6 then return nil end
+        return 1e-9
+      end }
+    ]])
+    local now = os.time()
+    local sleeps = {}
+    local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
+                  ENPHASE_BASE_URL = sim.base_url, ENPHASE_BUDGET = "8" }
+    local code, out, errs = H.main({ "policy", dir .. "/eager.lua", "--loop", "--no-token-cache" },
+      env, {
+        clock = function()
+          return now
+        end,
+        sleep = function(s)
+          sleeps[#sleeps + 1] = s
+          now = now + s
+        end,
+      })
+    procs.rmdir(dir)
+    assert.equal(0, code, errs)
+    local waits = 0
+    for _, s in ipairs(sleeps) do
+      if s >= 1 then
+        waits = waits + 1
+        assert.truthy(s >= 15, "a wait of " .. s .. " s")
+      end
+    end
+    assert.equal(5, waits)
+    assert.truthy(errs:find("request budget is spent", 1, true), errs)
+    local _, lines = out:gsub("next call in", "")
+    assert.equal(5, lines)
+  end)
+
+  it("fails clearly when the policy asks for a price and no --tariff was given", function()
+    local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
+                  ENPHASE_BASE_URL = sim.base_url }
+    local code, _, errs = H.main({ "policy", "price_driven", "--no-token-cache" }, env)
+    assert.equal(1, code)
+    assert.truthy(errs:find("no tariff", 1, true), errs)
+    assert.truthy(errs:find("--tariff", 1, true), errs)
+  end)
+end)

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "files.h"
 #include "lock.h"
+#include "newfile.h"
 #include "parse.h"
 #include "sha256.h"
 
@@ -95,6 +96,8 @@ static const luaL_Reg functions[] = {
     {"check_private", files_check_private},
     {"make_private_dir", files_make_private_dir},
     {"lock", lock_acquire},
+    {"own_dir", newfile_own_dir},
+    {"create", newfile_create},
     {NULL, NULL}};
 
 ENPHASE_API int luaopen_enphase_store(lua_State *L);
@@ -102,6 +105,7 @@ ENPHASE_API int luaopen_enphase_store(lua_State *L);
 ENPHASE_API int luaopen_enphase_store(lua_State *L)
 {
     lock_register(L);
+    newfile_register(L);
     luaL_newlib(L, functions);
     return 1;
 }

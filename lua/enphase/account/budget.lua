@@ -116,4 +116,18 @@ function M.usage(client)
   return { used = used_of(list), limit = cfg.budget, window = cfg.budget_window }
 end
 
+--- The seconds until `n` more requests fit in the budget (0: they fit now).
+function M.room_in(client, n)
+  local cfg = client._cfg
+  local t = ledger.peek(client)
+  local now = math.floor(client._clock())
+  local list = stamps({ budget = t.budget }, now - cfg.budget_window)
+  local used = used_of(list)
+  if used + n <= cfg.budget then
+    return 0
+  end
+  local at = free_at(list, used, n, cfg.budget, cfg.budget_window)
+  return at and math.max(1, at - now) or cfg.budget_window
+end
+
 return M

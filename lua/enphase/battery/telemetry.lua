@@ -192,14 +192,18 @@ function M.battery(client)
   if not ok then
     return nil, err, kind
   end
+  -- the state of charge to a tenth of a point from the energies (kWh with
+  -- two decimals), where they agree with the whole percent also given
   local soc = percent(data.current_charge)
-  if not soc then
-    if available and capacity and capacity > 0 then
-      soc = available / capacity * 100
-    elseif sum_capacity > 0 then
-      soc = sum_available / sum_capacity * 100
-    end
-    soc = soc and soc >= 0 and soc <= 100 and soc or nil
+  local fine
+  if available and capacity and capacity > 0 then
+    fine = available / capacity * 100
+  elseif sum_capacity > 0 then
+    fine = sum_available / sum_capacity * 100
+  end
+  fine = fine and fine >= 0 and fine <= 100 and math.floor(fine * 10 + 0.5) / 10 or nil
+  if fine and (not soc or math.abs(fine - soc) <= 1) then
+    soc = fine
   end
   return {
     has_batteries = #batteries > 0,

@@ -141,6 +141,8 @@ local function context(command, parsed, io_)
     if command.client_options then
       command.client_options(opts, ctx)
     end
+    -- tests: a virtual clock and sleep for the client
+    opts.clock, opts.sleep = io_.clock or opts.clock, io_.sleep or opts.sleep
     local verbose = parsed.options.verbose
     opts.log = function(level, line) -- lines come scrubbed (log.lua)
       if verbose or (level == "warn" and line:find("^token cache")) then
@@ -167,7 +169,8 @@ function M.exit_code(kind)
 end
 
 --- Runs the command line `argv`; returns the exit code. `io_` (optional)
--- replaces stdout, stderr, getenv and read_secret(prompt), for tests.
+-- replaces stdout, stderr, getenv and read_secret(prompt), and gives the
+-- client a clock() and sleep(seconds), for tests.
 function M.main(argv, io_)
   io_ = io_ or { stdout = io.stdout, stderr = io.stderr, getenv = os.getenv }
   argv = argv or {}

@@ -30,9 +30,9 @@ M.MIN_WAIT, M.MIN_WAIT_LOCAL = 60, 15
 
 -- Is `url` a simulator on this machine (the loopback)?
 local function loopback(url)
-  local host = tostring(url or ""):match("^%a+://%[?([^/%]]+)")
-  host = host and host:gsub(":%d+$", "")
-  return host == "127.0.0.1" or host == "localhost" or host == "::1"
+  local options = require("enphase.util.options")
+  local _, host = options.parse_base_url(url or "")
+  return host ~= nil and options.is_loopback(host)
 end
 
 M.policy = {
@@ -89,11 +89,13 @@ M.policy = {
     local min_wait = loopback(ctx.base_url) and M.MIN_WAIT_LOCAL
       or M.MIN_WAIT
     local name = p.name or ctx.words[1]
+    local budget = require("enphase.account.budget")
     local first = true
     while true do
       local now = math.floor(client:now())
       local pctx = policy_mod.context(now, zone, src, first)
       first = false
+      local used_before = budget.usage(client).used
       local ok, wait = policy_mod.call(p, client, pctx)
       if not ok then
         return nil, ("the policy failed: %s"):format(wait), "protocol"
@@ -118,14 +120,16 @@ M.policy = {
         return true
       end
       local later = math.max(next_at, now + min_wait)
-      -- a spent request budget: wait for room rather than call in vain
-      local usage = require("enphase.account.budget").usage(client)
-      if usage.used >= usage.limit then
-        later = math.max(later, math.floor(client:now()) + math.max(min_wait,
-          math.ceil(usage.window / math.max(1, usage.limit))))
-        ctx.err(("enphase policy: the request budget is spent (%d of %d in %d s): "
-          .. "next call at the earliest in %d s"):format(usage.used, usage.limit, usage.window,
-          later - math.floor(client:now())))
+      -- the account's request budget: wait until what this call sent fits again
+      local usage = budget.usage(client)
+      local room_in = budget.room_in(client, math.max(1, usage.used - used_before))
+      if room_in > 0 then
+        local at = math.floor(client:now()) + room_in
+        if at > later then
+          later = at
+          ctx.err(("enphase policy: the request budget is spent (%d of %d in %d s): next call "
+            .. "in %d s"):format(usage.used, usage.limit, usage.window, room_in))
+        end
       end
       local pause = later - client:now()
       if pause > 0 then

@@ -192,16 +192,20 @@ local function one_run(sim, r, v)
   if logf then
     logf:close()
   end
+  local failed
   if not outcome then
-    writer:close()
-    return nil, ("%s run: %s"):format(r.label, rerr)
+    failed = ("%s run: %s"):format(r.label, rerr)
+  elseif #outcome.errors > 0 then
+    failed = ("the %s (%s) failed: %s"):format(r.label, r.name, outcome.errors[1])
   end
-  if #outcome.errors > 0 then
-    writer:close()
-    return nil, ("the %s (%s) failed: %s"):format(r.label, r.name, outcome.errors[1])
+  local run, cerr = writer:close(outcome and { calls = outcome.calls,
+    requests = outcome.requests, logins = outcome.logins })
+  if failed or not run then
+    -- no CSV that looks whole but is not: the log stays, for the reason
+    os.remove(v.out .. "/" .. r.label .. ".csv")
+    return nil, failed or cerr
   end
-  return writer:close({ calls = outcome.calls, requests = outcome.requests,
-                        logins = outcome.logins })
+  return run
 end
 
 M.simulate = {
@@ -263,6 +267,15 @@ M.simulate = {
       local panels = {}
       for _, r in ipairs(runs) do
         panels[#panels + 1] = { title = ("%s: %s"):format(r.label, r.name), csv = r.csv }
+      end
+      -- gnuplot and its scripts write files it opens itself: made here
+      -- first, anew, so that none of them is a link planted in DIR
+      for _, name in ipairs({ "chart.png", "chart.svg", "chart.png.gp", "chart.svg.gp",
+                              "chart.gnuplot.log" }) do
+        local f = sys.create(v.out .. "/" .. name)
+        if f then
+          f:close()
+        end
       end
       local png, svg = require("enphase.lab.chart").draw(panels, v.out .. "/chart")
       if png then

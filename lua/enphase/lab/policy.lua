@@ -26,7 +26,8 @@ M.BUNDLED = {
 
 local function check(p, where)
   if type(p) ~= "table" or type(p.run) ~= "function" then
-    return nil, where .. ": a policy returns a table {name=, run=function(client, ctx)}"
+    return nil, where .. ": not a policy: a policy file returns a table {name=, "
+      .. "run=function(client, ctx)} (a script that acts by itself is run with lua instead)"
   end
   if p.name ~= nil and type(p.name) ~= "string" then
     return nil, where .. ": name must be a string"

@@ -83,7 +83,7 @@ Writer.__index = Writer
 -- and a message.
 function M.writer(opts)
   local self = setmetatable({
-    opts = opts, rows = 0, next_start = opts.start,
+    opts = opts, rows = 0, next_start = opts.start, buffer = {},
     t = { cost = 0, import_kwh = 0, export_kwh = 0, pv_kwh = 0, load_kwh = 0,
           stored_out_kwh = 0, loss_kwh = 0, reserve_hours = 0, solar_export_kwh = 0,
           import_cost = 0, import_price_seconds = 0, seconds = 0 },
@@ -94,7 +94,7 @@ function M.writer(opts)
       return nil, err
     end
     self.file = f
-    f:write(M.CSV_HEADER, "\n")
+    self.buffer[1] = M.CSV_HEADER
   end
   return self
 end
@@ -131,7 +131,26 @@ function Writer:add(row)
     or row.import_price * row.seconds)
   t.seconds = t.seconds + row.seconds
   if self.file then
-    self.file:write(M.csv_line(row, self.opts.zone), "\n")
+    local buf = self.buffer
+    buf[#buf + 1] = M.csv_line(row, self.opts.zone)
+    if #buf >= 96 then
+      return self:flush()
+    end
+  end
+  return true
+end
+
+-- Writes the buffered lines; true, or nil and a message.
+function Writer:flush()
+  local buf = self.buffer
+  if self.file and #buf > 0 then
+    buf[#buf + 1] = ""
+    local ok, err = self.file:write(table.concat(buf, "\n"))
+    self.buffer = {}
+    if not ok then
+      self.failed = ("%s run: %s: %s"):format(self.opts.label, self.opts.path, tostring(err))
+      return nil, self.failed
+    end
   end
   return true
 end
@@ -159,6 +178,7 @@ end
 -- when its rows are missing, truncated or cut by a gap.
 function Writer:close(extra)
   if self.file then
+    self:flush()
     self.file:close()
     self.file = nil
   end

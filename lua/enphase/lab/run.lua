@@ -5,7 +5,6 @@
 -- real time and a week passes in seconds.
 local enphase = require("enphase")
 local policy_mod = require("enphase.lab.policy")
-local json = require("enphase.util.json")
 
 local M = {}
 
@@ -22,6 +21,10 @@ end
 -- past the last fetch (the house keeps 40 days), so the run holds at most a
 -- day of rows whatever its length.
 M.FETCH_EVERY = 86400
+
+-- The row fields that may be missing (-1 in the compact rows): no SoC
+-- without a battery, no limit without a window.
+local OPTIONAL = { soc_start = true, soc_end = true, limit = true }
 
 --- Runs `policy` on `sim` (lab/simulator.lua). `opts`: start and finish
 -- (epochs), timezone, house (the POST /__sim/house body: series as CSV
@@ -57,7 +60,7 @@ function M.run(sim, policy, opts)
         local b = {}
         for i, k in ipairs(fields) do
           local v = values[i]
-          if v ~= json.null then
+          if not (v == -1 and OPTIONAL[k]) then
             b[k] = v
           end
         end

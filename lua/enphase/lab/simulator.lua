@@ -27,9 +27,16 @@ end
 --- Starts a simulator; `args` are extra `enphase sim` arguments. Returns
 -- the simulator or nil and a message.
 function M.start(args)
+  -- the child's port and log files go in a folder of our own: a name
+  -- mkstemp picked, turned into a folder (mode 0700) that must be ours and
+  -- no link, so nobody can guess or plant the files
   local tmp = os.tmpname()
   os.remove(tmp)
-  local portfile = tmp .. ".port"
+  local made, merr = require("enphase.store").own_dir(tmp)
+  if not made then
+    return nil, "cannot make the simulator's temporary folder: " .. tostring(merr)
+  end
+  local portfile = tmp .. "/port"
   local stat = sys.read("/proc/self/stat")
   local argv = { "--port", "0", "--portfile", portfile, "--quiet" }
   local pid = stat and stat:match("^(%d+)")
@@ -48,16 +55,18 @@ function M.start(args)
     .. 'os.exit(require("enphase.sim.cli").main({%s}), true)'):format(package.path,
     package.cpath, table.concat(lits, ","))
   local cmd = ("exec env -u LD_PRELOAD %s -e %s >%s 2>&1 </dev/null & echo $!"):format(
-    sys.quote(interpreter()), sys.quote(code), sys.quote(tmp .. ".log"))
+    sys.quote(interpreter()), sys.quote(code), sys.quote(tmp .. "/log"))
   local p = io.popen(cmd)
   local child = p and tonumber((p:read("a") or ""):match("(%d+)"))
   if p then
     p:close()
   end
   if not child then
+    os.remove(tmp)
     return nil, "could not start the simulator"
   end
-  local self = setmetatable({ pid = child, portfile = portfile, logfile = tmp .. ".log" }, Sim)
+  local self = setmetatable({ pid = child, portfile = portfile, logfile = tmp .. "/log",
+                              tmpdir = tmp }, Sim)
   local deadline = socket.gettime() + 10
   while socket.gettime() < deadline do
     local text = sys.read(portfile)
@@ -72,6 +81,12 @@ function M.start(args)
   local out = sys.read(self.logfile) or ""
   self:stop()
   return nil, "the simulator did not start: " .. out
+end
+
+--- A simulator already listening on loopback `port` (started elsewhere:
+-- stop() asks it to shut down, and kills nothing).
+function M.connect(port)
+  return setmetatable({ port = port, base_url = "http://127.0.0.1:" .. port }, Sim)
 end
 
 local function receive_response(sock)
@@ -162,8 +177,11 @@ function Sim:stop()
     end
     self.pid = nil
   end
-  os.remove(self.portfile)
-  os.remove(self.logfile)
+  if self.tmpdir then
+    os.remove(self.portfile)
+    os.remove(self.logfile)
+    os.remove(self.tmpdir)
+  end
 end
 
 return M

@@ -13,35 +13,35 @@ function M.read(path)
   return s
 end
 
---- Writes `text` to the file at `path` (replacing it); true, or nil and a
--- message naming the file.
+--- Writes `text` to a new file at `path` (see M.create); true, or nil and
+-- a message naming the file.
 function M.write(path, text)
-  local f, err = io.open(path, "wb")
+  local f, err = M.create(path)
   if not f then
-    return nil, ("cannot write %s: %s"):format(path, tostring(err))
+    return nil, err
   end
-  f:write(text)
+  local ok, werr = f:write(text)
   f:close()
+  if not ok then
+    return nil, ("cannot write %s: %s"):format(path, tostring(werr))
+  end
   return true
 end
 
 --- A new file at `path`, for writing: a handle with write(...) and
--- close(), or nil and a message naming the file.
+-- close(), or nil and a message naming the file. Never written through a
+-- symbolic link: an older entry is removed (a link itself, not its
+-- target) and the file created exclusively, in a folder this user owns
+-- (enphase.store's create).
 function M.create(path)
-  local f, err = io.open(path, "wb")
-  if not f then
-    return nil, ("cannot write %s: %s"):format(path, tostring(err))
-  end
-  return f
+  return require("enphase.store").create(path)
 end
 
 --- Makes the output folder `dir` (missing folders mode 0700), or checks
--- that it is one. True, or nil and a message.
+-- that it is a folder this user owns and not a symbolic link. True, or nil
+-- and a message.
 function M.out_dir(dir)
-  if not os.execute("mkdir -p " .. M.quote(dir)) then
-    return nil, "cannot create " .. dir
-  end
-  return true
+  return require("enphase.store").own_dir(dir)
 end
 
 --- `s` as one POSIX shell word (single-quoted).

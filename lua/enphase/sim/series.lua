@@ -17,6 +17,10 @@ M.KINDS = {
   tariff = { "import", "export" },
 }
 
+-- The largest value a house's series may hold: 1 MW of load or PV, a
+-- price of 10,000 per kWh in any currency (either sign).
+M.LIMITS = { watts = 1e6, import = 1e4, export = 1e4 }
+
 local Series = {}
 Series.__index = Series
 
@@ -89,6 +93,10 @@ function M.parse(text, kind, name)
         end
         if kind ~= "tariff" and v < 0 then
           return nil, ("%s:%d: %s must not be negative (got %s)"):format(name, lineno, c, f[i + 1])
+        end
+        if math.abs(v) > M.LIMITS[c] then
+          return nil, ("%s:%d: %s %s is beyond a house (at most %g in size)"):format(name, lineno,
+            c, f[i + 1], M.LIMITS[c])
         end
         row[c] = v
       end

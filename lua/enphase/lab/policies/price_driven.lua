@@ -4,8 +4,8 @@
 -- to TARGET %); while the export price beats every import price of the
 -- next day (a spike), it discharges to the grid for the spike (down to
 -- FLOOR %). Otherwise the battery runs on self-consumption with a low
--- reserve. It needs prices: ctx.price (the simulator's tariff, or your own
--- function against a real account).
+-- reserve. It needs prices: ctx.price (the simulator's tariff, or
+-- `enphase policy --tariff CSV` against the account).
 local TARGET, FLOOR, RESERVE = 90, 30, 10
 local STEP = 900
 
@@ -32,11 +32,7 @@ return {
   name = "price-driven",
   run = function(client, ctx)
     local now = ctx.now
-    local import, export = ctx.price(now)
-    if not import then
-      ctx.log("no tariff: nothing to decide")
-      return nil
-    end
+    local import, export = ctx.price(now) -- raises, with a clear message, without a tariff
     if ctx.first then
       local p = client:profile()
       if p and (p.profile ~= "self-consumption" or p.reserve ~= RESERVE) then

@@ -1,7 +1,9 @@
--- A schedule policy, ready for cron: make sure exactly one CFG window exists
--- for the cheap night tariff, and charge-from-grid is on.
+-- A script, ready for cron: make sure exactly one CFG window exists for the
+-- cheap night tariff, and charge-from-grid is on. It acts on its own when
+-- run with lua; it is not a policy file (`enphase simulate` and `enphase
+-- policy` run those: examples/weekday_night_charge_policy.lua is one).
 --
---   ENPHASE_EMAIL=... ENPHASE_PASSWORD=... lua5.4 examples/night_charge_policy.lua 00:30 04:30
+--   ENPHASE_EMAIL=... ENPHASE_PASSWORD=... lua5.4 examples/night_charge_script.lua 00:30 04:30
 --
 -- Try it against the simulator first (ENPHASE_BASE_URL=http://127.0.0.1:PORT
 -- after `enphase sim --port PORT`). Exit code 0 when the battery is as wanted.
@@ -20,13 +22,13 @@ local client, err, kind = enphase.new({
   timezone = os.getenv("ENPHASE_TIMEZONE"),
 })
 if not client then
-  io.stderr:write(("night_charge_policy: %s (%s)\n"):format(err, kind))
+  io.stderr:write(("night_charge_script: %s (%s)\n"):format(err, kind))
   os.exit(2)
 end
 
 local function check(ok, e, k)
   if not ok then
-    io.stderr:write(("night_charge_policy: %s (%s)\n"):format(e, k))
+    io.stderr:write(("night_charge_script: %s (%s)\n"):format(e, k))
     os.exit(k == "input" and 2 or 1)
   end
   return ok
