@@ -23,7 +23,9 @@ dependencies = {
   -- the simulator (`enphase sim`) and the tests also need luasocket
 }
 -- libcurl's headers are found by CMake's FindCURL (Debian: libcurl4-openssl-dev),
--- which also knows the multiarch include folder.
+-- which also knows the multiarch include folder. enphase.mqtt (`enphase mqtt`)
+-- needs libmosquitto's (Debian: libmosquitto-dev); ENPHASE_MQTT = "OFF" below
+-- builds without it.
 build = {
   type = "cmake",
   variables = {
@@ -32,6 +34,7 @@ build = {
     LUA_CMOD_DIR = "$(LIBDIR)",
     LUA_MOD_DIR = "$(LUADIR)",
     CMAKE_INSTALL_PREFIX = "$(PREFIX)",
+    ENPHASE_MQTT = "ON",
   },
   install = {
     bin = { enphase = "bin/enphase" },

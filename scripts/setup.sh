@@ -15,6 +15,8 @@ PACKAGES+=(lua5.1 liblua5.1-0-dev luajit libluajit-5.1-dev lua-compat53-dev)
 PACKAGES+=(lua-sec openssl)
 # `enphase simulate`'s charts (PNG and SVG); without it the charts are skipped
 PACKAGES+=(gnuplot-nox)
+# `enphase mqtt`: libmosquitto, and the broker and clients its specs start
+PACKAGES+=(libmosquitto-dev mosquitto mosquitto-clients)
 PACKAGES+=("$@")
 
 missing=()

@@ -67,6 +67,18 @@ function M.integer(field, v, lo, hi)
   return n
 end
 
+--- A number typed as text ("30", "30.0") as the number checkers take it:
+-- the integer when it is one, else the text as given, so that the checker's
+-- message names what was typed. The CLI (`enphase reserve 30`) and the MQTT
+-- bridge (a reserve command's payload) read numbers through this.
+function M.number_word(text)
+  local n = tonumber(text)
+  if n and n == n and n == math.floor(n) and n >= -2 ^ 53 and n <= 2 ^ 53 then
+    return math.floor(n)
+  end
+  return text
+end
+
 --- A non-empty list of distinct days 1..7 (1 = Monday), returned sorted.
 function M.days(field, v)
   local allowed = "a non-empty list of days 1-7 (1 = Monday ... 7 = Sunday), each once"

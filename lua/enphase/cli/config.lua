@@ -22,6 +22,10 @@ M.KEYS = {
   ENPHASE_MAX_AGE = "max_age",
 }
 
+--- Keys a config file may hold that are not client options: the broker
+-- password of `enphase mqtt` (cli/mqtt.lua reads it from here).
+M.OTHER_KEYS = { ENPHASE_MQTT_PASSWORD = true }
+
 -- Settings that are numbers (the environment holds strings).
 local NUMBERS = { budget = true, max_age = true }
 
@@ -72,11 +76,11 @@ function M.read_file(path)
       if not key then
         return nil, ("config file %s, line %d: expected KEY=value"):format(path, n)
       end
-      if not M.KEYS[key] then
+      if not M.KEYS[key] and not M.OTHER_KEYS[key] then
         return nil, ("config file %s, line %d: unknown key %s (known: %s)"):format(path, n,
           redact.quote(key), "ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL, "
           .. "ENPHASE_SITE_ID, ENPHASE_USER_ID, ENPHASE_TIMEZONE, ENPHASE_CA_FILE, "
-          .. "ENPHASE_TOKEN_CACHE, ENPHASE_BUDGET, ENPHASE_MAX_AGE")
+          .. "ENPHASE_TOKEN_CACHE, ENPHASE_BUDGET, ENPHASE_MAX_AGE, ENPHASE_MQTT_PASSWORD")
       end
       values[key] = unquote(value)
     end

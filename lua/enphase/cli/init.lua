@@ -37,7 +37,8 @@ Settings come from the environment or the --config file:
   ENPHASE_CA_FILE (a PEM bundle of CAs to trust instead of the system's),
   ENPHASE_TOKEN_CACHE, ENPHASE_BUDGET (requests per hour for the account, all
   processes together; default 600), ENPHASE_MAX_AGE (seconds a cached settings or
-  profile read may be reused; default 0, never).
+  profile read may be reused; default 0, never), ENPHASE_MQTT_PASSWORD (the
+  broker password of `enphase mqtt`).
 The password is never taken from the command line.
 
 Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.]]
@@ -60,6 +61,7 @@ local COMMANDS = {
   { "simulate", "enphase.cli.simulate" },
   { "policy", "enphase.cli.policy" },
   { "sim", "enphase.cli.sim" },
+  { "mqtt", "enphase.cli.mqtt" },
 }
 
 local function find(name)
@@ -104,6 +106,7 @@ local function context(command, parsed, io_)
   local ctx = {
     options = parsed.options,
     words = parsed.words,
+    getenv = io_.getenv or os.getenv,
     out = function(s)
       if not dry then
         parsed.printed = true
