@@ -8,7 +8,7 @@ local brokers = require("helpers.broker")
 local procs = require("helpers.procs")
 local child = require("helpers.child")
 local H = require("helpers.client")
-local json = require("enphase.json")
+local json = require("enphase.util.json")
 local socket = require("socket")
 
 local SITE = H.SITE_ID

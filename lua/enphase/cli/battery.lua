@@ -158,7 +158,7 @@ local PROFILE_USAGE = "Usage: enphase profile [NAME --reserve N] [--cancel] [--d
 
 -- "30" -> 30; anything else as given, so that the library names it.
 local function number_word(text)
-  return text and require("enphase.validate").number_word(text)
+  return text and require("enphase.battery.validate").number_word(text)
 end
 
 M.profile = {

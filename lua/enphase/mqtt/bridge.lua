@@ -7,11 +7,11 @@
 -- engine.IO_INTERVAL while transfers are in flight), so a command is seen
 -- the moment it arrives and an idle bridge sleeps until its next poll or
 -- keepalive.
-local engine = require("enphase.engine")
-local native = require("enphase.native")
-local json = require("enphase.json")
-local redact = require("enphase.redact")
-local budget = require("enphase.budget")
+local engine = require("enphase.transport.engine")
+local native = require("enphase.transport.native")
+local json = require("enphase.util.json")
+local redact = require("enphase.util.redact")
+local budget = require("enphase.account.budget")
 local discovery = require("enphase.mqtt.discovery")
 local state = require("enphase.mqtt.state")
 local commands = require("enphase.mqtt.commands")

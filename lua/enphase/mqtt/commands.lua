@@ -6,8 +6,8 @@
 -- or `nil, message` (nothing sent). `Queue` runs one write per setting at
 -- a time: a command for a setting whose write is in flight waits, and a
 -- newer one replaces it (the last command wins).
-local validate = require("enphase.validate")
-local redact = require("enphase.redact")
+local validate = require("enphase.battery.validate")
+local redact = require("enphase.util.redact")
 
 local M = {}
 

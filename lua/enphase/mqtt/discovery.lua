@@ -11,7 +11,7 @@
 --   P/S/refresh/press         the refresh button
 --   P/S/last_error/attributes the last error as JSON {kind, message, at}
 -- and the configs under `<discovery>/<component>/enphase_S/<entity>/config`.
-local json = require("enphase.json")
+local json = require("enphase.util.json")
 
 local M = {}
 

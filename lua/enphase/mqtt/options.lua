@@ -4,7 +4,7 @@
 --
 -- Every failure is `nil, message` naming the option and what it accepts;
 -- the broker password is never an option (ENPHASE_MQTT_PASSWORD only).
-local redact = require("enphase.redact")
+local redact = require("enphase.util.redact")
 
 local M = {}
 

@@ -1,7 +1,7 @@
 --- What the bridge publishes: one poll's reads through the library (inside
 -- an engine operation), turned into the entities' state payloads, and the
 -- memory of what was last published (so a change is published at once).
-local tz = require("enphase.tz")
+local tz = require("enphase.util.tz")
 
 local M = {}
 
