@@ -19,6 +19,9 @@ local quote = procs.shell_quote
 --- The observers' account (mosquitto_sub / mosquitto_pub).
 M.WATCHER, M.WATCHER_PASSWORD = "watcher", "watcher-pw"
 local AUTH = ("-u %s -P %s"):format(M.WATCHER, M.WATCHER_PASSWORD)
+-- the clients run without a sanitizer runtime the test run may have preloaded
+local PUB = "env -u LD_PRELOAD mosquitto_pub " .. AUTH
+local SUB = "env -u LD_PRELOAD mosquitto_sub " .. AUTH
 
 --- A TCP port nobody listens on now (the kernel's pick, released).
 function M.free_port()
@@ -65,7 +68,7 @@ end
 
 function Broker:launch(only_watch)
   self:write_config(only_watch)
-  local out = procs.capture(("mosquitto -c %s >>%s 2>&1 </dev/null & echo $!"):format(
+  local out = procs.capture(("env -u LD_PRELOAD mosquitto -c %s >>%s 2>&1 </dev/null & echo $!"):format(
     quote(self.dir .. "/mosquitto.conf"), quote(self.dir .. "/stderr.log")))
   self.pid = assert(tonumber(out:match("%d+")), "mosquitto did not start")
   local deadline = socket.gettime() + 10
@@ -127,7 +130,7 @@ end
 
 function Broker:publish(topic, payload, opts)
   opts = opts or {}
-  local cmd = ("mosquitto_pub %s -p %d -t %s -m %s -q %d %s"):format(AUTH, self.watch_port, quote(topic),
+  local cmd = ("%s -p %d -t %s -m %s -q %d %s"):format(PUB, self.watch_port, quote(topic),
     quote(payload), opts.qos or 1, opts.retain and "-r" or "")
   assert(os.execute(cmd), cmd)
 end
@@ -135,8 +138,8 @@ end
 --- The retained message of `topic`: payload and "1"/"0" (the retain flag
 -- as a new subscriber sees it), or nil.
 function Broker:retained(topic)
-  local out = procs.capture(("mosquitto_sub %s -p %d -t %s -C 1 -W 2 -F '%%r %%p' 2>/dev/null")
-    :format(AUTH, self.watch_port, quote(topic)))
+  local out = procs.capture(("%s -p %d -t %s -C 1 -W 2 -F '%%r %%p' 2>/dev/null")
+    :format(SUB, self.watch_port, quote(topic)))
   local flag, payload = out:match("^(%d) (.-)\n?$")
   return payload, flag
 end
@@ -150,8 +153,8 @@ Watch.__index = Watch
 function Broker:watch(pattern)
   local n = #self.watchers + 1
   local file = ("%s/watch%d.log"):format(self.dir, n)
-  local out = procs.capture(("mosquitto_sub %s -p %d -t %s -v -q 1 >%s 2>&1 </dev/null & echo $!")
-    :format(AUTH, self.watch_port, quote(pattern), quote(file)))
+  local out = procs.capture(("%s -p %d -t %s -v -q 1 >%s 2>&1 </dev/null & echo $!")
+    :format(SUB, self.watch_port, quote(pattern), quote(file)))
   local w = setmetatable({ pid = tonumber(out:match("%d+")), file = file }, Watch)
   self.watchers[n] = w
   socket.sleep(0.2) -- its SUBSCRIBE reaches the broker

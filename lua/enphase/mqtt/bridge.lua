@@ -239,7 +239,7 @@ function Bridge:publish_error()
   local e = self.last_error
   local text = e and redact.cut(("%s: %s"):format(e.kind, e.message), M.MAX_STATE) or "none"
   self:publish(t.state("last_error"), text, true)
-  self:publish(t.attributes("last_error"), json.encode(e or { kind = "none" }), true)
+  self:publish(t.attributes("last_error"), e and json.encode(e) or "{}", true)
 end
 
 -- Publishes every value (`all`), or those that changed.
