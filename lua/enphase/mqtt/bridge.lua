@@ -491,7 +491,7 @@ function Bridge:turn(max_wait)
     end
     self:handle_events()
   else
-    native.sleep(wait)
+    native.sleep(math.min(wait, 1)) -- a signal is seen within a second
   end
 end
 
