@@ -298,16 +298,17 @@ describe("enphase mqtt with a real broker", function()
   end)
 
   it("rereads its config file on SIGHUP", function()
-    bridge = start_bridge(dir, sim, broker, { password = "wrong-password",
-      config = { "ENPHASE_SITE_ID=" .. SITE, "ENPHASE_USER_ID=" .. H.USER_ID } })
-    watch:wait_for(BASE .. "/enlighten", "offline")
-    procs.spit(bridge.config, ("ENPHASE_EMAIL=%s\nENPHASE_PASSWORD=%s\nENPHASE_BASE_URL=%s\n"
-      .. "ENPHASE_MQTT_PASSWORD=%s\n"):format(H.EMAIL, H.PASSWORD, sim.base_url, BROKER_PASSWORD),
-      "600")
-    bridge:signal("HUP")
+    running()
     watch:wait_for(BASE .. "/enlighten", "online")
-    watch:wait_for(BASE .. "/soc")
+    -- the account's password changed: the new config has the wrong one
+    procs.spit(bridge.config, ("ENPHASE_EMAIL=%s\nENPHASE_PASSWORD=%s\nENPHASE_BASE_URL=%s\n"
+      .. "ENPHASE_MQTT_PASSWORD=%s\n"):format(H.EMAIL, "changed-password", sim.base_url,
+      BROKER_PASSWORD), "600")
+    bridge:signal("HUP")
+    local ok, err = pcall(watch.wait_for, watch, BASE .. "/enlighten", "offline")
+    assert(ok, tostring(err) .. "\n" .. bridge:stderr())
     assert.matches("SIGHUP: configuration reread", bridge:stderr())
+    assert.equal(2, count(sim, "POST", "/login/login"))
   end)
 
   it("leaves offline retained on SIGTERM, exits 0, and shows no secret", function()

@@ -94,7 +94,7 @@ M.mqtt = {
         if not s2 then
           return nil, serr
         end
-        ctx._client = nil
+        ctx.opened_client = nil -- a new client, the bridge closes the old one
         local c2, c2err = ctx.client()
         if not c2 then
           return nil, c2err

@@ -406,10 +406,17 @@ function Bridge:handle_events()
   end
 end
 
+-- SIGHUP: once no poll or write runs, a new client from the reread config
+-- replaces the old one (kept when the config is wrong).
 function Bridge:reread()
   if not self.reload then
     return
   end
+  if self.polling or self.queue:active() then
+    self.reread_pending = true
+    return
+  end
+  self.reread_pending = false
   local client, settings = self.reload()
   if not client then
     self:log("warn", "SIGHUP: the configuration was not reread: %s", tostring(settings))
@@ -417,11 +424,10 @@ function Bridge:reread()
     self:publish_error()
     return
   end
-  local old = self.client
-  self.client = client
-  if old and not self.polling and not self.queue:active() then
-    old:close()
+  if self.client then
+    self.client:close()
   end
+  self.client = client
   local broker_changed = settings and settings.password ~= self.s.password
   if settings then
     settings.broker, settings.prefix = self.s.broker, self.s.prefix
@@ -504,7 +510,7 @@ function Bridge:run()
     if sig == "term" then
       self:stop()
       return 0
-    elseif sig == "hup" then
+    elseif sig == "hup" or self.reread_pending then
       self:reread()
     end
     if self.fatal then
