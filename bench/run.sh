@@ -3,7 +3,7 @@
 # test suite: nothing here passes or fails on numbers).
 #
 #   bash bench/run.sh                 # every benchmark, ~3-5 minutes
-#   bash bench/run.sh token toggle    # some of them: token schedules toggle memory fleet simulate start mqtt
+#   bash bench/run.sh token toggle    # some of them: token schedules toggle memory fleet simulate start mqtt optimum
 #
 # Environment: BENCH_REPEATS (default 30) runs per median, BENCH_MEMORY_OPS
 # (10000), BENCH_VALGRIND_OPS (1000), BENCH_SEED_MAX_N (100: larger seed
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh time valgrind gnuplot-nox
 
-ALL=(token schedules toggle memory fleet simulate start mqtt)
+ALL=(token schedules toggle memory fleet simulate start mqtt optimum)
 if (($#)); then
   names=("$@")
 else

@@ -9,14 +9,16 @@ local USAGE = [[Usage: enphase simulate --policy FILE [--baseline FILE|none] [--
                         [--capacity KWH] [--power KW] [--efficiency ROUND_TRIP]
                         [--reserve PCT] [--very-low PCT] [--initial-soc PCT]
                         [--currency LABEL] [--forecast-error PCT]
-                        [--out DIR] [--no-chart] [--json]
+                        [--out DIR] [--no-chart] [--no-optimum] [--json]
 
 Runs a policy (a Lua file returning {name=, run=function(client, ctx)}; see the
 README, "Trying a policy") against a simulated house on a virtual clock: the
 policy's client talks to a local simulator through the same API as to the real
 cloud, and is called at the times it asks for. The baseline (default: the
-bundled do_nothing) runs on the same house for comparison. No account, e-mail
-or password is needed.
+bundled do_nothing) runs on the same house for comparison, and so does the
+optimum: the cheapest any policy could do with perfect foresight through the
+battery's API modes, ending with at least the SoC it started with (a dynamic
+program in C; doc/optimum.md). No account, e-mail or password is needed.
 
   --policy FILE     the policy, or a bundled one: do_nothing, fixed_window
                     (the seed's 02:00-05:00 CFG window), price_driven
@@ -48,11 +50,12 @@ Output:
                     (mode 0700), else a folder you own; files are created anew,
                     never written through a symbolic link
   --no-chart        do not run gnuplot
+  --no-optimum      do not compute the optimum
   --json            print the report as JSON
   -h, --help        show this help
 
-Writes DIR/policy.csv and DIR/baseline.csv (one row per 15 minutes),
-DIR/report.txt, and DIR/chart.png and DIR/chart.svg (gnuplot; Debian package
+Writes DIR/policy.csv, DIR/baseline.csv and DIR/optimum.csv (one row per 15
+minutes), DIR/report.txt, and DIR/chart.png and DIR/chart.svg (gnuplot; Debian package
 gnuplot-nox). Exit codes: 0 ok, 1 the policy or the simulator failed (or a
 result came out truncated), 2 usage or input.]]
 
@@ -208,6 +211,21 @@ local function one_run(sim, r, v)
   return run
 end
 
+-- The optimum beside the runs (lab/optimum.lua), streamed into
+-- DIR/optimum.csv: the run or nil and a message.
+local function optimum_run(v)
+  local path = v.out .. "/optimum.csv"
+  local run, err = require("enphase.lab.optimum").beside({
+    series = v.series, timezone = v.zone, start = v.start, finish = v.finish,
+    battery = { capacity_kwh = v.capacity, max_charge_kw = v.power, max_discharge_kw = v.power,
+                efficiency = v.efficiency, initial_soc = v["initial-soc"] },
+  }, path)
+  if not run then
+    os.remove(path) -- no CSV that looks whole but is not
+  end
+  return run, err
+end
+
 M.simulate = {
   summary = "try a schedule policy on a simulated house (report, CSV, charts)",
   usage = USAGE,
@@ -217,7 +235,7 @@ M.simulate = {
     tariff = "value", timezone = "value", ["initial-soc"] = "value", out = "value",
     ["no-chart"] = "flag", capacity = "value", power = "value", efficiency = "value",
     reserve = "value", ["very-low"] = "value", currency = "value",
-    ["forecast-error"] = "value",
+    ["forecast-error"] = "value", ["no-optimum"] = "flag",
   },
   run = function(ctx)
     local o = ctx.options
@@ -248,10 +266,24 @@ M.simulate = {
       runs[i] = run
     end
     sim:stop()
-    local elapsed = socket.gettime() - began
     if failed then
       return nil, failed, "protocol"
     end
+    if not o["no-optimum"] then
+      local best, oerr = optimum_run(v)
+      if not best then
+        return nil, oerr, "protocol"
+      end
+      runs[#runs + 1] = best
+      local base = runs[2] and runs[2].label == "baseline" and runs[2]
+      if base then
+        -- compared on the cost less the stored energy's change (the runs end
+        -- at different SoCs)
+        runs[1].captures_pct = require("enphase.lab.optimum").captured(
+          runs[1].figures.net_cost, base.figures.net_cost, best.figures.net_cost)
+      end
+    end
+    local elapsed = socket.gettime() - began
     local tz = require("enphase.util.tz")
     local report = require("enphase.lab.report")
     local lt = tz.local_time(v.zone, v.start)
@@ -266,7 +298,8 @@ M.simulate = {
     if not o["no-chart"] then
       local panels = {}
       for _, r in ipairs(runs) do
-        panels[#panels + 1] = { title = ("%s: %s"):format(r.label, r.name), csv = r.csv }
+        panels[#panels + 1] = { title = ("%s: %s"):format(r.label, r.name), label = r.label,
+                                csv = r.csv }
       end
       -- gnuplot and its scripts write files it opens itself: made here
       -- first, anew, so that none of them is a link planted in DIR
@@ -277,7 +310,8 @@ M.simulate = {
           f:close()
         end
       end
-      local png, svg = require("enphase.lab.chart").draw(panels, v.out .. "/chart")
+      local png, svg = require("enphase.lab.chart").draw(panels, v.out .. "/chart", nil,
+        { timezone = v.zone, currency = v.currency })
       if png then
         chart_note = ("charts: %s, %s"):format(png, svg)
       else
@@ -288,7 +322,11 @@ M.simulate = {
       local list = {}
       for _, r in ipairs(runs) do
         list[#list + 1] = { label = r.label, policy = r.name, figures = r.figures, csv = r.csv,
-                            rows = r.rows }
+                            rows = r.rows, captures_pct = r.captures_pct }
+        if r.optimum then
+          list[#list].lower_bound = r.optimum.lower_bound
+          list[#list].grid_kwh = r.optimum.grid_kwh
+        end
       end
       ctx.out(output.json({ days = v.days, start = v.start, finish = v.finish,
                             timezone = v.zone, currency = v.currency, seconds = elapsed,

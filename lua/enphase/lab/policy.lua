@@ -22,6 +22,7 @@ M.BUNDLED = {
   do_nothing = "enphase.lab.policies.do_nothing",
   fixed_window = "enphase.lab.policies.fixed_window",
   price_driven = "enphase.lab.policies.price_driven",
+  night_cycles = "enphase.lab.policies.night_cycles",
 }
 
 local function check(p, where)
@@ -36,10 +37,10 @@ local function check(p, where)
 end
 
 --- Loads a policy from a file, or a bundled one by name (do_nothing,
--- fixed_window, price_driven). Returns the policy or nil and a message.
+-- fixed_window, price_driven, night_cycles). Returns the policy or nil and a message.
 function M.load(spec)
   if type(spec) ~= "string" or spec == "" then
-    return nil, "a policy is a file name or one of do_nothing, fixed_window, price_driven"
+    return nil, "a policy is a file name or one of do_nothing, fixed_window, price_driven, night_cycles"
   end
   local f = io.open(spec, "rb")
   if f then
@@ -57,7 +58,7 @@ function M.load(spec)
   local module = M.BUNDLED[spec]
   if not module then
     return nil, ("no policy file %q, and no bundled policy of that name (do_nothing, "
-      .. "fixed_window, price_driven)"):format(spec)
+      .. "fixed_window, price_driven, night_cycles)"):format(spec)
   end
   return check(require(module), spec)
 end

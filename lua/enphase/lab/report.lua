@@ -1,5 +1,7 @@
 --- The report of simulated runs: a table of their figures (lab/result.lua's
--- runs), one column each, and the difference between the first two.
+-- runs), one column each, the difference between the policy and its
+-- baseline, and with the optimum (lab/optimum.lua) how exact it is and the
+-- share of the available saving the policy captures.
 
 local M = {}
 
@@ -18,6 +20,9 @@ M.ROWS = {
   { "logins", "logins", "%d" },
   { "calls", "policy calls", "%d" },
 }
+
+-- Rows that only policy runs have.
+local POLICY_ONLY = { requests = true, logins = true, calls = true }
 
 local function fmt(spec, v)
   if type(v) ~= "number" or v ~= v or math.abs(v) > 1e15 then
@@ -43,7 +48,7 @@ function M.text(runs, opts)
   for _, r in ipairs(runs) do
     head[#head + 1] = ("%18s"):format(r.label)
   end
-  local diff = #runs >= 2
+  local diff = #runs >= 2 and runs[2].label == "baseline"
   if diff then
     head[#head + 1] = ("%18s"):format("difference")
   end
@@ -56,13 +61,31 @@ function M.text(runs, opts)
   for _, row in ipairs(M.ROWS) do
     local cells = { ("%-20s"):format(row[2]) }
     for _, r in ipairs(runs) do
-      cells[#cells + 1] = ("%18s"):format(fmt(row[3], r.figures[row[1]]))
+      cells[#cells + 1] = ("%18s"):format(r.optimum and POLICY_ONLY[row[1]] and "-"
+        or fmt(row[3], r.figures[row[1]]))
     end
     if diff then
       local d = runs[1].figures[row[1]] - runs[2].figures[row[1]]
       cells[#cells + 1] = ("%18s"):format((d >= 0 and "+" or "") .. fmt(row[3], d))
     end
     lines[#lines + 1] = table.concat(cells, " ")
+  end
+  for _, r in ipairs(runs) do
+    if r.optimum then
+      local o = r.optimum
+      lines[#lines + 1] = ""
+      lines[#lines + 1] = "optimum: perfect foresight through the API modes, end SoC >= start"
+      lines[#lines + 1] = ("  exact within [%.3f, %.3f] (DP over SoC on a %.3f kWh grid; "
+        .. "doc/optimum.md)"):format(o.lower_bound, o.cost, o.grid_kwh)
+      if diff then
+        local available = runs[2].figures.net_cost - r.figures.net_cost
+        lines[#lines + 1] = runs[1].captures_pct
+          and ("the policy captures %.0f %% of the available saving (baseline - optimum, "
+            .. "cost less stored: %.2f)"):format(runs[1].captures_pct, available)
+          or ("nothing to save: the optimum costs no less than the baseline (%.2f)"):format(
+            available)
+      end
+    end
   end
   local f = runs[1] and runs[1].figures
   if f then
