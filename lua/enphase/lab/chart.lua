@@ -1,10 +1,22 @@
---- Charts of simulated runs with gnuplot (PNG and SVG): one panel per
--- policy with PV, load and grid power (kW), the state of charge and the
--- import price (on the right axis). Without gnuplot the rest of the run
--- stands; the caller gets a message saying what to install.
+--- Charts of simulated runs with gnuplot (PNG and SVG), one figure:
+--   * the import and export prices (auto-scaled, negatives included, in the
+--     run's currency label);
+--   * one panel per run (policy, baseline, optimum) on one shared kW scale:
+--     PV, load, grid (+ import) and battery power (+ out of the battery),
+--     the modes shaded (CFG, DTG, RBD), and on the right axis the SoC with
+--     the reserve and the active window's limit;
+--   * the cumulative cost of every run.
+-- The x axis is the site's local wall-clock time, with dates, the year and
+-- the zone; ticks every few hours on a short run, every few days on a
+-- long one. The panels read the runs' CSV files by column name. Without
+-- gnuplot the rest of the run stands; the caller gets a message saying
+-- what to install.
 local sys = require("enphase.lab.sys")
+local tz = require("enphase.util.tz")
 
 local M = {}
+
+local BUCKET = 900
 
 -- gnuplot's string quoting: single quotes, doubled inside.
 local function gp(s)
@@ -17,75 +29,252 @@ function M.available(program)
   return ok == true or ok == 0
 end
 
---- The gnuplot script drawing `panels` ({{title=, csv=}}) into `output`
--- with `terminal` ("pngcairo"/"png" or "svg").
-function M.script(panels, output, terminal)
-  local height = 330 * #panels + 40
+local function split(line)
+  local out = {}
+  for field in (line .. ","):gmatch("([^,]*),") do
+    out[#out + 1] = field
+  end
+  return out
+end
+
+-- The rows of a run's CSV at `path` turned into the chart's columns, written
+-- to `dat`; widens the ranges in `r`. Returns true or nil and a message.
+local function convert(path, dat, zone, r)
+  local src, err = io.open(path, "rb")
+  if not src then
+    return nil, ("cannot read %s: %s"):format(path, tostring(err))
+  end
+  local out, werr = sys.create(dat)
+  if not out then
+    src:close()
+    return nil, werr
+  end
+  local col
+  local cost = 0
+  for line in src:lines() do
+    local f = split(line)
+    if not col then
+      col = {}
+      for i, name in ipairs(f) do
+        col[name] = i
+      end
+    else
+      local function num(name)
+        local i = col[name]
+        return i and tonumber(f[i]) or nil
+      end
+      local start = num("start")
+      if start then
+        local x = start + (tz.offset(zone, start) or 0)
+        local kw = {}
+        for i, name in ipairs({ "pv_w", "load_w", "grid_w", "battery_w" }) do
+          kw[i] = (num(name) or 0) / 1000
+          r.kw_min, r.kw_max = math.min(r.kw_min, kw[i]), math.max(r.kw_max, kw[i])
+        end
+        local import, export = num("import_price") or 0, num("export_price") or 0
+        r.price_min = math.min(r.price_min, import, export)
+        r.price_max = math.max(r.price_max, import, export)
+        cost = cost + (num("cost") or 0)
+        r.cost_min, r.cost_max = math.min(r.cost_min, cost), math.max(r.cost_max, cost)
+        r.x_min, r.x_max = math.min(r.x_min, x), math.max(r.x_max, x + BUCKET)
+        r.first_epoch = math.min(r.first_epoch, start)
+        r.last_epoch = math.max(r.last_epoch, start + BUCKET)
+        local mode = col.mode and f[col.mode] or ""
+        local limit = num("limit")
+        out:write(("%d %.3f %.3f %.3f %.3f %.2f %.5f %.5f %d %d %d %s %s %.5f\n"):format(
+          x, kw[1], kw[2], kw[3], kw[4], num("soc") or 0, import, export,
+          mode == "cfg" and 1 or 0, mode == "dtg" and 1 or 0, mode == "rbd" and 1 or 0,
+          num("reserve") and ("%.1f"):format(num("reserve")) or "NaN",
+          limit and ("%.1f"):format(limit) or "NaN", cost))
+      end
+    end
+  end
+  src:close()
+  out:close()
+  return true
+end
+
+-- Tick spacing (seconds) and label format for a run of `days`.
+local function ticks(days)
+  if days <= 2 then
+    return 6 * 3600, "%a %d %b\\n%H:%M"
+  elseif days <= 10 then
+    return 86400, "%a %d %b"
+  end
+  local step = math.ceil(days / 12)
+  return step * 86400, "%d %b"
+end
+
+local function padded(lo, hi, with_zero)
+  if with_zero then
+    lo, hi = math.min(lo, 0), math.max(hi, 0)
+  end
+  if hi - lo < 1e-9 then
+    lo, hi = lo - 1, hi + 1
+  end
+  local pad = (hi - lo) * 0.06
+  return lo - pad, hi + pad
+end
+
+local COLORS = { policy = "#0072b2", baseline = "#999999", optimum = "#009e73" }
+
+--- The gnuplot script drawing `panels` ({{title=, label=, dat=}}) with the
+-- ranges `r` into `output` with `terminal` ("pngcairo" or "svg").
+-- `opts`: timezone, currency (a label).
+function M.script(panels, r, output, terminal, opts)
+  local zone = opts.timezone or "UTC"
+  local currency = opts.currency or "currency"
+  local rows = #panels + 2
+  local height = 250 * rows + 60
+  local days = (r.last_epoch - r.first_epoch) / 86400
+  local step, fmt = ticks(days)
+  local first = os.date("!%Y-%m-%d %H:%M", math.floor(r.x_min))
+  local last = os.date("!%Y-%m-%d %H:%M", math.floor(r.x_max))
+  local kw_lo, kw_hi = padded(r.kw_min, r.kw_max, true)
+  local p_lo, p_hi = padded(r.price_min, r.price_max, true)
+  local c_lo, c_hi = padded(r.cost_min, r.cost_max, true)
+  local top, bottom = 0.975, 0.02
+  local band = (top - bottom) / rows
   local lines = {
     ("set terminal %s size 1400,%d %s"):format(terminal, height,
       terminal == "svg" and "dynamic background rgb 'white'" or "background rgb 'white'"),
     ("set output %s"):format(gp(output)),
-    'set datafile separator ","',
     "set xdata time",
-    'set timefmt "%Y-%m-%dT%H:%M"',
-    'set format x "%a %H:%M"',
+    'set timefmt "%s"',
+    ("set format x %s"):format(gp(fmt)),
+    ("set xtics %d"):format(step),
+    "set mxtics 2",
+    ("set xrange [%d:%d]"):format(math.floor(r.x_min), math.ceil(r.x_max)),
     "set grid xtics ytics",
-    "set key outside right top",
-    'set ylabel "kW"',
-    'set y2label "SoC % / import price (p/kWh)"',
-    "set y2range [0:100]",
-    "set ytics nomirror",
-    "set y2tics",
-    ("set multiplot layout %d,1"):format(#panels),
+    "set xzeroaxis lt -1 lw 0.5",
+    "set key vertical Left reverse samplen 2 spacing 0.9 font ',9'",
+    "set lmargin at screen 0.07",
+    "set rmargin at screen 0.83",
+    "set style fill transparent solid 0.18 noborder",
+    "set multiplot",
   }
-  for _, p in ipairs(panels) do
-    local f = gp(p.csv)
+  local function frame(i)
+    local upper = top - (i - 1) * band - 0.012
+    lines[#lines + 1] = ("set tmargin at screen %.4f"):format(upper)
+    lines[#lines + 1] = ("set bmargin at screen %.4f"):format(top - i * band + 0.05)
+    lines[#lines + 1] = ("set key at screen 0.885,%.4f left top"):format(upper)
+  end
+  -- prices
+  frame(1)
+  lines[#lines + 1] = ("set title %s"):format(gp(("prices, %s to %s local time (%s)"):format(first,
+    last, zone)))
+  lines[#lines + 1] = ("set ylabel %s"):format(gp(currency .. " per kWh"))
+  lines[#lines + 1] = ("set yrange [%.5f:%.5f]"):format(p_lo, p_hi)
+  lines[#lines + 1] = "unset y2tics; unset y2label; set ytics nomirror"
+  lines[#lines + 1] = ("plot %s using 1:7 with steps lw 1.5 lc rgb '#cc79a7' title 'import', "
+    .. "'' using 1:8 with steps lw 1.5 lc rgb '#e69f00' title 'export'"):format(gp(panels[1].dat))
+  -- one panel per run
+  for i, p in ipairs(panels) do
+    frame(i + 1)
+    local f = gp(p.dat)
     lines[#lines + 1] = ("set title %s"):format(gp(p.title))
+    lines[#lines + 1] = 'set ylabel "kW"'
+    lines[#lines + 1] = ("set yrange [%.3f:%.3f]"):format(kw_lo, kw_hi)
+    lines[#lines + 1] = 'set y2label "SoC %"'
+    lines[#lines + 1] = "set y2range [0:100]"
+    lines[#lines + 1] = "set y2tics 20"
+    local shade = "using 1:(%.3f):1:($1+%d):(%.3f):($%d>0?%.3f:%.3f) axes x1y1 with boxxyerror "
+      .. "fs transparent solid 0.15 noborder lc rgb '%s' title '%s'"
     lines[#lines + 1] = table.concat({
-      ("plot %s every ::1 using 1:($3/1000) with lines lw 1.5 lc rgb '#e69f00' title 'PV'"):format(f),
-      "'' every ::1 using 1:($4/1000) with lines lw 1.2 lc rgb '#0072b2' title 'load'",
-      "'' every ::1 using 1:($5/1000) with lines lw 1 lc rgb '#999999' title 'grid (+import)'",
-      "'' every ::1 using 1:7 axes x1y2 with lines lw 2 lc rgb '#009e73' title 'SoC %'",
-      "'' every ::1 using 1:($8*100) axes x1y2 with steps lw 1 lc rgb '#cc79a7' title 'import price'",
+      ("plot %s " .. shade):format(f, kw_lo, BUCKET, kw_lo, 9, kw_hi, kw_lo, "#009e73", "CFG"),
+      ("'' " .. shade):format(kw_lo, BUCKET, kw_lo, 10, kw_hi, kw_lo, "#d55e00", "DTG"),
+      ("'' " .. shade):format(kw_lo, BUCKET, kw_lo, 11, kw_hi, kw_lo, "#888888", "RBD"),
+      "'' using 1:5 with filledcurves y=0 fs transparent solid 0.35 lc rgb '#d55e00' "
+        .. "title 'battery kW (+out)'",
+      "'' using 1:2 with lines lw 1.3 lc rgb '#e69f00' title 'PV kW'",
+      "'' using 1:3 with lines lw 1.1 lc rgb '#0072b2' title 'load kW'",
+      "'' using 1:4 with lines lw 0.8 lc rgb '#555555' title 'grid kW (+import)'",
+      "'' using 1:6 axes x1y2 with lines lw 2 lc rgb '#009e73' title 'SoC %'",
+      "'' using 1:12 axes x1y2 with steps lw 1.2 dt 2 lc rgb '#000000' title 'reserve %'",
+      "'' using 1:13 axes x1y2 with points pt 7 ps 0.3 lc rgb '#cc0000' title 'window limit %'",
     }, ", \\\n  ")
   end
+  -- cumulative cost
+  frame(rows)
+  lines[#lines + 1] = "unset y2tics; unset y2label"
+  lines[#lines + 1] = ("set title %s"):format(gp("cumulative energy cost"))
+  lines[#lines + 1] = ("set ylabel %s"):format(gp(currency))
+  lines[#lines + 1] = ("set yrange [%.4f:%.4f]"):format(c_lo, c_hi)
+  lines[#lines + 1] = ("set xlabel %s"):format(gp(("local time, %s, %s"):format(zone,
+    first:sub(1, 4) == last:sub(1, 4) and first:sub(1, 4) or (first:sub(1, 4) .. "-" .. last:sub(1, 4)))))
+  local costs = {}
+  for i, p in ipairs(panels) do
+    costs[#costs + 1] = ("%s using 1:14 with lines lw 2 lc rgb '%s' title %s"):format(
+      i == 1 and gp(p.dat) or gp(p.dat), COLORS[p.label] or "#000000", gp(p.label))
+  end
+  lines[#lines + 1] = "plot " .. table.concat(costs, ", \\\n  ")
   lines[#lines + 1] = "unset multiplot"
   lines[#lines + 1] = "set output"
   return table.concat(lines, "\n") .. "\n"
 end
 
---- Draws `panels` into `base`.png and `base`.svg. Returns the two paths,
--- or nil and a message (gnuplot missing or failing).
-function M.draw(panels, base, program)
+--- Draws `panels` ({{title=, csv=, label=}}) into `base`.png and
+-- `base`.svg. `opts`: timezone (the site's, for the x axis), currency (the
+-- price label). Returns the two paths, or nil and a message (gnuplot
+-- missing or failing, a CSV unreadable).
+function M.draw(panels, base, program, opts)
   program = program or "gnuplot"
+  opts = opts or {}
   if not M.available(program) then
     return nil, "gnuplot is not installed: no chart drawn (Debian: apt-get install gnuplot-nox); "
       .. "the report and the CSV files are complete"
+  end
+  local r = { kw_min = 0, kw_max = 0, price_min = math.huge, price_max = -math.huge,
+              cost_min = 0, cost_max = 0, x_min = math.huge, x_max = -math.huge,
+              first_epoch = math.huge, last_epoch = -math.huge }
+  local data = {}
+  local function clean()
+    for _, p in ipairs(data) do
+      os.remove(p.dat)
+    end
+  end
+  for i, p in ipairs(panels) do
+    local d = { title = p.title, label = p.label or ("run " .. i), dat = ("%s.%d.dat"):format(base, i) }
+    data[i] = d
+    local ok, err = convert(p.csv, d.dat, opts.timezone or "UTC", r)
+    if not ok then
+      clean()
+      return nil, err
+    end
+  end
+  if r.x_min == math.huge then
+    clean()
+    return nil, "no rows to draw"
   end
   local outputs = {}
   for _, terminal in ipairs({ "pngcairo", "svg" }) do
     local ext = terminal == "svg" and ".svg" or ".png"
     local script_path = base .. ext .. ".gp"
-    local f, err = io.open(script_path, "w")
-    if not f then
+    local ok, err = sys.write(script_path, M.script(data, r, base .. ext, terminal, opts))
+    -- gnuplot and the shell open these themselves: made here first, anew,
+    -- so that none of them is a link planted in the folder
+    for _, path in ipairs({ base .. ext, base .. ".gnuplot.log" }) do
+      local f = ok and sys.create(path)
+      if f then
+        f:close()
+      end
+    end
+    if not ok then
+      clean()
       return nil, err
     end
-    f:write(M.script(panels, base .. ext, terminal))
-    f:close()
-    local ok = os.execute(("%s %s >/dev/null 2>%s"):format(sys.quote(program),
+    local ran = os.execute(("%s %s >/dev/null 2>%s"):format(sys.quote(program),
       sys.quote(script_path), sys.quote(base .. ".gnuplot.log")))
-    if not (ok == true or ok == 0) then
-      local lf = io.open(base .. ".gnuplot.log")
-      local why = lf and lf:read("a") or ""
-      if lf then
-        lf:close()
-      end
+    if not (ran == true or ran == 0) then
+      local why = sys.read(base .. ".gnuplot.log") or ""
+      clean()
       return nil, "gnuplot failed: " .. why:sub(1, 400)
     end
     os.remove(script_path)
     outputs[#outputs + 1] = base .. ext
   end
   os.remove(base .. ".gnuplot.log")
+  clean()
   return outputs[1], outputs[2]
 end
 
