@@ -174,6 +174,23 @@ describe("Enlighten's captured shapes", function()
       assert.equal("pending", list.status.cfg)
     end)
 
+    it("enphase schedule list reports a not_supported family as such", function()
+      local list = { type = "BATTERY_SCHEDULES_CONFIG", anySchedulePending = false,
+        cfg = { scheduleStatus = "active", details = {} },
+        dtg = { scheduleStatus = "active", details = {} },
+        rbd = { scheduleStatus = "not_supported", details = json.null } }
+      local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
+                    ENPHASE_BASE_URL = sim.base_url }
+      answer(LIST, list)
+      local code, out, err = H.main({ "schedule", "list", "--no-token-cache" }, env)
+      assert.equal(0, code, err)
+      assert.truthy(out:find("RBD schedules: not supported", 1, true), out)
+      answer(LIST, list)
+      code, out, err = H.main({ "schedule", "list", "--json", "--no-token-cache" }, env)
+      assert.equal(0, code, err)
+      assert.equal("not_supported", json.decode(out).status.rbd)
+    end)
+
     it("refuses a schedule of a family the list says is not_supported, sending nothing", function()
       answer(LIST, { type = "BATTERY_SCHEDULES_CONFIG", anySchedulePending = false,
         cfg = { scheduleStatus = "active", details = {} },

@@ -91,7 +91,8 @@ local function list(ctx)
     return true
   end
   if ctx.options.json then
-    local out = { pending = all.pending }
+    -- each family's scheduleStatus ("active", "pending", "not_supported")
+    local out = { pending = all.pending, status = all.status or {} }
     for _, k in ipairs({ "cfg", "dtg", "rbd" }) do
       if not only or only == k then
         local items = json.array()
@@ -115,6 +116,11 @@ local function list(ctx)
     end
   end
   ctx.out(#rows > 0 and output.table(rows, COLUMNS) or "no schedules")
+  for _, k in ipairs({ "cfg", "dtg", "rbd" }) do
+    if (not only or only == k) and all.status and all.status[k] == "not_supported" then
+      ctx.out(("(%s schedules: not supported by this site)"):format(k:upper()))
+    end
+  end
   if all.pending then
     ctx.out("(a change is still pending on the server)")
   end
