@@ -204,6 +204,19 @@ describe("Enlighten's captured shapes", function()
       assert.same({ "GET " .. LIST }, sent())
     end)
 
+    it("refuses a schedule whose control says scheduleSupported: false, sending nothing", function()
+      answer(SETTINGS, settings_body({ dtgControl = { show = true, enabled = false,
+                                                      locked = false, scheduleSupported = false } }))
+      assert.truthy(client:settings())
+      mark = #sim:log()
+      local ok, err, kind = client:add_schedule({ type = "DTG", start_time = "17:00",
+                                                  end_time = "19:00", days = { 1 } })
+      assert.is_nil(ok)
+      assert.equal("unsupported", kind)
+      assert.truthy(err:find("scheduleSupported is false", 1, true), err)
+      assert.same({}, sent())
+    end)
+
     it("trusts cfgControl.show over siteSettings' showChargeFromGrid: false", function()
       local site = assert(client:site_settings())
       assert.is_false(site.showChargeFromGrid) -- the EMEA capture

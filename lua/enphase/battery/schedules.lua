@@ -217,6 +217,13 @@ local function write_failure(res, err, kind, failed)
 end
 
 local function check_free(client, s, except_id)
+  -- the control object's scheduleSupported, when a batterySettings read showed it
+  local controls = client.ctx.site:controls()
+  local control = controls and controls[s.type:lower()]
+  if control and control.schedule_supported == false then
+    return errors.fail("unsupported", "%s schedules are not supported by this site (%sControl"
+      .. ".scheduleSupported is false); nothing was sent", s.type, s.type:lower())
+  end
   local list, err, kind = fetch(client)
   if not list then
     return nil, err, kind
