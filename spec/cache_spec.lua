@@ -360,10 +360,14 @@ describe("the token cache of a client", function()
     return H.new(sim, opts)
   end
 
+  -- The session section of the account store, with the file's version and account.
   local function cached()
     local text = slurp(path)
     assert.is_string(text)
-    return json.decode(text)
+    local t = json.decode(text)
+    local s = t.session or {}
+    s.version, s.account = t.version, t.account
+    return s
   end
 
   it("lets a second client (a new process) send no request at all", function()
@@ -374,7 +378,7 @@ describe("the token cache of a client", function()
     assert.equal(tonumber("600", 8), mode(path))
     assert.equal(tonumber("700", 8), mode(dir .. "/cache"))
     local t = cached()
-    assert.equal(1, t.version)
+    assert.equal(2, t.version)
     assert.equal(cache.account_key(sim.base_url, H.EMAIL), t.account)
     assert.same({ st.exp, H.SITE_ID, H.USER_ID }, { t.exp, t.site_id, t.user_id })
     assert.falsy(slurp(path):find(H.EMAIL, 1, true)) -- only a hash of the account
@@ -399,19 +403,20 @@ describe("the token cache of a client", function()
     c3:close()
   end)
 
-  it("writes the file only when the session changed", function()
+  it("writes the session only when it changed (the store's other sections: the budget's stamps)",
+    function()
     local c = new_client()
     assert(c:status())
     assert(c:settings()) -- the site's control objects are kept too (issue 18)
     c:close()
-    local first = slurp(path)
+    local first = json.encode(json.decode(slurp(path)).session)
     os.execute("touch -d '2001-01-01' " .. shell_quote(path))
     local c2 = new_client()
     assert(c2:status())
+    assert.truthy(capture("stat -c %Y " .. shell_quote(path)):match("^9")) -- a warm status: no write
     assert(c2:settings())
     c2:close()
-    assert.equal(first, slurp(path))
-    assert.truthy(capture("stat -c %Y " .. shell_quote(path)):match("^9"))
+    assert.equal(first, json.encode(json.decode(slurp(path)).session))
   end)
 
   it("refuses a cache file or folder others can write (input, nothing sent)", function()
@@ -448,7 +453,7 @@ describe("the token cache of a client", function()
     { "empty", function() return "" end },
     { "wrongly typed", function(text) return (text:gsub('"exp":%d+', '"exp":"soon"')) end },
     { "tampered", function(text) return (text:gsub('"token":"[^"]*"', '"token":"x.y.z"')) end },
-    { "newer-versioned", function(text) return (text:gsub('"version":1', '"version":2')) end },
+    { "newer-versioned", function(text) return (text:gsub('"version":2', '"version":3')) end },
     { "binary", function() return "\0\1\2\255" end },
   }) do
     it("ignores a " .. case[1] .. " cache: one fresh login, then a good cache", function()
@@ -666,13 +671,19 @@ describe("the enphase command with a token cache", function()
     assert.equal(0, code)
     assert.equal("OK", json.decode(out).status)
     assert.equal(before, #sim:log())
-    -- the session, its lock and the account's ledger (lock-out guard, request budget), all private
+    -- one account store (session, lock-out guard, request budget...) and its lock, both private
     local name = path:match("[^/]+$")
-    local files = listing(dir .. "/home/.cache/enphase")
-    assert.equal(3, #files)
-    assert.same({ name, name .. ".lock" }, { files[1], files[3] })
-    assert.truthy(files[2]:find("^" .. name:gsub("%p", "%%%0") .. "%.%x+%.ledger$"), files[2])
-    assert.equal(tonumber("600", 8), mode(dir .. "/home/.cache/enphase/" .. files[2]))
+    assert.same({ name, name .. ".lock" }, listing(dir .. "/home/.cache/enphase"))
+    assert.equal(tonumber("600", 8), mode(path .. ".lock"))
+    assert.same({ "account", "budget", "guard", "session", "version" },
+      (function(t)
+        local keys = {}
+        for k in pairs(t) do
+          keys[#keys + 1] = k
+        end
+        table.sort(keys)
+        return keys
+      end)(json.decode(slurp(path))))
   end)
 
   it("keeps one default cache per account and server: two accounts never replace each other's",
@@ -828,11 +839,9 @@ describe("the enphase command with a token cache", function()
       local text = slurp(path)
       assert.is_string(text)
       local t = json.decode(text)
-      assert.truthy(tokens[t.token])
+      assert.truthy(tokens[t.session.token])
       assert.equal(tonumber("600", 8), mode(path))
-      local files = listing(dir .. "/shared")
-      assert.same({ "session.json", "session.json.lock" }, { files[1], files[3] })
-      assert.truthy(files[2]:match("^session%.json%.%x+%.ledger$"))
+      assert.same({ "session.json", "session.json.lock" }, listing(dir .. "/shared"))
     end
   end)
 

@@ -1,4 +1,4 @@
--- The lock-out guard (account/guard.lua): refused logins are not repeated by
+-- The lock-out guard (lockout.lua): refused logins are not repeated by
 -- themselves, inside one client or across every process of an account
 -- sharing a token cache; the clock is virtual, nothing waits for real.
 local simulator = require("helpers.sim")
@@ -147,16 +147,15 @@ describe("the lock-out guard", function()
     assert.equal(n + 1, login_posts(sim))
   end)
 
-  it("ignores a ledger that is not JSON, or is another account's", function()
+  it("ignores an account store that is not JSON, or is another account's", function()
     local a = pair()
-    local ledger = require("enphase.account.ledger")
-    local path = ledger.path(a._cache)
+    local path = a._cache.path
     assert.is_true(store.write_private(path, "{not json"))
     assert.equal("OK", a:status().status)
     local t = json.decode(procs.slurp(path))
-    assert.equal(0, t.login.refusals)
+    assert.equal(0, t.guard.refusals)
     t.account = "0"
-    t.login = { until_at = os.time() + 1000, refusals = 5, kind = "auth", message = "old" }
+    t.guard = { until_at = os.time() + 1000, refusals = 5, kind = "auth", message = "old" }
     assert.is_true(store.write_private(path, json.encode(t)))
     sim:revoke({})
     sim:clear_sessions()
@@ -212,16 +211,25 @@ describe("the lock-out guard", function()
     assert.matches("no automatic login before", r.err, 1, true)
     assert.matches("enphase login", r.err, 1, true)
     assert.equal(1, login_posts(sim))
-    env.ENPHASE_PASSWORD = H.PASSWORD
+    -- the explicit login goes through the wait, even with the password that failed
+    r = procs.run(dir, env, { "login", "--json" })
+    assert.equal(1, r.code)
+    assert.equal("auth", json.decode(r.out).kind)
+    assert.equal(2, login_posts(sim))
     r = procs.run(dir, env, { "status" })
     assert.equal(1, r.code)
-    assert.equal(1, login_posts(sim))
-    r = procs.run(dir, env, { "login", "--json" })
-    assert.equal(0, r.code, r.err)
-    assert.equal("OK", json.decode(r.out).status)
     assert.equal(2, login_posts(sim))
+    -- the right password is another one: tried at once, by an automatic login too
+    env.ENPHASE_PASSWORD = H.PASSWORD
     r = procs.run(dir, env, { "status", "--json" })
     assert.equal(0, r.code, r.err)
-    assert.equal(2, login_posts(sim))
+    assert.equal("OK", json.decode(r.out).status)
+    assert.equal(3, login_posts(sim))
+    r = procs.run(dir, env, { "login", "--json" })
+    assert.equal(0, r.code, r.err)
+    assert.equal(4, login_posts(sim))
+    r = procs.run(dir, env, { "status", "--json" })
+    assert.equal(0, r.code, r.err)
+    assert.equal(4, login_posts(sim))
   end)
 end)

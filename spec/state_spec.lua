@@ -104,7 +104,7 @@ describe("the token cache and the state's owners", function()
     assert(c:site_settings())
     assert(c:schedules())
     c:close()
-    local t = json.decode(procs.slurp(path))
+    local t = json.decode(procs.slurp(path)).session
     assert.equal("Europe/Paris", t.timezone)
     assert.equal("table", type(t.site_settings))
     local before = #sim:log()

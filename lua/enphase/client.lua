@@ -95,6 +95,11 @@ function M.new(opts)
     return list
   end
   self._log = logger.new(cfg.log, self._secrets)
+  -- The password's fingerprint for the lock-out guard (lockout.lua): it
+  -- remembers the password that failed by this, never by itself.
+  function self._fingerprint(salt)
+    return password and require("enphase.account.guard").fingerprint(password, salt)
+  end
   session = session_state.new({
     base_url = cfg.base_url,
     email = cfg.email,
@@ -109,8 +114,16 @@ function M.new(opts)
   if store then
     self._cache = store
     store:load(self)
+    if not self._dry and store.seen_version ~= cache.VERSION and store:has_legacy() then
+      store:update(self._log, function() -- the older files, folded in once
+        return false
+      end)
+    elseif not self._dry then
+      store:write_back(self._log)
+    end
     if self._dry then
       self._cache = nil -- read for the ids it knows; never written, never locked
+      self._read_only_store = store -- the schedules this library created (owned.lua)
     end
   end
   -- what the modules that act for this client read (context.lua)

@@ -56,7 +56,7 @@ local function renew_from_web_session(client)
   return false
 end
 
---- A web login through the lock-out guard (lockout.lua): refused while the
+--- A web login through the lock-out guard (guard.lua): refused while the
 -- guard says so, or when the account needs a one-time code, unless
 -- `opts.force` (an explicit login); a login of another process less than
 -- `login_reuse` seconds old is taken instead. `opts.otp` and `opts.resend`
@@ -67,14 +67,15 @@ function M.login(client, opts)
   opts = opts or {}
   -- loaded here, not at start-up: a warm run never logs in
   local lockout, mfa = require("enphase.account.guard"), require("enphase.account.mfa")
-  return ledger.update(client, function(t)
+  local fingerprint = client._fingerprint
+  return ledger.update(client, function(t, save_now)
     local g = lockout.section(t)
     local now = client._clock()
     if opts.otp ~= nil or opts.resend then
       return mfa.continue(client, t, g, opts)
     end
     if not opts.force then
-      local msg, kind = lockout.blocked(g, now)
+      local msg, kind = lockout.blocked(g, now, fingerprint)
       if kind == "mfa" and renew_from_web_session(client) then
         return false, true
       end
@@ -86,10 +87,22 @@ function M.login(client, opts)
         client._log("info", "reusing the login of %d s ago", now - g.ok_at)
         return false, true
       end
+      -- Fail closed: an automatic login goes only when the guard can
+      -- remember its outcome (a full disk would let every cron run try).
+      g.trying_at = now
+      local saved, why = save_now()
+      if not saved then
+        g.trying_at = nil
+        local message = ("account store: the lock-out guard cannot be saved (%s): no automatic "
+          .. "login until it can be; an explicit `enphase login` (client:login{force=true}) "
+          .. "still logs in"):format(tostring(why))
+        client._log("warn", "%s", message)
+        return false, nil, message, "input"
+      end
     end
     local ok, err, kind = password_login(client)
     now = client._clock()
-    local dirty = lockout.record(client._cfg, g, now, ok, kind, err)
+    local dirty = lockout.record(client._cfg, g, now, ok, kind, err, fingerprint)
     if ok and g.mfa then
       g.mfa = nil -- a password alone was enough: the account no longer asks for a code
     elseif kind == "mfa" then

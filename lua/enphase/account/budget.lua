@@ -12,15 +12,16 @@ local ledger = require("enphase.account.ledger")
 local M = {}
 
 -- The ledger's stamps: a list of {second, count}, oldest first, each
--- checked (the file is not trusted); those out of the window are dropped.
-local function stamps(t, since)
+-- checked (the file is not trusted); those out of the window are dropped,
+-- and one in the future (a clock set ahead, then corrected) is taken as now.
+local function stamps(t, since, now)
   local list = type(t.budget) == "table" and t.budget or {}
   local kept = {}
   for i = 1, #list do
     local e = list[i]
     local at, n = type(e) == "table" and e[1], type(e) == "table" and math.tointeger(e[2])
     if type(at) == "number" and n and n > 0 and at > since then
-      kept[#kept + 1] = { at, n }
+      kept[#kept + 1] = { math.min(at, now), n }
     end
   end
   table.sort(kept, function(a, b)
@@ -64,7 +65,7 @@ function M.reserve(client, n, what)
   local cfg = client._cfg
   return ledger.update(client, function(t)
     local now = math.floor(client._clock())
-    local list = stamps(t, now - cfg.budget_window)
+    local list = stamps(t, now - cfg.budget_window, now)
     local used = used_of(list)
     if used + n > cfg.budget then
       local at = free_at(list, used, n, cfg.budget, cfg.budget_window)
@@ -84,7 +85,7 @@ function M.charge(client, n)
   end
   ledger.update(client, function(t)
     local now = math.floor(client._clock())
-    add(stamps(t, now - client._cfg.budget_window), now, n)
+    add(stamps(t, now - client._cfg.budget_window, now), now, n)
     return true
   end)
 end
@@ -112,7 +113,8 @@ end
 function M.usage(client)
   local cfg = client._cfg
   local t = ledger.peek(client)
-  local list = stamps({ budget = t.budget }, math.floor(client._clock()) - cfg.budget_window)
+  local now = math.floor(client._clock())
+  local list = stamps({ budget = t.budget }, now - cfg.budget_window, now)
   return { used = used_of(list), limit = cfg.budget, window = cfg.budget_window }
 end
 

@@ -1,52 +1,21 @@
 --- The account's ledger: what every process of one account must share to
 -- behave well together (the lock-out guard's memory, the request budget's
--- stamps, slow-changing reads, a multi-factor login under way).
+-- stamps, slow-changing reads, a multi-factor login under way, the
+-- schedules this library created).
 --
--- With a token cache it is a private JSON file beside the cache, one per
--- account (`<cache>.<16 hex of the account key>.ledger`, mode 0600, written
--- atomically), read and written under the cache's own lock, so that what
--- one process decides (a login, a request) is seen by the next one. Without
--- a token cache it is a table in the client. A missing, corrupt or foreign
--- file is an empty ledger, never an error: each section's owner
--- (lockout.lua, budget.lua, reads.lua, mfa.lua) checks its own fields.
-local native = require("enphase.transport.native")
-local json = require("enphase.util.json")
-
+-- With a token cache these are sections of the account store
+-- (store.lua: one private file per account), read and written
+-- under its one lock, so that what one process decides (a login, a
+-- request) is seen by the next one. Without a token cache the ledger is a
+-- table in the client. Each section is checked when read (store.lua);
+-- each section's owner (guard.lua, budget.lua, reads.lua, mfa.lua,
+-- owned.lua) keeps its own fields.
 local M = {}
 
-M.VERSION = 1
-
--- A ledger is a few kilobytes; anything much larger is not ours.
-local MAX_SIZE = 512 * 1024
-
---- The ledger file of a token cache (its `path` and `account` key).
-function M.path(store)
-  return store.path .. "." .. store.account:sub(1, 16) .. ".ledger"
-end
-
-local function empty(account)
-  return { version = M.VERSION, account = account }
-end
-
--- The file's content, or an empty ledger when it is missing or not ours.
-local function read(path, account)
-  local f = io.open(path, "rb")
-  if not f then
-    return empty(account)
-  end
-  local text = f:read(MAX_SIZE + 1)
-  f:close()
-  local t = text and #text <= MAX_SIZE and json.decode(text)
-  if type(t) ~= "table" or t.version ~= M.VERSION or t.account ~= account then
-    return empty(account)
-  end
-  return t
-end
-
 --- A client's own ledger: the one used without a token cache (or when
--- its lock cannot be had). The client keeps it as `_ledger`.
+-- the store's lock cannot be had). The client keeps it as `_ledger`.
 function M.new()
-  return empty(nil)
+  return {}
 end
 
 --- The ledger as it is now, without the lock (for display only).
@@ -55,75 +24,69 @@ function M.peek(client)
   if not store then
     return client._ledger
   end
-  return read(M.path(store), store.account)
+  return (store:content(client._log))
 end
 
--- The client's own ledger (no cache, or its lock could not be had).
-local function own(client, fn)
-  return select(2, fn(client._ledger))
+-- Nothing to save without a store: the client's own ledger is in memory.
+local function saved_in_memory()
+  return true
 end
 
--- The ledgers being updated, by cache: an update inside an update (the
--- budget paying for a login's requests) works on the same table.
-local open_ledgers = setmetatable({}, { __mode = "k" })
-
--- Reads the ledger, runs `fn` on it and writes it back when asked; the
--- caller holds the lock.
-local function run(client, store, fn)
-  local path = M.path(store)
-  local open = { t = read(path, store.account) }
-  open_ledgers[store] = open
-  local results = table.pack(pcall(fn, open.t))
-  open_ledgers[store] = nil
-  if results[1] and (results[2] or open.dirty) then
-    local ok, werr = native.write_private(path, json.encode(open.t))
-    if not ok then
-      client._log("warn", "ledger not saved: %s", werr)
+-- The client's own ledger (no cache, or its lock could not be had); `why`:
+-- the store could not be used, and a step that must be on disk fails.
+local function own(client, fn, why)
+  local save_now = saved_in_memory
+  if why then
+    save_now = function()
+      return nil, why
     end
   end
-  if not results[1] then
-    error(results[2], 0)
-  end
-  return table.unpack(results, 3, results.n)
+  return select(2, fn(client._ledger, save_now))
 end
 
---- Runs `fn(ledger)` on the account's ledger under the cache's lock (the
--- one a guard already holds, or taken for the call) and writes it back
--- when `fn` returns `dirty` first; `update` returns what `fn` returns after
--- it. With `session`, the lock is taken as the cache's guard, which saves
--- the session when released (a login runs inside `fn`); otherwise `fn`
--- must not send anything. When the lock cannot be had, `fn` runs on the
--- client's own ledger.
+local pack = table.pack or function(...)
+  return { n = select("#", ...), ... }
+end
+local unpack = table.unpack or rawget(_G, "unpack")
+
+--- Runs `fn(ledger, save_now)` on the account's ledger under the store's
+-- lock (the one a guard already holds, or taken for the call) and writes
+-- it back when `fn` returns `dirty` first; `update` returns what `fn`
+-- returns after it. `save_now()` writes the ledger at once and returns true
+-- or `nil, message` (a step that must be on disk before the next one: the
+-- lock-out guard's mark before a login). With `session`, the lock is taken
+-- as the cache's guard, which saves the session when released (a login
+-- runs inside `fn`); otherwise `fn` must not send anything. When the lock
+-- cannot be had, `fn` runs on the client's own ledger and `save_now()`
+-- fails.
 function M.update(client, fn, session)
   local store = client._cache
   if not store then
     return own(client, fn)
   end
-  local open = open_ledgers[store]
-  if open then
-    local results = table.pack(fn(open.t))
-    open.dirty = open.dirty or results[1]
-    return table.unpack(results, 2, results.n)
-  end
   local results
-  if session and not store.held then
-    local guard = store:guard(client, true)
+  if session and not store.held and not store.open_doc then
+    local guard, err, here = store:guard(client, true)
     if guard then
-      results = table.pack(pcall(run, client, store, fn))
+      results = pack(pcall(store.update, store, client._log, fn))
       guard:release()
       if not results[1] then
         error(results[2], 0)
       end
+      results = pack(unpack(results, 2, results.n))
+    elseif not here then
+      results = { nil, err }
     end
-  else
-    results = table.pack(store:locked(run, client, store, fn))
   end
-  if not (results and results[1]) then
-    client._log("warn", "ledger: %s; using this process's own",
-      results and results[2] or "the token cache's lock could not be had")
-    return own(client, fn)
+  -- `here`: another client of this process holds the lock; it cannot be
+  -- writing now (one thread), and every write is atomic
+  results = results or pack(store:update(client._log, fn))
+  if not results[1] then
+    local why = ("the account store's lock could not be had (%s)"):format(tostring(results[2]))
+    client._log("warn", "account store %s: %s; using this process's own ledger", store.path, why)
+    return own(client, fn, why)
   end
-  return table.unpack(results, 2, results.n)
+  return unpack(results, 2, results.n)
 end
 
 return M

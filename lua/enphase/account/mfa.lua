@@ -25,7 +25,7 @@ local HOW = "call client:login{otp=CODE} or run `enphase login --otp CODE`"
 
 -- The login under way in the ledger, when usable at `now`.
 local function pending(t, now)
-  local p = t.mfa_pending
+  local p = t.mfa
   if type(p) ~= "table" or type(p.started) ~= "number" or type(p.sent) ~= "number"
     or type(p.csrf) ~= "string" or type(p.cookies) ~= "table" then
     return nil
@@ -64,7 +64,7 @@ function M.start(client, t, refusal)
     return false, nil, err, kind
   end
   local now = client._clock()
-  t.mfa_pending = { started = now, sent = now, csrf = csrf,
+  t.mfa = { started = now, sent = now, csrf = csrf,
                     cookies = json.array(session:export_state().cookies or {}) }
   client._log("info", "a one-time code was sent for the multi-factor login")
   return true, nil, ("the account uses multi-factor authentication: Enlighten sent a one-time "
@@ -94,7 +94,7 @@ function M.continue(client, t, g, opts)
   if session:secrets().csrf ~= p.csrf then -- another process started it
     local ok, err, kind = session:resume_login(p.cookies)
     if not ok then
-      t.mfa_pending = nil
+      t.mfa = nil
       return true, nil, "the multi-factor login under way could not be resumed: " .. err, kind
     end
   end
@@ -107,7 +107,7 @@ function M.continue(client, t, g, opts)
     local ok, err, kind = budget.call(client, 1, "mfa_send", p.csrf)
     if not ok then
       if kind == "locked" then
-        t.mfa_pending = nil
+        t.mfa = nil
       end
       return kind == "locked", nil, err, kind
     end
@@ -118,7 +118,7 @@ function M.continue(client, t, g, opts)
   local ok, err, kind = budget.call(client, 2, "mfa_validate", p.csrf, otp)
   now = client._clock()
   if ok then
-    t.mfa_pending = nil
+    t.mfa = nil
     lockout.record(client._cfg, g, now, true)
     g.mfa = true -- when this session dies, only an explicit login helps
     cache.changed(client)
@@ -126,7 +126,7 @@ function M.continue(client, t, g, opts)
     return true, true
   end
   if kind == "locked" then
-    t.mfa_pending = nil
+    t.mfa = nil
     lockout.record(client._cfg, g, now, false, kind, err)
     return true, nil, lockout.refused_message(g, err, now), kind
   end

@@ -148,7 +148,9 @@ local function context(command, parsed, io_)
     opts.clock, opts.sleep = io_.clock or opts.clock, io_.sleep or opts.sleep
     local verbose = parsed.options.verbose
     opts.log = function(level, line) -- lines come scrubbed (log.lua)
-      if verbose or (level == "warn" and line:find("^token cache")) then
+      -- the files' own troubles are told even without --verbose
+      if verbose or (level == "warn" and (line:find("^token cache") or line:find("^account store")))
+      then
         io_.stderr:write(("enphase: %s: %s\n"):format(level, line))
       end
     end
