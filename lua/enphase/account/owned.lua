@@ -12,8 +12,9 @@
 -- only this module reads or fills it.)
 --
 -- A record: `{mode="cfg"|"dtg"|"rbd", start_time=, end_time=, days=,
--- expires=<epoch, timed windows only>, turned_on=<the timed action turned
--- the mode on>}`.
+-- created=<epoch>, expires=<epoch, timed windows only>, turned_on=<the
+-- timed action turned the mode on, or was about to>}`, kept by schedule
+-- id, or by `?<mode>` while a timed action has not learnt its window's id.
 local M = {}
 
 local function site_key(client)
@@ -73,6 +74,56 @@ function M.add(client, id, record)
   end)
 end
 
+--- The key of a timed action's record before its window has an id (one
+-- at a time per mode: a repeat replaces it).
+function M.pending_key(mode)
+  return "?" .. mode
+end
+
+--- True when `key` is a record waiting for its window's id.
+function M.is_pending(key)
+  return key:sub(1, 1) == "?"
+end
+
+--- Merges `fields` into the record of `key` (when it is still there).
+function M.amend(client, key, fields)
+  update(client, function(records)
+    local r = records[key]
+    if not r then
+      return false
+    end
+    for k, v in pairs(fields) do
+      r[k] = v
+    end
+    return true
+  end)
+end
+
+--- The pending record of `key` gets its window's `id`: it is kept by id.
+function M.complete(client, key, id)
+  update(client, function(records)
+    local r = records[key]
+    if not r then
+      return false
+    end
+    records[key], records[id] = nil, r
+    return true
+  end)
+end
+
+-- The window of a pending record in `list`: the one of its mode with its
+-- times and days that no other record claims.
+local function match(list, r, records)
+  for _, s in ipairs(list[r.mode] or {}) do
+    if not records[s.id] and s.start_time == r.start_time and s.end_time == r.end_time
+      and table.concat(s.days or {}, ",") == table.concat(r.days or {}, ",") then
+      return s.id
+    end
+  end
+  return nil
+end
+M.match = match
+
 -- Drops the records whose id `gone(id)` names.
 local function drop(client, gone)
   update(client, function(records)
@@ -99,16 +150,33 @@ function M.forget(client, ids)
 end
 
 --- Drops the records whose schedule is not in `list` (a parsed schedule
--- list: {cfg=, dtg=, rbd=}).
-function M.prune(client, list)
+-- list: {cfg=, dtg=, rbd=}) asked for at `listed_at`: never one younger
+-- than the list (another process may have added its window after the
+-- server answered). A timed action's pending record whose window is in the
+-- list gets its id (the process that added it died first); one whose
+-- window is not there waits for its expiry (timed.lua removes it).
+function M.prune(client, list, listed_at)
   local present = {}
   for _, mode in ipairs({ "cfg", "dtg", "rbd" }) do
     for _, s in ipairs(list[mode] or {}) do
       present[s.id] = true
     end
   end
-  drop(client, function(id)
-    return not present[id]
+  update(client, function(records)
+    local changed = false
+    for key, r in pairs(records) do
+      if M.is_pending(key) then
+        local id = match(list, r, records)
+        if id then
+          records[key], records[id] = nil, r
+          changed = true
+        end
+      elseif not present[key] and not (r.created and listed_at and r.created > listed_at) then
+        records[key] = nil
+        changed = true
+      end
+    end
+    return changed
   end)
 end
 

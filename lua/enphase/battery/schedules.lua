@@ -116,9 +116,10 @@ end
 -- schedule is `{id, type, start_time, end_time, limit, days, timezone,
 -- enabled, status}` plus every field the server sent.
 function M.schedules(client)
+  local listed_at = client.ctx.clock()
   local list, err, kind = fetch(client)
   if list and not list.dry then
-    owned.prune(client, list)
+    owned.prune(client, list, listed_at)
   end
   return list, err, kind
 end
@@ -276,12 +277,9 @@ local function create(client, s, before)
   end)
 end
 
---- Adds a schedule `{type=, start_time=, end_time=, days=, limit=, timezone=}`
--- (limit defaults to 100 for CFG and 6 for DTG; timezone to the site's).
--- Returns `id, "applied"`, or `nil, msg, kind` ("pending" with the id as a
--- fourth value when the server has not applied it yet; "conflict" with the
--- server's code as a fourth value).
-function M.add_schedule(client, spec)
+-- add_schedule; `on_added(id)` (optional) records the new schedule
+-- instead of a plain ownership record (a timed action's own record).
+local function add(client, spec, on_added)
   local s, err, kind = checked_schedule(client, spec)
   if not s then
     return nil, err, kind
@@ -308,9 +306,11 @@ function M.add_schedule(client, spec)
     return nil, res.label .. ": the answer carries no scheduleId", "protocol"
   end
   client.ctx.log("info", "added %s schedule %s", s.type, id)
-  if not res.dry then
+  if on_added and not res.dry then
+    on_added(id)
+  elseif not res.dry then -- a dry run records nothing
     owned.add(client, id, { mode = s.type:lower(), start_time = s.start_time,
-                            end_time = s.end_time, days = s.days })
+                            end_time = s.end_time, days = s.days, created = client.ctx.clock() })
   end
   local state, serr, skind = settle(client, id)
   if not state then
@@ -318,6 +318,18 @@ function M.add_schedule(client, spec)
   end
   return id, state
 end
+
+--- Adds a schedule `{type=, start_time=, end_time=, days=, limit=, timezone=}`
+-- (limit defaults to 100 for CFG and 6 for DTG; timezone to the site's).
+-- Returns `id, "applied"`, or `nil, msg, kind` ("pending" with the id as a
+-- fourth value when the server has not applied it yet; "conflict" with the
+-- server's code as a fourth value).
+function M.add_schedule(client, spec)
+  return add(client, spec)
+end
+
+--- For timed.lua, not a client method (a table, not a function).
+M.internal = { add = add }
 
 -- The fields of an update, each checked on its own (before anything is
 -- sent); the whole schedule is checked once merged with the current one.

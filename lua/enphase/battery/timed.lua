@@ -17,65 +17,119 @@ local tz = require("enphase.util.tz")
 
 local M = {}
 
+-- A step of a timed action, in the debug log (the specs' kill points).
+local function step(client, mode, what)
+  client.ctx.log("debug", "timed %s: %s", mode, what)
+end
+
 local function hhmm(minute)
   return ("%02d:%02d"):format(minute // 60, minute % 60)
 end
 
---- Removes the library's timed windows that have ended. Returns the number
--- removed, or `nil, message, kind`. Sends nothing when none has ended.
-function M.remove_expired(client)
-  local now = client.ctx.clock()
-  local expired = {}
-  for id, r in pairs(owned.records(client)) do
+-- The timed records of `records` (key -> record) that have ended at `now`.
+local function ended(records, now)
+  local out = {}
+  for key, r in pairs(records) do
     if r.expires and r.expires <= now then
-      expired[id] = r
+      out[key] = r
     end
   end
-  if next(expired) == nil then
+  return out
+end
+
+-- The window of record `key` in `list`: its id, or nil when it is gone (a
+-- pending record: the window of its times no other record claims).
+local function window_of(list, key, r, records)
+  if owned.is_pending(key) then
+    return owned.match(list, r, records)
+  end
+  for _, s in ipairs(list[r.mode] or {}) do
+    if s.id == key then
+      return key
+    end
+  end
+  return nil
+end
+
+-- Turns `mode` off when a timed action turned it on and no other window
+-- of that mode is left, then waits as the seed's October 2025 rule asks
+-- (toggle first, delete 2-3 s later).
+local function turn_off_first(client, r, others_left)
+  if not r.turned_on or others_left > 0 then
+    return true
+  end
+  local on = settings.settings(client)
+  if on and settings.TOGGLES[r.mode].read(on) then
+    local ok, terr, tkind = settings.toggle(client, r.mode, false)
+    if not ok then
+      return nil, terr, tkind
+    end
+    api.wait(client, client.ctx.config.toggle_delete_delay,
+      "the seed's October 2025 rule: toggle first, then delete 2-3 s later")
+  end
+  return true
+end
+
+-- Deletes the windows of the records `which` (key -> record) found in
+-- `list`, turning their mode off first when they turned it on, and forgets
+-- the records. Returns the number deleted, or `nil, message, kind`.
+local function remove_windows(client, list, which, records)
+  local ids, removed, gone = {}, 0, {}
+  for key, r in pairs(which) do
+    ids[key] = window_of(list, key, r, records)
+  end
+  local leaving = {}
+  for _, id in pairs(ids) do
+    leaving[id] = true
+  end
+  for key, r in pairs(which) do
+    local id = ids[key]
+    if id then
+      local left = 0
+      for _, s in ipairs(list[r.mode]) do
+        if not leaving[s.id] then
+          left = left + 1
+        end
+      end
+      local ok, err, kind = turn_off_first(client, r, left)
+      if not ok then
+        return nil, err, kind
+      end
+      ok, err, kind = schedules.delete_schedule(client, id)
+      if not ok then
+        return nil, err, kind
+      end
+      removed = removed + 1
+      client.ctx.log("info", "removed the timed %s window %s-%s", r.mode, r.start_time, r.end_time)
+    end
+    gone[#gone + 1] = key
+  end
+  if not client.ctx.dry then
+    owned.forget(client, gone)
+  end
+  return removed
+end
+
+--- Removes the library's timed windows that have ended, those of timed
+-- actions that failed or were killed half-way included. Returns the number
+-- removed, or `nil, message, kind`. Sends nothing when none has ended.
+function M.remove_expired(client)
+  if next(ended(owned.records(client), client.ctx.clock())) == nil then
     return 0
   end
   local list, err, kind = schedules.schedules(client)
   if not list then
     return nil, err, kind
   end
-  local removed, gone = 0, {}
-  for id, r in pairs(expired) do
-    local left = 0
-    local present = false
-    for _, s in ipairs(list[r.mode]) do
-      if s.id == id then
-        present = true
-      elseif not expired[s.id] then
-        left = left + 1
-      end
-    end
-    if not present then
-      gone[#gone + 1] = id
-    else
-      if r.turned_on and left == 0 then
-        local on = settings.settings(client)
-        if on and settings.TOGGLES[r.mode].read(on) then
-          local ok, terr, tkind = settings.toggle(client, r.mode, false)
-          if not ok then
-            return nil, terr, tkind
-          end
-          api.wait(client, client.ctx.config.toggle_delete_delay,
-            "the seed's October 2025 rule: toggle first, then delete 2-3 s later")
-        end
-      end
-      local ok, derr, dkind = schedules.delete_schedule(client, id)
-      if not ok then
-        return nil, derr, dkind
-      end
-      removed = removed + 1
-      client.ctx.log("info", "removed the ended timed %s window %s-%s", r.mode, r.start_time,
-        r.end_time)
-    end
-  end
-  if not client.ctx.dry then
-    owned.forget(client, gone)
-  end
-  return removed
+  local records = owned.records(client) -- the list may have completed some
+  return remove_windows(client, list, ended(records, client.ctx.clock()), records)
+end
+
+-- A failure after the window was recorded: the message says what is left.
+local function left_behind(window, expires, err)
+  return ("%s (the window %s-%s was added; it is removed by the first run after it ends at %s, "
+    .. "or replaced when the action is run again)"):format(err, window.start_time,
+    window.end_time, os.date("!%Y-%m-%d %H:%M:%SZ", math.floor(expires)))
 end
 
 local function timed(client, mode, minutes, opts)
@@ -145,43 +199,66 @@ local function timed(client, mode, minutes, opts)
   if not checked then
     return nil, verr, "input"
   end
-  -- Our own earlier timed windows of that mode that overlap this one give
-  -- way; a user's window is never touched (add_schedule refuses the overlap).
+  -- A repeat replaces: our earlier timed windows of that mode (those of a
+  -- run that failed half-way included) give way; a user's window is never
+  -- touched (add_schedule refuses the overlap).
   local list, lerr, lkind = schedules.schedules(client)
   if not list then
     return nil, lerr, lkind
   end
   local mine = owned.records(client)
-  for _, s in ipairs(list[mode]) do
-    local r = mine[s.id]
-    if r and r.expires and validate.overlaps(checked, s) then
-      local ok, derr, dkind = schedules.delete_schedule(client, s.id)
-      if not ok then
-        return nil, derr, dkind
-      end
+  local earlier, inherited = {}, nil
+  for key, r in pairs(mine) do
+    if r.mode == mode and r.expires then
+      earlier[key] = r
+      inherited = inherited or r.turned_on -- the mode is on because of us
     end
   end
-  local id, state, akind, pending_id = schedules.add_schedule(client, window)
+  if next(earlier) then
+    local ok, derr, dkind = remove_windows(client, list, earlier, mine)
+    if not ok then
+      return nil, derr, dkind
+    end
+  end
+  -- The transaction: the intent and its expiry are on disk before the
+  -- window is added; whatever happens next (a failure, a kill), the next
+  -- run finishes the record or removes the window once it has ended.
+  local expires = now - lt.sec + minutes * 60
+  local key = owned.pending_key(mode)
+  if not client.ctx.dry then
+    owned.add(client, key, { mode = mode, start_time = window.start_time,
+      end_time = window.end_time, days = window.days, expires = expires, created = now,
+      turned_on = inherited or nil })
+  end
+  step(client, mode, "intent recorded")
+  local recorded = key
+  local id, state, akind, pending_id = schedules.internal.add(client, window, function(new_id)
+    step(client, mode, "window added")
+    owned.complete(client, key, new_id)
+    recorded = new_id
+  end)
   if not id then
+    if recorded ~= key or pending_id then
+      state = left_behind(window, expires, state)
+    elseif (akind == "input" or akind == "conflict") and not client.ctx.dry then
+      owned.forget(client, { key }) -- refused: no window was added
+    end
     return nil, state, akind, pending_id
   end
-  local expires = now - lt.sec + minutes * 60
   local spec = settings.TOGGLES[mode]
   local before, serr, skind = settings.settings(client)
   if not before then
-    return nil, serr, skind
+    return nil, left_behind(window, expires, serr), skind
   end
-  local turned_on = false
   if not spec.read(before) then
+    if not client.ctx.dry then
+      owned.amend(client, id, { turned_on = true }) -- before: a kill must not leave it on
+    end
     local ok, terr, tkind = settings.toggle(client, mode, true)
     if not ok then
-      return nil, terr, tkind
+      return nil, left_behind(window, expires, terr), tkind
     end
-    turned_on = true
-  end
-  if not client.ctx.dry then
-    owned.add(client, id, { mode = mode, start_time = window.start_time,
-      end_time = window.end_time, days = window.days, expires = expires, turned_on = turned_on })
+    step(client, mode, "mode turned on")
   end
   client.ctx.log("info", "%s on for %d minutes: window %s-%s (%s)", mode, minutes, window.start_time,
     window.end_time, zone)
@@ -205,14 +282,19 @@ end
 
 --- The library's own schedules on this site: a list of `{id, mode,
 -- start_time, end_time, days, expires}` (expires only for timed windows).
+-- A timed action that has not learnt its window's id yet has no `id` and
+-- `pending = true`.
 function M.own_schedules(client)
-  local out = {}
-  for id, r in pairs(owned.records(client)) do
-    out[#out + 1] = { id = id, mode = r.mode, start_time = r.start_time, end_time = r.end_time,
-                      days = r.days, expires = r.expires }
+  local out, keys = {}, {}
+  for key, r in pairs(owned.records(client)) do
+    local pending = owned.is_pending(key)
+    out[#out + 1] = { id = not pending and key or nil, mode = r.mode, start_time = r.start_time,
+                      end_time = r.end_time, days = r.days, expires = r.expires,
+                      pending = pending or nil }
+    keys[out[#out]] = key
   end
   table.sort(out, function(a, b)
-    return a.id < b.id
+    return keys[a] < keys[b]
   end)
   return out
 end
