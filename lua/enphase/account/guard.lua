@@ -98,10 +98,11 @@ end
 -- `fingerprint(salt)` (optional) is the password's fingerprint now: after
 -- bad credentials only the password that failed is refused.
 function M.blocked(g, now, fingerprint)
-  local now_print = g.kind == "auth" and g.fingerprint and g.salt and fingerprint
+  local pausing = g.until_at and now < g.until_at
+  local now_print = pausing and g.kind == "auth" and g.fingerprint and g.salt and fingerprint
     and fingerprint(g.salt)
   local other_password = now_print and now_print ~= g.fingerprint
-  if g.until_at and now < g.until_at and not other_password then
+  if pausing and not other_password then
     return ("%s; %s"):format(g.message or "login refused", wait_text(g, now)), g.kind or "auth"
   end
   if g.mfa then

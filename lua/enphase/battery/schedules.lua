@@ -328,7 +328,7 @@ function M.add_schedule(client, spec)
   return add(client, spec)
 end
 
---- For timed.lua, not a client method (a table, not a function).
+-- For timed.lua, not a client method (a table, not a function).
 M.internal = { add = add }
 
 -- The fields of an update, each checked on its own (before anything is
