@@ -95,7 +95,7 @@ function M.new(opts)
     return list
   end
   self._log = logger.new(cfg.log, self._secrets)
-  -- The password's fingerprint for the lock-out guard (lockout.lua): it
+  -- The password's fingerprint for the lock-out guard (account/guard.lua): it
   -- remembers the password that failed by this, never by itself.
   function self._fingerprint(salt)
     return password and require("enphase.account.guard").fingerprint(password, salt)
