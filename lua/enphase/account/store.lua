@@ -436,10 +436,11 @@ end
 -- (one of them may hold the lock): try, and wait on the engine's timer
 -- between tries.
 function Store:lock()
-  local engine = require("enphase.transport.engine")
+  -- not loaded: no operation is running (a warm start loads no engine)
+  local engine = package.loaded["enphase.transport.engine"]
   local key = lock_key(self.path)
   local lock, err
-  if not engine.current() then
+  if not (engine and engine.current()) then
     if held_here[key] then
       return nil, "its lock is held by another client of this process", true
     end
