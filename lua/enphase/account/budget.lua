@@ -123,7 +123,7 @@ function M.room_in(client, n)
   local cfg = client._cfg
   local t = ledger.peek(client)
   local now = math.floor(client._clock())
-  local list = stamps({ budget = t.budget }, now - cfg.budget_window)
+  local list = stamps({ budget = t.budget }, now - cfg.budget_window, now)
   local used = used_of(list)
   if used + n <= cfg.budget then
     return 0
