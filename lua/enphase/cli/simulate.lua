@@ -265,6 +265,10 @@ M.simulate = {
       end
       runs[i] = run
     end
+    local status = sys.read("/proc/self/status")
+    local peak = { command = status and tonumber(status:match("VmHWM:%s*(%d+)")),
+                   simulator = sim:peak_rss() }
+    local cpu = { command = os.clock(), simulator = sim:cpu_seconds() }
     sim:stop()
     if failed then
       return nil, failed, "protocol"
@@ -330,7 +334,8 @@ M.simulate = {
       end
       ctx.out(output.json({ days = v.days, start = v.start, finish = v.finish,
                             timezone = v.zone, currency = v.currency, seconds = elapsed,
-                            runs = list, out = v.out }))
+                            runs = list, out = v.out, peak_rss_kib = peak,
+                            cpu_seconds = cpu }))
     else
       ctx.out(text)
       ctx.out("")

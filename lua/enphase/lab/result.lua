@@ -46,32 +46,32 @@ M.CSV_HEADER = "time,start,pv_w,load_w,grid_w,battery_w,soc,import_price,export_
   .. "pv_wh,load_wh,import_wh,export_wh,charge_wh,discharge_wh,loss_wh,cost,reserve,mode,"
   .. "cfg_min,dtg_min,rbd_min,profile_min,limit"
 
--- "+01:00" for 3600 s east of UTC.
+-- "+01:00" for 3600 s east of UTC (made once per offset).
+local offsets = {}
 local function utc_offset(seconds)
-  local sign = seconds < 0 and "-" or "+"
-  local a = math.abs(seconds)
-  return ("%s%02d:%02d"):format(sign, math.floor(a / 3600), math.floor(a % 3600 / 60))
+  local text = offsets[seconds]
+  if not text then
+    local a = math.abs(seconds)
+    text = ("%s%02d:%02d"):format(seconds < 0 and "-" or "+", math.floor(a / 3600),
+      math.floor(a % 3600 / 60))
+    offsets[seconds] = text
+  end
+  return text
 end
 
 --- The CSV line of `row` in zone `zone`: local time with its UTC offset first.
 function M.csv_line(row, zone)
-  local lt = tz.local_time(zone, row.start)
-  local hours = row.seconds / 3600
-  local function watts(wh)
-    return hours > 0 and wh / hours or 0
-  end
-  local function minutes(s)
-    return (s or 0) / 60
-  end
-  return ("%04d-%02d-%02dT%02d:%02d%s,%d,%.0f,%.0f,%.0f,%.0f,%.2f,%.4f,%.4f,"
+  local offset = tz.offset(zone, row.start) or 0
+  local per_hour = row.seconds > 0 and 3600 / row.seconds or 0 -- Wh to mean W
+  return ("%s%s,%d,%.0f,%.0f,%.0f,%.0f,%.2f,%.4f,%.4f,"
     .. "%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.2f,%.5f,%d,%s,%.1f,%.1f,%.1f,%.1f,%s"):format(
-    lt.year, lt.month, lt.day, lt.hour, lt.min, utc_offset(lt.offset), row.start,
-    watts(row.pv_wh), watts(row.load_wh), watts(row.import_wh - row.export_wh),
-    watts(row.discharge_wh - row.charge_wh), row.soc_end or 0, row.import_price,
+    os.date("!%Y-%m-%dT%H:%M", math.floor(row.start + offset)), utc_offset(offset), row.start,
+    row.pv_wh * per_hour, row.load_wh * per_hour, (row.import_wh - row.export_wh) * per_hour,
+    (row.discharge_wh - row.charge_wh) * per_hour, row.soc_end or 0, row.import_price,
     row.export_price, row.pv_wh, row.load_wh, row.import_wh, row.export_wh, row.charge_wh,
     row.discharge_wh, row.loss_wh, row.cost, row.reserve or 0, tostring(row.mode or ""),
-    minutes(row.cfg_seconds), minutes(row.dtg_seconds), minutes(row.rbd_seconds),
-    minutes(row.profile_seconds), row.limit and ("%d"):format(row.limit) or "")
+    (row.cfg_seconds or 0) / 60, (row.dtg_seconds or 0) / 60, (row.rbd_seconds or 0) / 60,
+    (row.profile_seconds or 0) / 60, row.limit and ("%d"):format(row.limit) or "")
 end
 
 local Writer = {}

@@ -4,6 +4,7 @@
 -- --watch-pid, should this process die first).
 local socket = require("socket")
 local json = require("enphase.util.json")
+local cjson = require("cjson.safe")
 local sys = require("enphase.lab.sys")
 
 local M = {}
@@ -120,8 +121,10 @@ local function receive_response(sock)
 end
 
 --- One control call: JSON in and out. Returns the decoded answer or nil
--- and a message.
-function Sim:control(method, path, body)
+-- and a message. `plain`: decoded by lua-cjson as it is, without the
+-- library's repairs (integers back, empty arrays): for the bulk rows of a
+-- long run, whose numbers are all read as numbers.
+function Sim:control(method, path, body, plain)
   local payload = body ~= nil and json.encode(body) or ""
   local request = ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     .. "Content-Length: %d\r\n\r\n%s"):format(method, path, #payload, payload)
@@ -135,7 +138,12 @@ function Sim:control(method, path, body)
     if self.sock and self.sock:send(request) then
       local status, text = receive_response(self.sock)
       if status then
-        local v = json.decode(text)
+        local v
+        if plain then
+          v = cjson.decode(text)
+        else
+          v = json.decode(text)
+        end
         if status ~= 200 or type(v) ~= "table" then
           return nil, ("simulator %s %s: %d %s"):format(method, path, status, text:sub(1, 200))
         end
@@ -151,6 +159,27 @@ function Sim:control(method, path, body)
     end
   end
   return nil, ("simulator %s %s: no answer"):format(method, path)
+end
+
+--- The simulator's peak resident memory (KiB, VmHWM; Linux), or nil.
+function Sim:peak_rss()
+  local status = self.pid and sys.read(("/proc/%d/status"):format(self.pid))
+  return status and tonumber(status:match("VmHWM:%s*(%d+)"))
+end
+
+--- The CPU seconds (user + system) the simulator used so far (Linux,
+-- at 100 ticks a second), or nil.
+function Sim:cpu_seconds()
+  local stat = self.pid and sys.read(("/proc/%d/stat"):format(self.pid))
+  local rest = stat and stat:match("%) (.*)")
+  if not rest then
+    return nil
+  end
+  local fields = {}
+  for x in rest:gmatch("%S+") do
+    fields[#fields + 1] = x
+  end
+  return (tonumber(fields[12]) + tonumber(fields[13])) / 100
 end
 
 --- Stops the simulator and removes its files.

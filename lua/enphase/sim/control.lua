@@ -22,9 +22,11 @@
 --                                {"at":EPOCH}, and/or {"freeze":true|false}
 --                                (frozen, only advance/offset/at move it)
 --                                -> {"ok":true,"now":T,"offset":S,"frozen":B}
---   GET  /__sim/house[?email=E][&since=EPOCH][&until=EPOCH]
+--   GET  /__sim/house[?email=E][&since=EPOCH][&until=EPOCH][&rows=1]
 --                                -> the house of E (default: the first account):
---                                {config, soc, energy_kwh, t, buckets=[...]}
+--                                {config, soc, energy_kwh, t, buckets=[...]};
+--                                rows=1: {fields=[...], rows=[[...]...]} instead
+--                                (compact, for enphase simulate's long runs)
 --   POST /__sim/house            {load?, solar?, tariff? (CSV text), capacity_kwh?,
 --                                 max_charge_kw?, max_discharge_kw?, efficiency?,
 --                                 batteries?, initial_soc?, start? (epoch),

@@ -20,7 +20,7 @@ local rules = require("enphase.sim.rules")
 local M = {}
 
 M.BUCKET = 900
-M.KEEP_BUCKETS = 96 * 40        -- history kept (40 days)
+M.KEEP_BUCKETS = 96 * 8         -- history kept (8 days: a week and today)
 M.MAX_CATCH_UP = 400 * 86400    -- a longer clock jump skips instead of integrating
 
 M.DEFAULTS = {
@@ -224,10 +224,20 @@ end
 
 -- The inputs at epoch t: local time, wall seconds, PV and load (kW), the
 -- tariff row.
+-- The local time is what the rules read of it (minute_of_day, wday), made
+-- without os.date; the zone's offset is looked up once per bucket (every
+-- zone changes its offset on a quarter hour of UTC).
 local function inputs(self, t)
   local cfg = self.cfg
-  local lt = tz.local_time(self.acct.timezone, t) or tz.local_time("UTC", t)
-  local wall = t + lt.offset
+  local bucket = t - t % M.BUCKET
+  if self.offset_bucket ~= bucket or self.offset_zone ~= self.acct.timezone then
+    self.offset_bucket, self.offset_zone = bucket, self.acct.timezone
+    self.offset = tz.offset(self.acct.timezone, bucket) or 0
+  end
+  local wall = t + self.offset
+  local days = math.floor(wall / 86400)
+  local lt = { minute_of_day = math.floor(wall % 86400 / 60), wday = (days + 3) % 7 + 1,
+               offset = self.offset }
   return lt, wall, cfg.solar:at_wall(wall).watts / 1000, cfg.load:at_wall(wall).watts / 1000,
     cfg.tariff:at_wall(wall)
 end
@@ -283,16 +293,36 @@ function House:advance(now)
     local lt, wall, pv, load, price = inputs(self, t)
     local e = segment_end(self, t, lt, wall, now)
     local d = rules.decide(self, t, lt, price, pv, load, (e - t) / 3600)
-    if d.capped then
-      -- reaches a limit within the segment: minute by minute
-      while t < e do
+    if not d.capped then
+      apply(self, t, e - t, d, price, pv, load)
+      t = e
+    else
+      -- a limit is reached within the segment: as a house stepped every
+      -- minute would, full power for the whole minutes that stay off it
+      -- (found by bisection: a decision over k minutes that is not capped
+      -- is the same in each of them), then the minute that lands on it
+      local whole = 0
+      if t % 60 == 0 then
+        local lo, hi = 0, math.floor((e - t) / 60) - 1
+        while lo < hi do
+          local mid = math.floor((lo + hi + 1) / 2)
+          if rules.decide(self, t, lt, price, pv, load, mid / 60).capped then
+            hi = mid - 1
+          else
+            lo = mid
+          end
+        end
+        whole = lo
+      end
+      if whole > 0 then
+        apply(self, t, whole * 60, rules.decide(self, t, lt, price, pv, load, whole / 60), price,
+          pv, load)
+        t = t + whole * 60
+      else
         local next_t = math.min(e, t - t % 60 + 60)
         step(self, t, next_t - t)
         t = next_t
       end
-    else
-      apply(self, t, e - t, d, price, pv, load)
-      t = e
     end
   end
   self.t = now
