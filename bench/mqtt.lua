@@ -10,13 +10,15 @@
 --   * messages per poll: what a watcher sees between a refresh and the
 --     poll's last message, and the requests the poll cost.
 -- Nothing passes or fails here; the table is the result.
+-- Run: lua5.4 bench/mqtt.lua
+package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "?.lua;" .. package.path
 local B = require("common")
 local brokers = require("helpers.broker")
 local socket = require("socket")
 local mqtt = require("enphase.mqtt")
 
 local WINDOW = tonumber(os.getenv("BENCH_MQTT_WINDOW") or "") or 120
-local COMMANDS = math.tointeger(tonumber(os.getenv("BENCH_MQTT_COMMANDS") or "")) or 10
+local COMMANDS = math.floor(tonumber(os.getenv("BENCH_MQTT_COMMANDS") or "") or 10)
 local SITE = B.SITE
 local BASE = "enphase/" .. SITE
 
@@ -63,6 +65,14 @@ local cpu1, t1 = B.process_cpu(pid), socket.gettime()
 local idle_share = (cpu1 - cpu0) / (t1 - t0) * 100
 local polls_in_window = #watch:on(BASE .. "/soc") - 1
 local rss, hwm = status_kb(pid, "VmRSS"), status_kb(pid, "VmHWM")
+local anon, file = status_kb(pid, "RssAnon"), status_kb(pid, "RssFile")
+-- PSS: shared library pages divided among the processes that map them
+local pss = tonumber((B.read_file("/proc/" .. pid .. "/smaps_rollup") or ""):match("\nPss:%s*(%d+)"))
+-- what the libraries cost alone: a bare Lua with the two C modules loaded
+local bare = B.sh(("cd %s && lua5.4 -e %s"):format(B.shell_quote(B.ROOT), B.shell_quote(
+  "package.cpath='build/?.so;'..package.cpath; require('enphase.core'); require('enphase.mqtt'); "
+  .. "print((io.open('/proc/self/status'):read('a'):match('VmRSS:%s*(%d+)')))")))
+local bare_rss = tonumber(bare:match("%d+"))
 
 -- messages and requests per poll: a refresh, then the poll's last message
 local seen = #watch:lines()
@@ -122,6 +132,12 @@ B.print_table("enphase mqtt: the bridge against mosquitto " .. mqtt.version()
     polls_in_window), ("%.3f %% of a core"):format(idle_share), "< 0.1 %" },
   { "RSS after the window (VmRSS / VmHWM)", ("%.1f MB / %.1f MB"):format(rss / 1024,
     hwm / 1024), "< 10 MB" },
+  { "  of which private (RssAnon) / file-backed (RssFile)", ("%.1f MB / %.1f MB"):format(
+    anon / 1024, file / 1024), "" },
+  { "  PSS (shared pages divided among their users)", pss and ("%.1f MB"):format(pss / 1024)
+    or "n/a", "" },
+  { "  a bare lua5.4 with enphase.core + enphase.mqtt loaded", bare_rss
+    and ("%.1f MB"):format(bare_rss / 1024) or "n/a", "" },
   { ("command to PUT beyond the seed's 1 s (median of %d)"):format(COMMANDS),
     ("%.1f ms"):format(median(beyond)), "< 50 ms" },
   { "command to isValid (median)", ("%.1f ms"):format(median(to_first)), "" },

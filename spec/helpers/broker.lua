@@ -61,6 +61,10 @@ function Broker:write_config(only_watch)
   }
   if not only_watch then
     lines[#lines + 1] = ("listener %d 127.0.0.1"):format(self.port)
+    if self.tls then -- the bridge's listener speaks TLS only
+      lines[#lines + 1] = "certfile " .. self.tls.cert
+      lines[#lines + 1] = "keyfile " .. self.tls.key
+    end
   end
   lines[#lines + 1] = ("listener %d 127.0.0.1"):format(self.watch_port)
   procs.spit(self.dir .. "/mosquitto.conf", table.concat(lines, "\n") .. "\n", "600")
@@ -82,11 +86,12 @@ function Broker:launch(only_watch)
     .. (procs.slurp(self.dir .. "/broker.log") or ""))
 end
 
---- Starts mosquitto. opts.users: name -> password (beside the watcher).
+--- Starts mosquitto. opts.users: name -> password (beside the watcher);
+-- opts.tls: {cert=, key=} (PEM files) to serve the bridge's listener over TLS.
 function M.start(opts)
   opts = opts or {}
   local self = setmetatable({ dir = procs.tmpdir("broker"), port = M.free_port(),
-    watch_port = M.free_port(), users = opts.users, watchers = {} }, Broker)
+    watch_port = M.free_port(), users = opts.users, tls = opts.tls, watchers = {} }, Broker)
   local pwfile = self.dir .. "/passwords"
   procs.spit(pwfile, "", "600")
   local users = { [M.WATCHER] = M.WATCHER_PASSWORD }

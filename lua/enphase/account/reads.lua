@@ -25,7 +25,8 @@ function M.cached(name, read)
     local entry = type(t.reads) == "table" and t.reads[name]
     if type(entry) == "table" and type(entry.at) == "number" and type(entry.value) == "table"
       and now >= entry.at and now - entry.at < max_age then
-      client._log("debug", "%s answered from the ledger (%d s old)", name, now - entry.at)
+      client._log("debug", "%s answered from the ledger (%d s old)", name,
+        math.floor(now - entry.at)) -- the wall clock has fractions: %d needs an integer
       return entry.value
     end
     local value, err, kind = read(client)

@@ -1,12 +1,13 @@
 --- The bridge's loop: one process, one thread. The Enlighten reads and
--- writes are engine operations (lua/enphase/engine.lua: coroutines whose
+-- writes are engine operations (transport/engine.lua: coroutines whose
 -- transfers run on enphase.core's multi handle); the broker connection is
--- enphase.mqtt's socket. Each turn runs what the engine has ready, then
--- waits on the broker socket for at most as long as the engine, the next
--- poll and the reconnect allow (the engine's own wait is at most
--- engine.IO_INTERVAL while transfers are in flight), so a command is seen
--- the moment it arrives and an idle bridge sleeps until its next poll or
--- keepalive.
+-- enphase.mqtt's socket. Each turn runs what the engine has ready; while
+-- transfers are in flight it waits on their sockets (engine.poll, at most
+-- engine.IO_INTERVAL) and looks at the broker's in between; otherwise it
+-- waits on the broker's socket for as long as the engine's timers, the next
+-- poll and the reconnect allow. So a command is seen the moment it arrives
+-- (within IO_INTERVAL during a transfer) and an idle bridge sleeps until
+-- its next poll or keepalive.
 local engine = require("enphase.transport.engine")
 local native = require("enphase.transport.native")
 local json = require("enphase.util.json")
@@ -130,7 +131,7 @@ end
 
 function Bridge:schedule_reconnect(why)
   self.reconnect_at = native.monotonic() + self.backoff
-  self:log("warn", "broker: %s; reconnecting in %d s", why, self.backoff)
+  self:log("warn", "MQTT: %s; reconnecting in %d s", why, self.backoff)
   self.backoff = math.min(self.backoff * 2, M.MAX_BACKOFF)
 end
 
@@ -295,6 +296,12 @@ function Bridge:fit_poll(per_poll, u)
   self.poll_every = every
 end
 
+-- The first poll of a client may log in (a few requests more): its cost
+-- says nothing about the next ones.
+local function first_of_client(polls)
+  return polls == 1
+end
+
 function Bridge:start_poll()
   local client = self.client
   local before = budget.usage(client).used
@@ -314,9 +321,8 @@ function Bridge:start_poll()
     local published_before = self.published
     local u = self:update_budget()
     local spent = u.used - before
-    if spent > 0 and not stopped then
-      -- the latest poll's cost (the first one's includes the login)
-      self.per_poll = spent
+    if spent > 0 and not stopped and not first_of_client(self.polls) then
+      self.per_poll = spent -- the latest poll's cost
       self:fit_poll(spent, u)
     end
     if not was_known and self:site() then
@@ -427,7 +433,7 @@ function Bridge:reread()
   if self.client then
     self.client:close()
   end
-  self.client = client
+  self.client, self.polls = client, 0
   local broker_changed = settings and settings.password ~= self.s.password
   if settings then
     settings.broker, settings.prefix = self.s.broker, self.s.prefix
@@ -463,6 +469,13 @@ function Bridge:stop()
   self:log("info", "stopped")
 end
 
+-- True while Enlighten transfers run (enphase.core is loaded by the first
+-- engine operation; before that nothing can be in flight).
+local function transfers_in_flight()
+  local core = package.loaded["enphase.core"]
+  return core ~= nil and core.pending() > 0
+end
+
 --- One turn of the loop: `max_wait` caps the wait (seconds).
 function Bridge:turn(max_wait)
   local now = native.monotonic()
@@ -478,6 +491,14 @@ function Bridge:turn(max_wait)
     self:start_poll()
   end
   engine.poll(0)
+  if transfers_in_flight() then
+    -- wait on the transfers' sockets (curl_multi_poll), a short while, and
+    -- look at the broker's in between: an Enlighten request moves on the
+    -- moment its socket does, a command is seen within IO_INTERVAL
+    self:step_broker(0)
+    engine.poll(math.min(max_wait or engine.IO_INTERVAL, engine.IO_INTERVAL))
+    return
+  end
   local wait = max_wait or 60
   local et = engine.next_timeout()
   if et then
@@ -490,13 +511,19 @@ function Bridge:turn(max_wait)
     wait = math.min(wait, math.max(0, self.reconnect_at - native.monotonic()))
   end
   wait = math.min(wait, self.s.keepalive / 2)
+  self:step_broker(wait)
+end
+
+-- Waits at most `wait` seconds on the broker's socket, then handles what
+-- came.
+function Bridge:step_broker(wait)
   if self.mq then
     local ok, err = self.mq:step(wait)
     if not ok and not self.connected then
       self:log("debug", "broker: %s", err)
     end
     self:handle_events()
-  else
+  elseif wait > 0 then
     native.sleep(math.min(wait, 1)) -- a signal is seen within a second
   end
 end
