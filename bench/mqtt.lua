@@ -81,7 +81,12 @@ local requests0 = B.counters(sim).requests
 broker:publish(BASE .. "/refresh/press", "PRESS", { qos = 1 })
 watch:wait_for(BASE .. "/last_error/attributes", nil, last_errors + 1, 30)
 socket.sleep(0.3)
-local per_poll = #watch:lines() - seen
+local per_poll = 0
+for i, l in ipairs(watch:lines()) do
+  if i > seen and l.topic ~= BASE .. "/refresh/press" then -- not the press itself
+    per_poll = per_poll + 1
+  end
+end
 local requests_per_poll = B.counters(sim).requests - requests0
 
 -- command-to-PUT latency: this process publishes; the simulator stamps
