@@ -381,7 +381,7 @@ describe("enphase mqtt with a real broker", function()
       local d1, d2 = procs.tmpdir("mqtt"), procs.tmpdir("mqtt")
       local p = start_bridge(d1, sim, tls_broker, { args = { "--broker",
         ("mqtts://%s@localhost:%d"):format(BROKER_USER, tls_broker.port), "--ca-file", ca.ca } })
-      local seen = pcall(tls_watch.wait_for, tls_watch, "enphase/status", "online", 1, 15)
+      local seen = pcall(tls_watch.wait_for, tls_watch, "enphase/status", "online", 1, 30)
       p:stop()
       local stderr = p:stderr()
       tls_broker:close()
