@@ -662,3 +662,37 @@ describe("enphase policy --loop", function()
     assert.truthy(errs:find("--tariff", 1, true), errs)
   end)
 end)
+
+describe("enphase policy with series", function()
+  local simulator = require("helpers.sim")
+  local sim = simulator.for_file(_ENV)
+
+  it("gives ctx.forecast and ctx.price the CSVs given, against the account", function()
+    local dir = procs.tmpdir("policy")
+    write(dir .. "/load.csv", "time,watts\n2026-04-06T00:00,700\n2026-04-06T00:30,900\n")
+    write(dir .. "/tariff.csv", "time,import,export\n2026-04-06T00:00,0.3,0.1\n"
+      .. "2026-04-06T00:30,0.3,0.1\n")
+    write(dir .. "/seer.lua", [[
+      return { name = "seer", run = function(client, ctx)
+        local load = ctx.forecast("load", ctx.now, ctx.now + 3600)
+        local import = ctx.price()
+        ctx.log("load %d..%d import %.2f", #load, load[1].watts, import)
+        return nil
+      end }
+    ]])
+    local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
+                  ENPHASE_BASE_URL = sim.base_url }
+    local code, _, errs = H.main({ "policy", dir .. "/seer.lua", "--load", dir .. "/load.csv",
+      "--tariff", dir .. "/tariff.csv", "--timezone", "UTC", "--no-token-cache" }, env)
+    assert.equal(0, code, errs)
+    local n, w = errs:match("load (%d+)%.%.(%d+) import 0%.30")
+    -- an hour from now: 4 quarters, 5 when now is inside one
+    assert.truthy(n == "4" or n == "5", errs)
+    assert.truthy(w == "700" or w == "900", errs)
+    code, _, errs = H.main({ "policy", dir .. "/seer.lua", "--tariff", dir .. "/tariff.csv",
+      "--timezone", "UTC", "--no-token-cache" }, env)
+    procs.rmdir(dir)
+    assert.equal(1, code)
+    assert.truthy(errs:find("no load series", 1, true), errs)
+  end)
+end)
