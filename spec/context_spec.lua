@@ -86,3 +86,44 @@ describe("client:site_timezone()", function()
     assert.falsy(err:find("wrong-password", 1, true))
   end)
 end)
+
+describe("the library's modules", function()
+  -- `x._name` where x is not `self`: a read (or write) of another object's
+  -- private field. client.lua builds the client; the simulator is apart.
+  it("read no other module's private fields: 0 reads of `x._name` outside client.lua", function()
+    local reads = {}
+    for _, path in ipairs(procs.library_files()) do
+      if path ~= "lua/enphase/client.lua" then
+        local n = 0
+        for line in procs.slurp(path):gmatch("[^\n]*") do
+          n = n + 1
+          local code = line:gsub("%-%-.*$", "")
+          for object, field in code:gmatch("([%a_][%w_]*)%.(_[%l][%w_]*)") do
+            if object ~= "self" then
+              reads[#reads + 1] = ("%s:%d: %s.%s"):format(path, n, object, field)
+            end
+          end
+        end
+      end
+    end
+    assert.same({}, reads)
+  end)
+
+  -- (the CLI's own per-run table is also called ctx: these look for
+  -- `x.ctx.field = ...`, a write through a client's context)
+  it("change what the context holds only through its owners' methods", function()
+    local writes = {}
+    for _, path in ipairs(procs.library_files()) do
+      if path ~= "lua/enphase/client.lua" and path ~= "lua/enphase/context.lua" then
+        local text = procs.slurp(path):gsub("%-%-[^\n]*", "")
+        for target in text:gmatch("([%w_]+%.ctx%.[%w_]+)%s*=[^=]") do
+          writes[#writes + 1] = path .. ": " .. target
+        end
+        for target in text:gmatch("([%w_]+%.ctx%.[%w_]+%.[%w_]+)%s*=[^=]") do
+          writes[#writes + 1] = path .. ": " .. target
+        end
+      end
+    end
+    assert.same({}, writes)
+  end)
+end)

@@ -11,9 +11,11 @@
 -- * `sleep(seconds)`: the `sleep` option, else a timer inside an operation;
 -- * `random()`: the jitter of the back-off (the `random` option, else math.random);
 -- * `secrets()`: the list of secrets the client holds (for redact.scrub);
+-- * `fingerprint(salt)`: the password's salted fingerprint (account/guard.lua);
 -- * `session`: the account's session (account/session.lua): JWT, XSRF, cookies;
 -- * `site`: the site's facts (account/site.lua): ids, time zone, capabilities;
--- * `store`: the account's file (account/cache.lua), nil without one or in a dry run;
+-- * `store`: the account's file (account/store.lua), nil without one or in a
+--   dry run; `read_only_store`: a dry run's file, read, never written;
 -- * `dry`: true for a dry-run client (send nothing, record `plans`);
 -- * `plans`: a dry-run client's record (transport/api.lua writes it);
 -- * `ledger`, `owned`: the account's ledger and own schedules when there is no file.
