@@ -149,7 +149,7 @@ describe("the lock-out guard", function()
 
   it("ignores an account store that is not JSON, or is another account's", function()
     local a = pair()
-    local path = a._cache.path
+    local path = a.ctx.store.path
     assert.is_true(store.write_private(path, "{not json"))
     assert.equal("OK", a:status().status)
     local t = json.decode(procs.slurp(path))

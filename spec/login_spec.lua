@@ -217,7 +217,7 @@ describe("a client against the simulator", function()
     local client, probe = H.new(sim)
     assert.truthy(client:status())
     local t = client:tokens()
-    local shown = tostring(client) .. tostring(client._session)
+    local shown = tostring(client) .. tostring(client.ctx.session)
     assert.truthy(shown:find(tostring(H.SITE_ID), 1, true))
     local secrets = { H.PASSWORD, t.token, t.xsrf }
     for _, c in ipairs(sim:log()) do

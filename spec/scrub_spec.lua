@@ -49,7 +49,7 @@ describe("messages built from a server's answer", function()
   local function held(client)
     local t = assert(client:tokens())
     local list = { H.PASSWORD, t.token, t.xsrf }
-    for _, line in ipairs(client._session:export_state().cookies) do
+    for _, line in ipairs(client.ctx.session:export_state().cookies) do
       list[#list + 1] = line:match("([^\t]+)$")
     end
     return list

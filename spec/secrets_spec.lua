@@ -88,7 +88,7 @@ describe("no secret leaks", function()
   it("in log lines, results' messages and tostring() of every client method", function()
     local texts, put = collector()
     local client, probe = H.new(sim, { token_cache = dir .. "/cache.json", validate_delay = 0 })
-    local session = client._session
+    local session = client.ctx.session
     put("tostring(client) before", tostring(client))
     put("tostring(session) before", tostring(session))
     put("login", client:login())

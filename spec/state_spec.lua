@@ -124,10 +124,10 @@ describe("the token cache and the state's owners", function()
     local c2 = H.new(sim, { token_cache = path })
     assert.same(st, assert(c2:status()))
     assert.equal(st.exp, assert(c2:tokens()).exp)
-    assert.is_false(c2._session:is_open())
+    assert.is_false(c2.ctx.session:is_open())
     -- the first request creates it, with the cached session
     assert(c2:settings())
-    assert.is_true(c2._session:is_open())
+    assert.is_true(c2.ctx.session:is_open())
     assert.same({ "GET /service/batteryConfig/api/v1/batterySettings/" .. H.SITE_ID },
       H.lines(H.since(sim, before)))
     c2:close()

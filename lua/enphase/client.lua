@@ -1,8 +1,9 @@
 --- The client object: one Enlighten account and site.
 --
--- Who owns what (doc/internals.md, "State and its owners"): the options
--- (`_cfg`, read-only once checked) and the injected sleep, clock, random
--- and logger are the client's; the JWT, XSRF token, cookies and the C
+-- Who owns what (doc/internals.md, "State and its owners"): the client is
+-- a facade over its context (`client.ctx`, context.lua); the options
+-- (`ctx.config`, read-only once checked) and the injected sleep, clock,
+-- random and logger are the client's; the JWT, XSRF token, cookies and the C
 -- session are the session's (session.lua); the ids, time zone and
 -- capability flags are the site's (site.lua); the file and its lock are
 -- the token cache's (cache.lua). Each is changed only through its owner's
@@ -67,21 +68,22 @@ function M.new(opts)
   end
   local password = cfg.password
   cfg.password = nil -- the session holds the only copy we send
-  local self = setmetatable({
-    _cfg = cfg,
-    _sleep = cfg.sleep or engine_sleep, -- a timer inside operations
-    _clock = cfg.clock or native.now,
-    _random = cfg.random or math.random,
-    _site = site_facts.new(cfg),
-    _ledger = ledger.new(), -- the account's ledger when there is no token cache
-    _owned = {}, -- schedules this library created, when no token cache (owned.lua)
-    _dry = cfg.dry_run == true, -- send nothing; record the plans (api.lua)
-    _plans = {},
-  }, Client)
+  -- what the modules that act for this client read (context.lua)
+  local ctx = context.new({
+    config = cfg,
+    sleep = cfg.sleep or engine_sleep, -- a timer inside operations
+    clock = cfg.clock or native.now,
+    random = cfg.random or math.random,
+    site = site_facts.new(cfg),
+    ledger = ledger.new(), -- the account's ledger when there is no token cache
+    owned = {}, -- schedules this library created, when no token cache (owned.lua)
+    dry = cfg.dry_run == true, -- send nothing; record the plans (api.lua)
+    plans = {},
+  })
   local session
   -- Every secret the client holds, for redact.scrub (log lines and
   -- failure messages): the password, the JWT, the XSRF token, cookie values.
-  function self._secrets()
+  function ctx.secrets()
     local list = { password }
     if session then
       local held = session:secrets()
@@ -94,10 +96,10 @@ function M.new(opts)
     end
     return list
   end
-  self._log = logger.new(cfg.log, self._secrets)
+  ctx.log = logger.new(cfg.log, ctx.secrets)
   -- The password's fingerprint for the lock-out guard (account/guard.lua): it
   -- remembers the password that failed by this, never by itself.
-  function self._fingerprint(salt)
+  function ctx.fingerprint(salt)
     return password and require("enphase.account.guard").fingerprint(password, salt)
   end
   session = session_state.new({
@@ -109,30 +111,24 @@ function M.new(opts)
     ca_file = cfg.ca_file,
     verify_tls = cfg.verify_tls,
     max_body = cfg.max_body,
-  }, password, self._site, self._clock, self._log)
-  self._session = session
+  }, password, ctx.site, ctx.clock, ctx.log)
+  ctx.session = session
+  local self = setmetatable({ ctx = ctx }, Client)
   if store then
-    self._cache = store
+    ctx.store = store
     store:load(self)
-    if not self._dry and store.seen_version ~= cache.VERSION and store:has_legacy() then
-      store:update(self._log, function() -- the older files, folded in once
+    if not ctx.dry and store.seen_version ~= cache.VERSION and store:has_legacy() then
+      store:update(ctx.log, function() -- the older files, folded in once
         return false
       end)
-    elseif not self._dry then
-      store:write_back(self._log)
+    elseif not ctx.dry then
+      store:write_back(ctx.log)
     end
-    if self._dry then
-      self._cache = nil -- read for the ids it knows; never written, never locked
-      self._read_only_store = store -- the schedules this library created (owned.lua)
+    if ctx.dry then
+      ctx.store = nil -- read for the ids it knows; never written, never locked
+      ctx.read_only_store = store -- the schedules this library created (owned.lua)
     end
   end
-  -- what the modules that act for this client read (context.lua)
-  self.ctx = context.new({
-    config = cfg, log = self._log, clock = self._clock, sleep = self._sleep,
-    random = self._random, secrets = self._secrets, session = session, site = self._site,
-    store = self._cache, dry = self._dry, plans = self._plans, ledger = self._ledger,
-    owned = self._owned,
-  })
   return self
 end
 
@@ -142,7 +138,7 @@ end
 -- as placeholders), and the seed's waits as `{wait=seconds, why=}`.
 function Client:plans()
   local out = {}
-  for i, step in ipairs(self._plans) do
+  for i, step in ipairs(self.ctx.plans) do
     out[i] = step
   end
   return out
@@ -178,7 +174,7 @@ function Client:login(opts)
       return nil, ("client:login: %s must be true or false"):format(k), "input"
     end
   end
-  if self._dry then
+  if self.ctx.dry then
     return nil, "a dry-run client sends nothing: no login", "input"
   end
   return cache.guarded(self, true, login, self, opts)
@@ -198,13 +194,13 @@ local function ensure_state(self)
     if kind ~= "protocol" then
       return nil, err, kind
     end
-    self._log("warn", "no XSRF token: %s", err)
+    self.ctx.log("warn", "no XSRF token: %s", err)
     partial = true
   end
-  local site_id, user_id = self._site:ids()
+  local site_id, user_id = self.ctx.site:ids()
   return {
     status = partial and "PARTIAL" or "OK",
-    exp = self._session:info().exp,
+    exp = self.ctx.session:info().exp,
     site_id = site_id,
     user_id = user_id,
     budget = budget.usage(self),
@@ -213,7 +209,7 @@ end
 
 -- The state, inside the cache's guard (a login it needs is shared).
 local function state(self)
-  if self._dry then
+  if self.ctx.dry then
     return nil, "a dry-run client sends nothing: no status", "input"
   end
   return cache.guarded(self, false, ensure_state, self)
@@ -233,7 +229,7 @@ function Client:tokens()
   if not st then
     return nil, err, kind
   end
-  local secrets = self._session:secrets()
+  local secrets = self.ctx.session:secrets()
   return {
     status = st.status,
     token = secrets.token,
@@ -246,7 +242,7 @@ end
 
 --- The site's time zone, when given or learnt from data.json.
 function Client:timezone()
-  return self._site:timezone()
+  return self.ctx.site:timezone()
 end
 
 --- The site's time zone (an IANA name such as "Europe/Paris"): the one
@@ -256,8 +252,8 @@ end
 -- cached zone ("input" otherwise).
 function Client:site_timezone()
   local zone, err, kind
-  if self._dry then
-    zone = self._site:timezone()
+  if self.ctx.dry then
+    zone = self.ctx.site:timezone()
     err, kind = "a dry-run client sends nothing: the site's time zone is not known "
       .. "(give option timezone)", "input"
   else
@@ -276,13 +272,13 @@ end
 -- when one was given (a virtual clock in `enphase simulate`), else the
 -- wall clock. Policies read the time here.
 function Client:now()
-  return self._clock()
+  return self.ctx.clock()
 end
 
 --- Waits `seconds` with the client's own sleep: the `sleep` option when
 -- given, else a timer inside an engine operation and a plain sleep outside.
 function Client:sleep(seconds)
-  return self._sleep(seconds)
+  return self.ctx.sleep(seconds)
 end
 
 --- Releases the connection and clears the password. Idempotent.
@@ -290,7 +286,7 @@ function Client:close()
   if not self._closed then
     cache.changed(self) -- cookies the server rotated since the last save
     self._closed = true
-    self._session:close()
+    self.ctx.session:close()
   end
 end
 
@@ -300,7 +296,7 @@ function Client:__tostring()
   if self._closed then
     return "enphase.client (closed)"
   end
-  local site = self._site:ids()
+  local site = self.ctx.site:ids()
   return site and ("enphase.client (site %d)"):format(site) or "enphase.client (site unknown)"
 end
 
@@ -312,7 +308,7 @@ local NOT_SCRUBBED = { close = true, timezone = true }
 local function scrub_results(client, r)
   local secrets
   local function scrub(text)
-    secrets = secrets or client._secrets()
+    secrets = secrets or client.ctx.secrets()
     return redact.scrub(text, secrets)
   end
   if r[1] == nil and type(r[2]) == "string" then

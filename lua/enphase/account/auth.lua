@@ -13,15 +13,15 @@ local budget = require("enphase.account.budget")
 
 -- The web login itself (GET /login, POST /login/login, GET jwt_token.json).
 local function password_login(client)
-  client._log("info", "logging in to %s", client._cfg.base_url)
+  client.ctx.log("info", "logging in to %s", client.ctx.config.base_url)
   local ok, err, kind = budget.call(client, 3, "login")
   if not ok then
-    client._log("warn", "login failed (%s): %s", kind, err)
+    client.ctx.log("warn", "login failed (%s): %s", kind, err)
     return nil, err, kind
   end
-  local exp = client._session:info().exp
-  if exp <= client._clock() then
-    client._log("warn", "the server gave a JWT that had already expired")
+  local exp = client.ctx.session:info().exp
+  if exp <= client.ctx.clock() then
+    client.ctx.log("warn", "the server gave a JWT that had already expired")
     return nil, ("login: the server gave a JWT that expired at %d (already past)"):format(exp),
       "protocol"
   end
@@ -31,9 +31,9 @@ end
 
 -- Another process's login of a moment ago, taken from the token cache.
 local function reuse(client)
-  local store = client._cache
+  local store = client.ctx.store
   local t = store and store:read()
-  if not t or t.token == client._session:secrets().token then
+  if not t or t.token == client.ctx.session:secrets().token then
     return false
   end
   return store:load(client)
@@ -42,14 +42,14 @@ end
 -- An account that needs a one-time code, whose JWT is stale: a new JWT
 -- from the web session of this process, when it still lives.
 local function renew_from_web_session(client)
-  local session = client._session
+  local session = client.ctx.session
   if not (session:is_open() and session:info().has_jwt) then
     return false
   end
   local before = session:info().exp
   local exp = budget.call(client, 1, "refresh_jwt")
-  if exp and exp ~= before and exp > client._clock() then
-    client._log("info", "JWT renewed from the web session")
+  if exp and exp ~= before and exp > client.ctx.clock() then
+    client.ctx.log("info", "JWT renewed from the web session")
     cache.changed(client)
     return true
   end
@@ -67,10 +67,10 @@ function M.login(client, opts)
   opts = opts or {}
   -- loaded here, not at start-up: a warm run never logs in
   local lockout, mfa = require("enphase.account.guard"), require("enphase.account.mfa")
-  local fingerprint = client._fingerprint
+  local fingerprint = client.ctx.fingerprint
   return ledger.update(client, function(t, save_now)
     local g = lockout.section(t)
-    local now = client._clock()
+    local now = client.ctx.clock()
     if opts.otp ~= nil or opts.resend then
       return mfa.continue(client, t, g, opts)
     end
@@ -80,11 +80,11 @@ function M.login(client, opts)
         return false, true
       end
       if msg then
-        client._log("warn", "login not tried: %s", msg)
+        client.ctx.log("warn", "login not tried: %s", msg)
         return false, nil, msg, kind
       end
-      if lockout.recent(client._cfg, g, now) and reuse(client) then
-        client._log("info", "reusing the login of %d s ago", now - g.ok_at)
+      if lockout.recent(client.ctx.config, g, now) and reuse(client) then
+        client.ctx.log("info", "reusing the login of %d s ago", now - g.ok_at)
         return false, true
       end
       -- Fail closed: an automatic login goes only when the guard can
@@ -96,13 +96,13 @@ function M.login(client, opts)
         local message = ("account store: the lock-out guard cannot be saved (%s): no automatic "
           .. "login until it can be; an explicit `enphase login` (client:login{force=true}) "
           .. "still logs in"):format(tostring(why))
-        client._log("warn", "%s", message)
+        client.ctx.log("warn", "%s", message)
         return false, nil, message, "input"
       end
     end
     local ok, err, kind = password_login(client)
-    now = client._clock()
-    local dirty = lockout.record(client._cfg, g, now, ok, kind, err, fingerprint)
+    now = client.ctx.clock()
+    local dirty = lockout.record(client.ctx.config, g, now, ok, kind, err, fingerprint)
     if ok and g.mfa then
       g.mfa = nil -- a password alone was enough: the account no longer asks for a code
     elseif kind == "mfa" then
@@ -121,19 +121,19 @@ end
 --- Makes sure a fresh JWT is held (see session.renew_window); otherwise
 -- logs in, when the lock-out guard allows it.
 function M.ensure_token(client)
-  local session = client._session
-  if session:jwt_fresh(client._cfg.refresh_margin) then
+  local session = client.ctx.session
+  if session:jwt_fresh(client.ctx.config.refresh_margin) then
     return true
   end
   local info = session:info()
   if info.has_jwt then
-    client._log("info", "JWT expires at %d, within the renewal window", info.exp)
+    client.ctx.log("info", "JWT expires at %d, within the renewal window", info.exp)
   end
   return M.login(client)
 end
 
 local function discover(client)
-  local site = client._site
+  local site = client.ctx.site
   local site_id, user_id = site:ids()
   if not site_id then
     local id, err, kind = budget.call(client, 2, "discover_site")
@@ -141,7 +141,7 @@ local function discover(client)
       return nil, err, kind
     end
     site:learn_ids(id, nil)
-    client._log("info", "discovered site id %d", id)
+    client.ctx.log("info", "discovered site id %d", id)
   end
   if not user_id then
     local id, body_or_err, kind = budget.call(client, 1, "discover_user")
@@ -150,7 +150,7 @@ local function discover(client)
     end
     site:learn_ids(nil, id)
     site:learn_from_data(body_or_err)
-    client._log("info", "discovered user id %d", id)
+    client.ctx.log("info", "discovered user id %d", id)
   end
   if not (site_id and user_id) then
     cache.changed(client)
@@ -187,7 +187,7 @@ function M.xsrf_from_site_settings(client, fallback)
     end
     fallback.used = true
   end
-  client._log("info", "fetching an XSRF token from siteSettings' x-csrf-token header")
+  client.ctx.log("info", "fetching an XSRF token from siteSettings' x-csrf-token header")
   local status, text, headers, label = budget.call(client, 1, "send", "site_settings")
   if not status then
     return nil, text, headers
@@ -198,7 +198,7 @@ function M.xsrf_from_site_settings(client, fallback)
     return nil, ("%s: HTTP %d without an x-csrf-token header: no XSRF token"):format(label,
       status), "protocol"
   end
-  local ok, err, kind = client._session:set_xsrf(token)
+  local ok, err, kind = client.ctx.session:set_xsrf(token)
   if not ok then
     return nil, ("%s: x-csrf-token: %s"):format(label, err), kind
   end
@@ -209,12 +209,12 @@ end
 -- The isValid dance, and the cache told of the new token. When no cookie
 -- came back (`protocol`), the siteSettings header's token instead.
 local function fetch_xsrf(client, why, fallback)
-  client._log("info", why)
+  client.ctx.log("info", why)
   local ok, err, kind = budget.call(client, 1, "fetch_xsrf")
   if ok then
     cache.changed(client)
   elseif kind == "protocol" and not (fallback and fallback.used) then
-    client._log("info", "%s", err)
+    client.ctx.log("info", "%s", err)
     return M.xsrf_from_site_settings(client, fallback)
   end
   return ok, err, kind
@@ -222,7 +222,7 @@ end
 
 --- Makes sure an XSRF token is held.
 function M.ensure_xsrf(client)
-  if client._session:info().has_xsrf then
+  if client.ctx.session:info().has_xsrf then
     return true
   end
   return fetch_xsrf(client, "fetching an XSRF token")
@@ -232,7 +232,7 @@ end
 -- request, once). Nil when the site does not say; `nil, message, kind` when
 -- it could not be asked (the login failed, the server is down).
 function M.timezone(client)
-  local site = client._site
+  local site = client.ctx.site
   if not site:timezone() then
     local ok, err, kind = M.ready(client, true)
     if not ok then
@@ -270,11 +270,11 @@ end
 --- After the API refused the JWT (401): fetch a new JWT from the web
 -- session first; when that gives nothing new, log in again.
 function M.renew_token(client)
-  local session = client._session
+  local session = client.ctx.session
   local before = session:info().exp
   local exp = budget.call(client, 1, "refresh_jwt")
-  if exp and exp ~= before and exp > client._clock() then
-    client._log("info", "JWT renewed from the web session")
+  if exp and exp ~= before and exp > client.ctx.clock() then
+    client.ctx.log("info", "JWT renewed from the web session")
     cache.changed(client)
     return true
   end

@@ -62,9 +62,9 @@ end
 
 --- Reserves `n` requests now. Returns true, or `nil, message, "budget"`.
 function M.reserve(client, n, what)
-  local cfg = client._cfg
+  local cfg = client.ctx.config
   return ledger.update(client, function(t)
-    local now = math.floor(client._clock())
+    local now = math.floor(client.ctx.clock())
     local list = stamps(t, now - cfg.budget_window, now)
     local used = used_of(list)
     if used + n > cfg.budget then
@@ -84,8 +84,8 @@ function M.charge(client, n)
     return
   end
   ledger.update(client, function(t)
-    local now = math.floor(client._clock())
-    add(stamps(t, now - client._cfg.budget_window, now), now, n)
+    local now = math.floor(client.ctx.clock())
+    add(stamps(t, now - client.ctx.config.budget_window, now), now, n)
     return true
   end)
 end
@@ -94,10 +94,10 @@ end
 -- sent beyond them charged after. Returns what the method returns, or
 -- `nil, message, "budget"` without calling it.
 function M.call(client, n, method, ...)
-  local session = client._session
+  local session = client.ctx.session
   local ok, err, kind = M.reserve(client, n, method)
   if not ok then
-    client._log("warn", "%s", err)
+    client.ctx.log("warn", "%s", err)
     return nil, err, kind
   end
   local before = session:info().requests
@@ -111,18 +111,18 @@ end
 
 --- `{used=, limit=, window=}`: the requests counted in the window now.
 function M.usage(client)
-  local cfg = client._cfg
+  local cfg = client.ctx.config
   local t = ledger.peek(client)
-  local now = math.floor(client._clock())
+  local now = math.floor(client.ctx.clock())
   local list = stamps({ budget = t.budget }, now - cfg.budget_window, now)
   return { used = used_of(list), limit = cfg.budget, window = cfg.budget_window }
 end
 
 --- The seconds until `n` more requests fit in the budget (0: they fit now).
 function M.room_in(client, n)
-  local cfg = client._cfg
+  local cfg = client.ctx.config
   local t = ledger.peek(client)
-  local now = math.floor(client._clock())
+  local now = math.floor(client.ctx.clock())
   local list = stamps({ budget = t.budget }, now - cfg.budget_window, now)
   local used = used_of(list)
   if used + n <= cfg.budget then

@@ -60,43 +60,43 @@ end
 
 -- What has been saved (or read): the session's and the site's generations.
 local function mark_saved(self, client)
-  self.saved = client._session:generation()
-  self.saved_site = client._site.generation
+  self.saved = client.ctx.session:generation()
+  self.saved_site = client.ctx.site.generation
 end
 
 --- Takes the cached session when its JWT is still fresh. Returns true when
 -- something was taken.
 function Cache:load(client)
-  local t, why = self:read(client._log)
+  local t, why = self:read(client.ctx.log)
   if not t then
     if why then
-      client._log("warn", "token cache %s ignored: %s", self.path, why)
+      client.ctx.log("warn", "token cache %s ignored: %s", self.path, why)
     end
     return false
   end
-  if not session_state.is_fresh(t.exp, t.issued, client._clock(), client._cfg.refresh_margin) then
-    client._log("info", "token cache %s: the JWT expires at %d, too soon to use", self.path, t.exp)
+  if not session_state.is_fresh(t.exp, t.issued, client.ctx.clock(), client.ctx.config.refresh_margin) then
+    client.ctx.log("info", "token cache %s: the JWT expires at %d, too soon to use", self.path, t.exp)
     return false
   end
-  local ok, err = client._session:import_state({
+  local ok, err = client.ctx.session:import_state({
     token = t.token,
     xsrf = t.xsrf,
     cookies = t.cookies,
     issued = t.issued,
   })
   if not ok then
-    client._log("warn", "token cache %s ignored: %s", self.path, err)
+    client.ctx.log("warn", "token cache %s ignored: %s", self.path, err)
     return false
   end
   -- ids, time zone and capability flags: those given as options win
-  local site = client._site
+  local site = client.ctx.site
   local unsaved = self.saved_site ~= nil and self.saved_site ~= site.generation
   site:restore(t)
   mark_saved(self, client)
   if unsaved then
     self.saved_site = -1 -- the site knew more than the file: save it
   end
-  client._log("info", "using the session cached in %s (JWT valid until %d)", self.path, t.exp)
+  client.ctx.log("info", "using the session cached in %s (JWT valid until %d)", self.path, t.exp)
   return true
 end
 
@@ -104,7 +104,7 @@ end
 -- last read or written. Under the lock (taken here unless a guard holds
 -- it). A failure is logged, never returned: the cache only saves logins.
 function Cache:save(client)
-  local session, site = client._session, client._site
+  local session, site = client.ctx.session, client.ctx.site
   if session:generation() == self.saved and site.generation == self.saved_site then
     return
   end
@@ -120,7 +120,7 @@ function Cache:save(client)
   t.xsrf = st.xsrf
   t.cookies = json.array(st.cookies)
   local written
-  local ok, err = self:update(client._log, function(doc, save_now)
+  local ok, err = self:update(client.ctx.log, function(doc, save_now)
     doc.session = t
     written = save_now()
     return false
@@ -130,9 +130,9 @@ function Cache:save(client)
   end
   if ok then
     self.saved, self.saved_site = generation, site_generation
-    client._log("debug", "token cache %s saved", self.path)
+    client.ctx.log("debug", "token cache %s saved", self.path)
   else
-    client._log("warn", "token cache not saved: %s", err)
+    client.ctx.log("warn", "token cache not saved: %s", err)
   end
 end
 
@@ -159,15 +159,15 @@ function Cache:guard(client, always)
   if self.held then
     return nil
   end
-  local session = client._session
-  local jwt_fresh = session:jwt_fresh(client._cfg.refresh_margin)
-  local site_id, user_id = client._site:ids()
+  local session = client.ctx.session
+  local jwt_fresh = session:jwt_fresh(client.ctx.config.refresh_margin)
+  local site_id, user_id = client.ctx.site:ids()
   if not always and jwt_fresh and session:info().has_xsrf and site_id and user_id then
     return nil
   end
   local lock, err, here = self:lock()
   if not lock then
-    client._log(here and "info" or "warn", "token cache %s: %s; going on without it", self.path, err)
+    client.ctx.log(here and "info" or "warn", "token cache %s: %s; going on without it", self.path, err)
     return nil, err, here
   end
   self.held = lock
@@ -184,7 +184,7 @@ end
 -- returns what it returns. The guard is released when `fn` returns and
 -- when it raises (the error then goes on).
 function M.guarded(client, always, fn, ...)
-  local cache = client._cache
+  local cache = client.ctx.store
   local guard = cache and cache:guard(client, always)
   if not guard then
     return fn(...)
@@ -200,7 +200,7 @@ end
 --- After a login, a JWT or XSRF renewal, or something learnt about the
 -- site: saves now, or at the end of the guard that holds the lock.
 function M.changed(client)
-  local cache = client._cache
+  local cache = client.ctx.store
   if cache and not cache.held then
     cache:save(client)
   end

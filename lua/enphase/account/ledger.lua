@@ -20,11 +20,11 @@ end
 
 --- The ledger as it is now, without the lock (for display only).
 function M.peek(client)
-  local store = client._cache
+  local store = client.ctx.store
   if not store then
-    return client._ledger
+    return client.ctx.ledger
   end
-  return (store:content(client._log))
+  return (store:content(client.ctx.log))
 end
 
 -- Nothing to save without a store: the client's own ledger is in memory.
@@ -41,7 +41,7 @@ local function own(client, fn, why)
       return nil, why
     end
   end
-  return select(2, fn(client._ledger, save_now))
+  return select(2, fn(client.ctx.ledger, save_now))
 end
 
 local pack = table.pack or function(...)
@@ -60,7 +60,7 @@ local unpack = table.unpack or rawget(_G, "unpack")
 -- cannot be had, `fn` runs on the client's own ledger and `save_now()`
 -- fails.
 function M.update(client, fn, session)
-  local store = client._cache
+  local store = client.ctx.store
   if not store then
     return own(client, fn)
   end
@@ -68,7 +68,7 @@ function M.update(client, fn, session)
   if session and not store.held and not store.open_doc then
     local guard, err, here = store:guard(client, true)
     if guard then
-      results = pack(pcall(store.update, store, client._log, fn))
+      results = pack(pcall(store.update, store, client.ctx.log, fn))
       guard:release()
       if not results[1] then
         error(results[2], 0)
@@ -80,10 +80,10 @@ function M.update(client, fn, session)
   end
   -- `here`: another client of this process holds the lock; it cannot be
   -- writing now (one thread), and every write is atomic
-  results = results or pack(store:update(client._log, fn))
+  results = results or pack(store:update(client.ctx.log, fn))
   if not results[1] then
     local why = ("the account store's lock could not be had (%s)"):format(tostring(results[2]))
-    client._log("warn", "account store %s: %s; using this process's own ledger", store.path, why)
+    client.ctx.log("warn", "account store %s: %s; using this process's own ledger", store.path, why)
     return own(client, fn, why)
   end
   return unpack(results, 2, results.n)

@@ -54,7 +54,7 @@ end
 -- login under way): asks for a code and keeps the login in the ledger `t`.
 -- Returns `dirty, nil, message, "mfa", "sent"`.
 function M.start(client, t, refusal)
-  local session = client._session
+  local session = client.ctx.session
   local csrf = session:secrets().csrf
   if not csrf then
     return false, nil, refusal, "mfa"
@@ -63,10 +63,10 @@ function M.start(client, t, refusal)
   if not ok then
     return false, nil, err, kind
   end
-  local now = client._clock()
+  local now = client.ctx.clock()
   t.mfa = { started = now, sent = now, csrf = csrf,
                     cookies = json.array(session:export_state().cookies or {}) }
-  client._log("info", "a one-time code was sent for the multi-factor login")
+  client.ctx.log("info", "a one-time code was sent for the multi-factor login")
   return true, nil, ("the account uses multi-factor authentication: Enlighten sent a one-time "
     .. "code (e-mail or text message); %s within %d minutes"):format(HOW, M.PENDING_TTL // 60),
     "mfa", "sent"
@@ -83,14 +83,14 @@ function M.continue(client, t, g, opts)
       return false, nil, err, "input"
     end
   end
-  local now = client._clock()
+  local now = client.ctx.clock()
   local p = pending(t, now)
   if not p then
     return false, nil, "no multi-factor login under way (none was started, or its "
       .. M.PENDING_TTL // 60 .. " minutes are over): call client:login{force=true} or run "
       .. "`enphase login` to have a code sent", "mfa"
   end
-  local session = client._session
+  local session = client.ctx.session
   if session:secrets().csrf ~= p.csrf then -- another process started it
     local ok, err, kind = session:resume_login(p.cookies)
     if not ok then
@@ -116,18 +116,18 @@ function M.continue(client, t, g, opts)
     return true, nil, "a new one-time code was sent: " .. HOW, "mfa", "sent"
   end
   local ok, err, kind = budget.call(client, 2, "mfa_validate", p.csrf, otp)
-  now = client._clock()
+  now = client.ctx.clock()
   if ok then
     t.mfa = nil
-    lockout.record(client._cfg, g, now, true)
+    lockout.record(client.ctx.config, g, now, true)
     g.mfa = true -- when this session dies, only an explicit login helps
     cache.changed(client)
-    client._log("info", "multi-factor login complete")
+    client.ctx.log("info", "multi-factor login complete")
     return true, true
   end
   if kind == "locked" then
     t.mfa = nil
-    lockout.record(client._cfg, g, now, false, kind, err)
+    lockout.record(client.ctx.config, g, now, false, kind, err)
     return true, nil, lockout.refused_message(g, err, now), kind
   end
   if kind == "mfa" then

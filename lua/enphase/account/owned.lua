@@ -18,25 +18,25 @@
 local M = {}
 
 local function site_key(client)
-  local site = client._site:ids()
+  local site = client.ctx.site:ids()
   return site and ("%d"):format(site) or "unknown"
 end
 
 -- Runs `change(records)` on this site's records (key -> record), saving
 -- when it returns true. Returns what change returned.
 local function update(client, change)
-  local store = client._cache
+  local store = client.ctx.store
   if not store then
-    local seen = client._read_only_store -- a dry run: read, never written
+    local seen = client.ctx.read_only_store -- a dry run: read, never written
     if seen then
-      local o = seen:content(client._log).owned
+      local o = seen:content(client.ctx.log).owned
       local records = o and o.sites[site_key(client)] or {}
       return change(records)
     end
-    return change(client._owned)
+    return change(client.ctx.owned)
   end
   local key = site_key(client)
-  local ok, result = store:update(client._log, function(doc)
+  local ok, result = store:update(client.ctx.log, function(doc)
     local o = doc.owned or { sites = {} }
     local records = o.sites[key] or {}
     local changed = change(records)
@@ -47,9 +47,9 @@ local function update(client, change)
     return changed, changed
   end)
   if not ok then
-    client._log("warn", "account store %s: schedule ownership not locked (%s); kept in this "
+    client.ctx.log("warn", "account store %s: schedule ownership not locked (%s); kept in this "
       .. "process only", store.path, tostring(result))
-    return change(client._owned)
+    return change(client.ctx.owned)
   end
   return result
 end

@@ -16,16 +16,16 @@ function M.cached(name, read)
     if select("#", ...) > 0 then
       return read(client, ...)
     end
-    local max_age = client._cfg.max_age
+    local max_age = client.ctx.config.max_age
     if max_age <= 0 then
       return read(client)
     end
-    local now = client._clock()
+    local now = client.ctx.clock()
     local t = ledger.peek(client)
     local entry = type(t.reads) == "table" and t.reads[name]
     if type(entry) == "table" and type(entry.at) == "number" and type(entry.value) == "table"
       and now >= entry.at and now - entry.at < max_age then
-      client._log("debug", "%s answered from the ledger (%d s old)", name,
+      client.ctx.log("debug", "%s answered from the ledger (%d s old)", name,
         math.floor(now - entry.at)) -- the wall clock has fractions: %d needs an integer
       return entry.value
     end
@@ -44,7 +44,7 @@ end
 
 --- After a write: the cached reads may be wrong now.
 function M.forget(client)
-  if client._cfg.max_age <= 0 then
+  if client.ctx.config.max_age <= 0 then
     return
   end
   ledger.update(client, function(l)

@@ -66,7 +66,7 @@ end
 function Bridge:log(level, fmt, ...)
   local line = select("#", ...) > 0 and fmt:format(...) or fmt
   local secrets = { self.s.password }
-  local client_secrets = self.client and self.client._secrets
+  local client_secrets = self.client and self.client.ctx.secrets
   if client_secrets then
     for _, v in ipairs(client_secrets()) do
       secrets[#secrets + 1] = v
@@ -78,7 +78,7 @@ end
 -- ------------------------------------------------------------ broker
 
 function Bridge:site()
-  local id = self.client and self.client._site:ids()
+  local id = self.client and self.client.ctx.site:ids()
   if id and not self.topics then
     self.topics = discovery.topics(self.s, id)
     self.site_id = id
