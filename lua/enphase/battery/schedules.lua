@@ -278,16 +278,20 @@ local function create(client, s, before)
 end
 
 -- add_schedule; `on_added(id)` (optional) records the new schedule
--- instead of a plain ownership record (a timed action's own record).
-local function add(client, spec, on_added)
+-- instead of a plain ownership record (a timed action's own record);
+-- `before_add(client)` (optional), once the schedule is checked and before
+-- anything is written, clears the way (timed.lua: our ended timed windows)
+-- and returns a number, or `nil, message, kind` to stop.
+local function add(client, spec, on_added, before_add)
   local s, err, kind = checked_schedule(client, spec)
   if not s then
     return nil, err, kind
   end
-  -- an ended timed window of ours may stand in the way (timed.lua)
-  local removed, rerr, rkind = require("enphase.battery.timed").remove_expired(client)
-  if not removed then
-    return nil, rerr, rkind
+  if before_add then
+    local removed, rerr, rkind = before_add(client)
+    if not removed then
+      return nil, rerr, rkind
+    end
   end
   local ok, ferr, fkind = check_free(client, s)
   if not ok then
@@ -319,16 +323,9 @@ local function add(client, spec, on_added)
   return id, state
 end
 
---- Adds a schedule `{type=, start_time=, end_time=, days=, limit=, timezone=}`
--- (limit defaults to 100 for CFG and 6 for DTG; timezone to the site's).
--- Returns `id, "applied"`, or `nil, msg, kind` ("pending" with the id as a
--- fourth value when the server has not applied it yet; "conflict" with the
--- server's code as a fourth value).
-function M.add_schedule(client, spec)
-  return add(client, spec)
-end
-
--- For timed.lua, not a client method (a table, not a function).
+-- For timed.lua, not a client method (a table, not a function): the
+-- client's add_schedule is timed.add_schedule, which clears our ended timed
+-- windows first (so this module needs nothing of timed.lua: no circle).
 M.internal = { add = add }
 
 -- The fields of an update, each checked on its own (before anything is

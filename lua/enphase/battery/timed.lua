@@ -126,6 +126,16 @@ function M.remove_expired(client)
 end
 
 -- A failure after the window was recorded: the message says what is left.
+--- Adds a schedule `{type=, start_time=, end_time=, days=, limit=, timezone=}`
+-- (limit defaults to 100 for CFG and 6 for DTG; timezone to the site's),
+-- once the library's ended timed windows, which may stand in its way, are
+-- removed. Returns `id, "applied"`, or `nil, msg, kind` ("pending" with the
+-- id as a fourth value when the server has not applied it yet; "conflict"
+-- with the server's code as a fourth value).
+function M.add_schedule(client, spec)
+  return schedules.internal.add(client, spec, nil, M.remove_expired)
+end
+
 local function left_behind(window, expires, err)
   return ("%s (the window %s-%s was added; it is removed by the first run after it ends at %s, "
     .. "or replaced when the action is run again)"):format(err, window.start_time,
