@@ -187,14 +187,19 @@ function M.cli(args)
   return "lua5.4 " .. M.shell_quote(M.ROOT .. "/bin/enphase") .. " " .. args
 end
 
-local function env_prefix(env)
-  local parts = {}
+-- The names of `env` (a table or nil), sorted.
+local function env_names(env)
   local names = {}
   for k in pairs(env or {}) do
     names[#names + 1] = k
   end
   table.sort(names)
-  for _, k in ipairs(names) do
+  return names
+end
+
+local function env_prefix(env)
+  local parts = {}
+  for _, k in ipairs(env_names(env)) do
     parts[#parts + 1] = "export " .. k .. "=" .. M.shell_quote(env[k]) .. "; "
   end
   return table.concat(parts)
@@ -246,12 +251,7 @@ function M.exec_cpu(argv, env)
   end
   local dir = M.tmpdir()
   local parts = { M.shell_quote(exec_cpu_bin), "-o", dir .. "/out", "-e", dir .. "/err" }
-  local names = {}
-  for k in pairs(env or {}) do
-    names[#names + 1] = k
-  end
-  table.sort(names)
-  for _, k in ipairs(names) do
+  for _, k in ipairs(env_names(env)) do
     parts[#parts + 1] = M.shell_quote(k .. "=" .. env[k])
   end
   parts[#parts + 1] = "--"
