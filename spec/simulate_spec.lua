@@ -293,7 +293,7 @@ describe("enphase simulate over any length", function()
     local tz = require("enphase.util.tz")
     for _, case in ipairs({ { 2026, 10, 24, 100, "+01:00", "+00:00" },
                             { 2026, 3, 28, 92, "+00:00", "+01:00" } }) do
-      local y, m, d, second_day, before, after = table.unpack(case)
+      local y, m, d, second_day, before, after = case[1], case[2], case[3], case[4], case[5], case[6]
       local code, out, errs = simulate("--policy", "do_nothing", "--baseline", "none", "--days", "3",
         "--out", dir, "--json", "--no-chart", flat_series(tz.timegm(y, m, d, 0, 0, 0)))
       assert.equal(0, code, errs)
