@@ -358,6 +358,22 @@ describe("Enlighten's captured shapes", function()
       c:close()
     end)
 
+    it("enphase profile waits ENPHASE_PROFILE_WAIT seconds, then says still pending", function()
+      sim:config({ pending_seconds = 3600 })
+      local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD,
+                    ENPHASE_BASE_URL = sim.base_url, ENPHASE_PROFILE_WAIT = "0" }
+      local code, out, err = H.main({ "profile", "backup_only", "--reserve", "100",
+                                      "--no-token-cache" }, env)
+      assert.equal(0, code, err)
+      assert.truthy(out:find("still pending", 1, true), out)
+      env.ENPHASE_PROFILE_WAIT = "soon"
+      code, out, err = H.main({ "profile", "backup_only", "--reserve", "100",
+                                "--no-token-cache" }, env)
+      assert.equal("", out)
+      assert.equal(2, code)
+      assert.truthy(err:find("ENPHASE_PROFILE_WAIT", 1, true), err)
+    end)
+
     it("enphase profile shows the requested change and --cancel cancels it", function()
       sim:config({ pending_seconds = 3600 })
       local c = waiting({ profile_wait = 0 })

@@ -20,6 +20,7 @@ M.KEYS = {
   ENPHASE_TOKEN_CACHE = "token_cache",
   ENPHASE_BUDGET = "budget",
   ENPHASE_MAX_AGE = "max_age",
+  ENPHASE_PROFILE_WAIT = "profile_wait",
 }
 
 --- Keys a config file may hold that are not client options: the broker
@@ -27,7 +28,7 @@ M.KEYS = {
 M.OTHER_KEYS = { ENPHASE_MQTT_PASSWORD = true }
 
 -- Settings that are numbers (the environment holds strings).
-local NUMBERS = { budget = true, max_age = true }
+local NUMBERS = { budget = true, max_age = true, profile_wait = true }
 
 --- The variable of a virtual clock for tests: seconds added to the wall
 -- clock. It moves the lock-out guard's and the budget's time, so it is
@@ -80,7 +81,8 @@ function M.read_file(path)
         return nil, ("config file %s, line %d: unknown key %s (known: %s)"):format(path, n,
           redact.quote(key), "ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL, "
           .. "ENPHASE_SITE_ID, ENPHASE_USER_ID, ENPHASE_TIMEZONE, ENPHASE_CA_FILE, "
-          .. "ENPHASE_TOKEN_CACHE, ENPHASE_BUDGET, ENPHASE_MAX_AGE, ENPHASE_MQTT_PASSWORD")
+          .. "ENPHASE_TOKEN_CACHE, ENPHASE_BUDGET, ENPHASE_MAX_AGE, ENPHASE_PROFILE_WAIT, "
+          .. "ENPHASE_MQTT_PASSWORD")
       end
       values[key] = unquote(value)
     end

@@ -37,7 +37,8 @@ Settings come from the environment or the --config file:
   ENPHASE_CA_FILE (a PEM bundle of CAs to trust instead of the system's),
   ENPHASE_TOKEN_CACHE, ENPHASE_BUDGET (requests per hour for the account, all
   processes together; default 600), ENPHASE_MAX_AGE (seconds a cached settings or
-  profile read may be reused; default 0, never), ENPHASE_MQTT_PASSWORD (the
+  profile read may be reused; default 0, never), ENPHASE_PROFILE_WAIT (seconds
+  a pending profile change is waited for; default 900), ENPHASE_MQTT_PASSWORD (the
   broker password of `enphase mqtt`).
 The password is never taken from the command line.
 
