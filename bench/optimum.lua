@@ -1,4 +1,4 @@
--- Benchmark 8: the optimum (enphase.optimum, doc/optimum.md) on the bundled
+-- Benchmark 9: the optimum (enphase.optimum, doc/optimum.md) on the bundled
 -- house, in-process: cutting the run into steps, the DP over SoC (grid
 -- chosen from the length), the exact lower bound and the rows of the plan.
 -- Target: a week in under 1 s. Also 30 and 366 days, and the week on finer
@@ -48,7 +48,7 @@ function M.run()
       days == 7 and (wall < M.TARGET and "yes" or "no") or "",
     }
   end
-  B.print_table(("8. The optimum of the bundled house (median of %d runs; 366 days: 1 run)"):format(
+  B.print_table(("9. The optimum of the bundled house (median of %d runs; 366 days: 1 run)"):format(
     repeats),
     { "days", "steps", "grid states (step)", "wall s", "optimum U", "lower bound L", "U - L",
       "week < 1 s" },

@@ -407,11 +407,13 @@ done:
     return result;
 }
 
-/* Step t's costs by change k (klo..khi): through any regime mix, and
- * without mixing a discharge with a charge (`side`), with the dip/rise of
- * the mix (`mixed`: 0 when there is none). */
+/* Step t's costs by change k (klo..khi): through any regime mix (`all`),
+ * and without mixing a discharge with a charge (`side`: the same where no
+ * mix is needed), with the dip/rise of the mix (`mixed`: 0 when there is
+ * none). */
 struct table {
     int klo, khi;
+    int mix_lo, mix_hi; /* the changes on a mixed edge (empty: lo > hi) */
     double *all, *side, *dip, *rise;
     char *mixed;
 };
@@ -425,13 +427,21 @@ static void fill_table(const struct step_costs *sc, const struct grid *g,
         tb->klo = -(g->states - 1);
     if (tb->khi > g->states - 1)
         tb->khi = g->states - 1;
+    tb->mix_lo = tb->khi + 1;
+    tb->mix_hi = tb->klo - 1;
     for (int k = tb->klo; k <= tb->khi; k++) {
         int at = k - tb->klo;
         double x = k * g->delta;
         tb->all[at] = hull_cost(&sc->all, x);
-        tb->side[at] = hull_cost(k < 0 ? &sc->down : &sc->up, x);
         tb->mixed[at] =
             (char)excursion(&sc->all, x, &tb->dip[at], &tb->rise[at]);
+        tb->side[at] = tb->mixed[at]
+                           ? hull_cost(k < 0 ? &sc->down : &sc->up, x)
+                           : tb->all[at];
+        if (tb->mixed[at]) {
+            tb->mix_lo = k < tb->mix_lo ? k : tb->mix_lo;
+            tb->mix_hi = k > tb->mix_hi ? k : tb->mix_hi;
+        }
     }
 }
 
@@ -473,13 +483,25 @@ static void backward(size_t n, const struct grid *g, struct work *w)
             int jhi = i + tb->khi > N - 1 ? N - 1 : i + tb->khi;
             if (jlo < g->imin)
                 jlo = g->imin < i ? g->imin : i;
+            /* every change at its cost without a mix: always feasible */
+            const double *plain = tb->side - tb->klo - i;
             for (int j = jlo; j <= jhi; j++) {
+                double c = plain[j] + w->next[j];
+                if (c < best) {
+                    best = c;
+                    best_k = j - i;
+                }
+            }
+            /* the changes a charge/discharge mix makes cheaper, where the
+             * stored energy stays in bounds meanwhile */
+            int mlo = i + tb->mix_lo > jlo ? i + tb->mix_lo : jlo;
+            int mhi = i + tb->mix_hi < jhi ? i + tb->mix_hi : jhi;
+            for (int j = mlo; j <= mhi; j++) {
                 int at = j - i - tb->klo;
-                double c = tb->all[at];
-                if (tb->mixed[at] && !(e - tb->dip[at] >= g->min_kwh - tol ||
-                                       e + tb->rise[at] <= g->cap + tol))
-                    c = tb->side[at];
-                c += w->next[j];
+                if (!(e - tb->dip[at] >= g->min_kwh - tol ||
+                      e + tb->rise[at] <= g->cap + tol))
+                    continue;
+                double c = tb->all[at] + w->next[j];
                 if (c < best) {
                     best = c;
                     best_k = j - i;
