@@ -38,8 +38,9 @@ local function start_bridge(dir, sim, broker, opts)
     lines[#lines + 1] = l
   end
   procs.spit(config, table.concat(lines, "\n") .. "\n", "600")
-  local argv = { "mqtt", "--broker", ("mqtt://%s@127.0.0.1:%d"):format(BROKER_USER, broker.port),
-    "--config", config, "--no-token-cache" }
+  local argv = opts.argv and opts.argv(config) or { "mqtt", "--broker",
+    ("mqtt://%s@127.0.0.1:%d"):format(BROKER_USER, broker.port), "--config", config,
+    "--no-token-cache" }
   for _, a in ipairs(opts.args or {}) do
     argv[#argv + 1] = a
   end
@@ -49,9 +50,13 @@ local function start_bridge(dir, sim, broker, opts)
   end
   local err = dir .. "/bridge.err"
   local rc = dir .. "/bridge.rc"
-  local cmd = ("cd %s && ( env -i PATH=/usr/bin:/bin HOME=%s %s %s >%s 2>%s </dev/null & "
+  local env = ""
+  for k, v in pairs(opts.env or {}) do
+    env = env .. " " .. k .. "=" .. procs.shell_quote(v)
+  end
+  local cmd = ("cd %s && ( env -i PATH=/usr/bin:/bin HOME=%s%s %s %s >%s 2>%s </dev/null & "
     .. "echo $! >%s; wait $!; echo $? >%s ) >/dev/null 2>&1 &"):format(
-    procs.shell_quote(simulator.ROOT), procs.shell_quote(dir), child.enphase,
+    procs.shell_quote(simulator.ROOT), procs.shell_quote(dir), env, child.enphase,
     table.concat(quoted, " "), procs.shell_quote(dir .. "/bridge.out"), procs.shell_quote(err),
     procs.shell_quote(dir .. "/bridge.pid"), procs.shell_quote(rc))
   os.execute(cmd)
@@ -406,5 +411,55 @@ describe("enphase mqtt with a real broker", function()
     end)
     ca:cleanup()
     assert(ok, err)
+  end)
+
+  it("runs from examples/systemd/enphase-mqtt.service as systemd would start it", function()
+    local path = simulator.ROOT .. "/examples/systemd/enphase-mqtt.service"
+    local u = {}
+    for line in procs.slurp(path):gmatch("[^\n]+") do
+      local k, v = line:match("^(%w+)=(.*)$")
+      if k then
+        u[k] = v
+      end
+    end
+    assert.equal("on-failure", u.Restart)
+    assert.equal("enphase", u.CacheDirectory)
+    assert.equal("0700", u.CacheDirectoryMode)
+    assert.equal("XDG_CACHE_HOME=/var/cache", u.Environment)
+    assert.equal("/bin/kill -HUP $MAINPID", u.ExecReload)
+    local words = {}
+    for w in u.ExecStart:gmatch("%S+") do
+      words[#words + 1] = w
+    end
+    assert.equal("/usr/bin/enphase", table.remove(words, 1))
+    assert.same({ "mqtt", "--broker", "mqtt://enphase@localhost", "--config",
+      "/etc/enphase-mqtt.conf" }, words)
+    assert.falsy(u.ExecStart:find("PASSWORD", 1, true))
+    -- the same command line here: the broker's port, the config in the box, the cache folder
+    -- systemd would make (0700)
+    local cache = dir .. "/var-cache"
+    os.execute("mkdir -p -m 700 " .. procs.shell_quote(cache .. "/enphase"))
+    bridge = start_bridge(dir, sim, broker, {
+      argv = function(config)
+        words[3] = ("mqtt://%s@127.0.0.1:%d"):format(BROKER_USER, broker.port)
+        words[5] = config
+        return words
+      end,
+      env = { XDG_CACHE_HOME = cache },
+    })
+    watch:wait_for(BASE .. "/soc")
+    local sessions = procs.capture("ls " .. procs.shell_quote(cache .. "/enphase"))
+    assert.matches("session%-%x+%.json", sessions)
+    assert.equal(0, bridge:stop()) -- `systemctl stop`: no restart after a clean stop
+    bridge = nil
+    assert.same({ "offline", "1" }, { broker:retained("enphase/status") })
+    if procs.capture("command -v systemd-analyze") ~= "" then
+      local copy = dir .. "/enphase-mqtt.service"
+      local root = procs.capture("cd " .. procs.shell_quote(simulator.ROOT) .. " && pwd"):gsub("%s+$", "")
+      procs.spit(copy, (procs.slurp(path):gsub("/usr/bin/enphase", root .. "/bin/enphase")))
+      local out = procs.capture(("cd %s && systemd-analyze verify ./enphase-mqtt.service 2>&1; "
+        .. "echo rc=$?"):format(procs.shell_quote(dir)))
+      assert.matches("rc=0\n$", out)
+    end
   end)
 end)
