@@ -21,6 +21,8 @@ local M = {}
 
 --- Reconnect waits: 1 s, doubled after each failure, at most this.
 M.MAX_BACKOFF = 30
+--- How long a started connection may take to bring the CONNACK (seconds).
+M.CONNACK_WAIT = 10
 --- How long a stopping bridge waits for the broker to take "offline".
 M.STOP_WAIT = 2
 --- A last error's state is cut to this (Home Assistant's state limit).
@@ -163,6 +165,7 @@ function Bridge:subscribe_site()
 end
 
 function Bridge:on_connack(e)
+  self.connecting = false
   if e.rc ~= 0 then
     local msg = ("the broker refused the connection: %s"):format(e.reason)
     if not self.ever_connected and (e.rc == 4 or e.rc == 5) then
@@ -399,6 +402,7 @@ function Bridge:handle_events()
     if e.type == "connect" then
       self:on_connack(e)
     elseif e.type == "disconnect" then
+      self.connecting = false
       local was = self.connected
       self.connected = false
       if not self.stopping and (was or e.rc ~= 0) then
@@ -443,7 +447,7 @@ function Bridge:reread()
     and "; reconnecting with the new broker password" or "")
   if broker_changed and self.mq then
     self.mq:close()
-    self.mq, self.connected = nil, false
+    self.mq, self.connected, self.connecting = nil, false, false
     self.reconnect_at = 0
   end
   self.next_poll_at = 0
@@ -480,11 +484,18 @@ end
 function Bridge:turn(max_wait)
   local now = native.monotonic()
   if not self.connected and self.reconnect_at <= now then
-    local ok, err = self:connect()
-    if not ok then
-      self:schedule_reconnect(err)
+    if self.connecting then -- started, and no CONNACK (nor a failure) since
+      self.connecting = false
+      self:schedule_reconnect("no answer from the broker within "
+        .. M.CONNACK_WAIT .. " s")
     else
-      self.reconnect_at = now + self.backoff + 10 -- the CONNACK should come before
+      local ok, err = self:connect()
+      if not ok then
+        self:schedule_reconnect(err)
+      else
+        self.connecting = true
+        self.reconnect_at = now + M.CONNACK_WAIT
+      end
     end
   end
   if not self.polling and now >= self.next_poll_at then
