@@ -3,8 +3,10 @@
 --   ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL
 -- Run from the top of a source checkout: lua5.4 examples/demo.lua
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
--- the C module of a checkout: build/ for Lua 5.4, build-5.3/ for 5.3 (scripts/setup.sh)
-package.cpath = (_VERSION == "Lua 5.3" and "build-5.3" or "build") .. "/?.so;" .. package.cpath
+-- the C module of a checkout: build/ for Lua 5.4, build-5.3/, build-5.1/, build-luajit/ (scripts/setup.sh)
+local build = rawget(_G, "jit") and "build-luajit"
+  or ({ ["Lua 5.3"] = "build-5.3", ["Lua 5.1"] = "build-5.1" })[_VERSION] or "build"
+package.cpath = build .. "/?.so;" .. package.cpath
 
 local enphase = require("enphase")
 

@@ -8,8 +8,10 @@
 -- the simulator: `enphase sim --sites 20 --port 8087`, then lines
 -- "user<i>@example.com password<i>", and ENPHASE_BASE_URL=http://127.0.0.1:8087.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
--- the C module of a checkout: build/ for Lua 5.4, build-5.3/ for 5.3 (scripts/setup.sh)
-package.cpath = (_VERSION == "Lua 5.3" and "build-5.3" or "build") .. "/?.so;" .. package.cpath
+-- the C module of a checkout: build/ for Lua 5.4, build-5.3/, build-5.1/, build-luajit/ (scripts/setup.sh)
+local build = rawget(_G, "jit") and "build-luajit"
+  or ({ ["Lua 5.3"] = "build-5.3", ["Lua 5.1"] = "build-5.1" })[_VERSION] or "build"
+package.cpath = build .. "/?.so;" .. package.cpath
 
 local enphase = require("enphase")
 local store = require("enphase.store")
@@ -20,7 +22,7 @@ if not path then
   os.exit(2)
 end
 local mode = store.file_mode(path)
-if not mode or mode & 0x3F ~= 0 then
+if not mode or mode % 64 ~= 0 then -- any group or world permission (0077)
   io.stderr:write(path .. ": missing, or readable by others (chmod 600)\n")
   os.exit(2)
 end

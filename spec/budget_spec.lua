@@ -1,5 +1,6 @@
 -- The request budget (budget.lua) and the reads kept for max_age
 -- (reads.lua): what every process of an account may send in an hour.
+local child = require("helpers.child")
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local procs = require("helpers.procs")
@@ -108,7 +109,7 @@ describe("the request budget", function()
     local f = assert(io.open(script, "w"))
     f:write([[
       package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-      package.cpath = (_VERSION == "Lua 5.3" and "build-5.3" or "build") .. "/?.so;" .. package.cpath
+      package.cpath = "]] .. child.cpath .. [[;" .. package.cpath
       local enphase = require("enphase")
       local client = assert(enphase.new({
         email = os.getenv("E_EMAIL"), password = os.getenv("E_PASSWORD"),

@@ -30,7 +30,7 @@ local function listing(d)
 end
 
 local function mode(path)
-  return (store.file_mode(path)) & 0x1FF
+  return (store.file_mode(path)) % 512 -- the permission bits
 end
 
 local function logins(sim)
@@ -189,7 +189,7 @@ describe("enphase.store private files", function()
     lock:unlock()
     lock:unlock() -- idempotent
     assert.equal("enphase.lock (released)", tostring(lock))
-    if _VERSION ~= "Lua 5.3" then -- a to-be-closed variable (Lua 5.4 syntax, so load()ed)
+    if _VERSION == "Lua 5.4" then -- a to-be-closed variable (Lua 5.4 syntax, so load()ed)
       local scoped = assert(load([[
         local store, path = ...
         local scoped <close> = assert(store.lock(path, 0))
@@ -449,7 +449,7 @@ describe("the token cache of a client", function()
 
   for _, case in ipairs({
     { "corrupt", function(text) return text:gsub("[{}]", "#") end },
-    { "truncated", function(text) return text:sub(1, #text // 2) end },
+    { "truncated", function(text) return text:sub(1, math.floor(#text / 2)) end },
     { "empty", function() return "" end },
     { "wrongly typed", function(text) return (text:gsub('"exp":%d+', '"exp":"soon"')) end },
     { "tampered", function(text) return (text:gsub('"token":"[^"]*"', '"token":"x.y.z"')) end },

@@ -9,10 +9,10 @@ local function b64url(s, pad)
   local out = {}
   for i = 1, #s, 3 do
     local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
     local chunk = ""
     for k = 3, 0, -1 do
-      local v = (n >> (6 * k)) & 63
+      local v = math.floor(n / 64 ^ k) % 64
       chunk = chunk .. B64:sub(v + 1, v + 1)
     end
     if not b then
@@ -189,7 +189,13 @@ describe("enphase.core", function()
     it("takes the first match", function()
       assert.equal(1, site("https://h/systems/1/web/2"))
     end)
-    it("returns integers up to the largest int64", function()
+    it("returns integers up to the largest int64 (Lua 5.1: 2^53, the last exact double)", function()
+      if _VERSION == "Lua 5.1" then -- refused beyond, never rounded
+        assert.equal(9007199254740992, site("https://h/web/9007199254740992"))
+        assert.is_nil(site("https://h/web/9007199254740993"))
+        assert.is_nil(site("https://h/web/9223372036854775807"))
+        return
+      end
       local id = site("https://h/web/9223372036854775807")
       assert.equal(math.maxinteger, id)
       assert.equal("integer", math.type(id))
@@ -208,7 +214,7 @@ describe("enphase.core", function()
       assert.equal("a%26b%2Bc%25d%20e", core.urlencode("a&b+c%d e"))
     end)
     it("keeps the unreserved characters and encodes UTF-8 bytes", function()
-      assert.equal("AZaz09-._~%E2%9C%93%00", core.urlencode("AZaz09-._~\u{2713}\0"))
+      assert.equal("AZaz09-._~%E2%9C%93%00", core.urlencode("AZaz09-._~\226\156\147\0"))
     end)
   end)
 
@@ -300,8 +306,8 @@ describe("enphase.core", function()
     end)
 
     it("is closed at the end of a <close> scope (Lua 5.4)", function()
-      if _VERSION == "Lua 5.3" then
-        return -- no to-be-closed variables in 5.3: __gc does the same work
+      if _VERSION ~= "Lua 5.4" then
+        return -- no to-be-closed variables before 5.4: __gc does the same work
       end
       local kept = assert(load([[
         local s <close> = ...

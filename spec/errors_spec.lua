@@ -151,7 +151,7 @@ describe("error kinds", function()
     local offences = {}
     local function scan(path, text)
       local n = 0
-      for line in text:gmatch("[^\n]*") do
+      for line in (text .. "\n"):gmatch("([^\n]*)\n") do
         n = n + 1
         if line:find("kind") and (line:find("[\"`']cfg[\"`']") or line:find("[\"`']dtg[\"`']")) then
           offences[#offences + 1] = path .. ":" .. n .. ": " .. line

@@ -18,7 +18,7 @@ local function readme_yaml()
   local section = assert(text:match("\n## Home Assistant\n(.-)\n## "), "no Home Assistant section")
   local yaml = assert(section:match("```yaml\n(.-)```"), "no yaml block")
   local sensors, shell, in_shell = {}, {}, false
-  for line in yaml:gmatch("[^\n]*") do
+  for line in (yaml .. "\n"):gmatch("([^\n]*)\n") do
     if line:match("^shell_command:") then
       in_shell = true
     elseif in_shell then

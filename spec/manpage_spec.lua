@@ -20,7 +20,7 @@ end
 -- The lines of section `name` of a man page, roff escapes for - undone.
 local function section(page, name)
   local lines, inside = {}, false
-  for line in page:gmatch("[^\n]*") do
+  for line in (page .. "\n"):gmatch("([^\n]*)\n") do -- (5.1's gmatch adds empty matches to "[^\n]*")
     if line:match("^%.SH ") then
       inside = line == ".SH " .. name
     elseif inside then

@@ -14,7 +14,7 @@ local function b64(s)
     local bits = ""
     local n = c:byte()
     for i = 8, 1, -1 do
-      bits = bits .. ((n >> (i - 1)) & 1)
+      bits = bits .. math.floor(n / 2 ^ (i - 1)) % 2
     end
     return bits
   end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
@@ -201,7 +201,7 @@ describe("a multi-factor account", function()
       -- --otp - reads the code from standard input: never in the process list
       local rc, piped, said = H.main({ "login", "--otp", "-", "--json" }, env, {
         stdin = { read = function(_, how)
-          assert.equal("l", how)
+          assert.equal("l", (how:gsub("^%*", ""))) -- "*l": the format every Lua reads
           return sim:otp(EMAIL).code .. " \n"
         end },
       })

@@ -12,7 +12,7 @@ local function libraries_after(code)
   local f = assert(io.open(script, "w"))
   f:write('package.path = "lua/?.lua;lua/?/init.lua;" .. package.path\n',
     'package.cpath = "' .. child.cpath .. ';" .. package.cpath\n', code, "\n",
-    'io.write(assert(io.open("/proc/self/maps")):read("a"))\n')
+    'io.write(assert(io.open("/proc/self/maps")):read("*a"))\n')
   f:close()
   local p = assert(io.popen(child.lua .. " " .. script))
   local maps = p:read("a")

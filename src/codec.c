@@ -43,7 +43,7 @@ int codec_site_id_from_url(lua_State *L)
     size_t n;
     const char *url = luaL_checklstring(L, 1, &n);
     int64_t id = 0;
-    if (site_id_from_url(url, n, &id))
+    if (site_id_from_url(url, n, &id) && id <= ENPHASE_ID_MAX)
         lua_pushinteger(L, (lua_Integer)id);
     else
         lua_pushnil(L);

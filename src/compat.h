@@ -24,7 +24,9 @@
  *     formats: 5.1 knows %d %s %f %p %c %% but not %I (a lua_Integer) nor
  *     %U, and would misread the arguments after them.
  *   - lua_Integer is ptrdiff_t but the values are doubles: integers are
- *     exact up to 2^53 (ids and epoch milliseconds are far below).
+ *     exact up to 2^53. lua_tointegerx takes integral values within
+ *     +-2^53 only, and ids above ENPHASE_ID_MAX (2^53) are refused, never
+ *     rounded (ids and epoch milliseconds are far below).
  * Nothing here yields across C: a step that waits returns to the Lua
  * wrapper that yields (http.h), the one way for every Lua.
  */
@@ -34,6 +36,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdarg.h>
+#include <stdint.h>
 
 #if LUA_VERSION_NUM == 501
 #include <compat-5.3.h>
@@ -85,6 +88,31 @@ static inline int enphase_isyieldable(lua_State *L)
 }
 #define lua_isyieldable(L) enphase_isyieldable(L)
 
+/* The largest integer an id may have: 2^53, the last one a double holds
+ * exactly (5.1 has no integer subtype). Larger ids are refused, never
+ * rounded. */
+#define ENPHASE_ID_MAX ((lua_Integer)9007199254740992LL)
+
+/* lua_tointegerx: a number (or numeric string) with an integral value
+ * within +-2^53; anything else is not an integer (and no out-of-range
+ * double is converted). */
+static inline lua_Integer enphase_tointegerx(lua_State *L, int idx, int *isnum)
+{
+    int ok = 0;
+    lua_Number n = lua_tonumberx(L, idx, &ok);
+    if (ok && n >= -9007199254740992.0 && n <= 9007199254740992.0 &&
+        (lua_Number)(lua_Integer)n == n) {
+        if (isnum != NULL)
+            *isnum = 1;
+        return (lua_Integer)n;
+    }
+    if (isnum != NULL)
+        *isnum = 0;
+    return 0;
+}
+#undef lua_tointegerx
+#define lua_tointegerx(L, idx, isnum) enphase_tointegerx((L), (idx), (isnum))
+
 /* The 5.3 formats of lua_pushfstring on 5.1 (compat.c). */
 const char *enphase_pushvfstring(lua_State *L, const char *fmt, va_list ap);
 const char *enphase_pushfstring(lua_State *L, const char *fmt, ...);
@@ -92,6 +120,11 @@ int enphase_error(lua_State *L, const char *fmt, ...);
 #define lua_pushvfstring enphase_pushvfstring
 #define lua_pushfstring enphase_pushfstring
 #define luaL_error enphase_error
+
+#else
+
+/* The largest id: lua_Integer holds every int64. */
+#define ENPHASE_ID_MAX ((lua_Integer)INT64_MAX)
 
 #endif /* LUA_VERSION_NUM == 501 */
 

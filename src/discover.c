@@ -74,7 +74,7 @@ static int site_found(lua_State *L, session *s)
         s->resp.effective_url ? s->resp.effective_url : s->base_url;
     long st = s->resp.status;
     int64_t id = 0;
-    if (site_id_from_url(final, strlen(final), &id)) {
+    if (site_id_from_url(final, strlen(final), &id) && id <= ENPHASE_ID_MAX) {
         s->site_id = (lua_Integer)id;
         lua_pushinteger(L, s->site_id);
         return 1;
@@ -198,6 +198,10 @@ static int user_step(lua_State *L, session *s)
                             "%s: no numeric app.userId, app.user_id or "
                             "app.user.id",
                             label);
+    if (id > ENPHASE_ID_MAX)
+        return push_failure(
+            L, KIND_PROTOCOL,
+            "%s: app.userId beyond 2^53: not exact in this Lua", label);
     s->user_id = (lua_Integer)id;
     lua_pushinteger(L, s->user_id);
     lua_pushlstring(L, s->resp.body, s->resp.body_len);

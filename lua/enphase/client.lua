@@ -8,6 +8,7 @@
 -- capability flags are the site's (site.lua); the file and its lock are
 -- the token cache's (cache.lua). Each is changed only through its owner's
 -- methods.
+local compat = require("enphase.util.compat")
 local native = require("enphase.transport.native")
 local options = require("enphase.util.options")
 local auth = require("enphase.account.auth")
@@ -324,7 +325,7 @@ local function scrub_results(client, r)
       end
     end
   end
-  return table.unpack(r, 1, r.n)
+  return compat.unpack(r, 1, r.n)
 end
 
 -- Every public function of `methods`, its results scrubbed.
@@ -332,7 +333,7 @@ local function scrubbed(methods)
   for name, fn in pairs(methods) do
     if type(fn) == "function" and not name:match("^_") and not NOT_SCRUBBED[name] then
       methods[name] = function(self, ...)
-        return scrub_results(self, table.pack(fn(self, ...)))
+        return scrub_results(self, compat.pack(fn(self, ...)))
       end
     end
   end
@@ -364,9 +365,9 @@ function Client:start(name, ...)
   if type(method) ~= "function" then
     error("client:start: no client method called " .. tostring(name), 2)
   end
-  local args = table.pack(...)
+  local args = compat.pack(...)
   return engine().spawn(function()
-    return method(self, table.unpack(args, 1, args.n))
+    return method(self, compat.unpack(args, 1, args.n))
   end)
 end
 

@@ -1,14 +1,18 @@
 -- The Lua under test, for the processes specs start (bin/enphase, the
 -- simulator, scripts): the one place that decides which interpreter and
 -- which build of the C module a child uses. busted runs the specs under
--- lua5.3 or lua5.4 (`busted --lua=lua5.3`); a child runs under the same.
--- The builds of a checkout: build/ for Lua 5.4, build-5.3/ for Lua 5.3
--- (scripts/setup.sh; .busted and bin/enphase pick them the same way).
+-- lua5.4, lua5.3, lua5.1 or luajit (`busted --lua=lua5.3`); a child runs
+-- under the same. The builds of a checkout: build/ for Lua 5.4, build-5.3/,
+-- build-5.1/ and build-luajit/ (scripts/setup.sh; .busted and bin/enphase
+-- pick them the same way).
 local M = {}
 
-M.version = assert(_VERSION:match("^Lua (5%.[34])$"), "Lua 5.3 or 5.4 expected")
-M.lua = "lua" .. M.version -- Debian's names: lua5.3, lua5.4
-M.build = M.version == "5.4" and "build" or "build-" .. M.version
+--- "5.4", "5.3" or "5.1" (LuaJIT too: the Lua version of its API)
+M.version = assert(_VERSION:match("^Lua (5%.[134])$"), "Lua 5.1, 5.3 or 5.4 expected")
+--- true under LuaJIT
+M.luajit = rawget(_G, "jit") ~= nil
+M.lua = M.luajit and "luajit" or "lua" .. M.version -- Debian's names: lua5.3, lua5.4, luajit
+M.build = M.luajit and "build-luajit" or M.version == "5.4" and "build" or "build-" .. M.version
 M.cpath = M.build .. "/?.so"
 -- the CLI of the checkout, from its root (bin/enphase finds M.build itself)
 M.enphase = M.lua .. " bin/enphase"

@@ -528,6 +528,8 @@ end
 -- Returns a stand-in whose fields and methods are those of the running
 -- simulator (`sim.base_url`, `sim:log()` ...).
 function M.for_file(env, opts)
+  -- Lua 5.1 has no _ENV: the caller's environment
+  env = env or rawget(_G, "getfenv")(2)
   local real
   env.setup(function()
     real = M.start(opts)

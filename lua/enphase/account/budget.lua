@@ -7,6 +7,7 @@
 -- step sends at most, refuses with `nil, message, "budget"` (nothing sent)
 -- when they do not fit, and charges what the step sent beyond `n`
 -- (redirects) afterwards.
+local compat = require("enphase.util.compat")
 local ledger = require("enphase.account.ledger")
 
 local M = {}
@@ -19,7 +20,7 @@ local function stamps(t, since, now)
   local kept = {}
   for i = 1, #list do
     local e = list[i]
-    local at, n = type(e) == "table" and e[1], type(e) == "table" and math.tointeger(e[2])
+    local at, n = type(e) == "table" and e[1], type(e) == "table" and compat.tointeger(e[2])
     if type(at) == "number" and n and n > 0 and at > since then
       kept[#kept + 1] = { math.min(at, now), n }
     end
@@ -101,12 +102,12 @@ function M.call(client, n, method, ...)
     return nil, err, kind
   end
   local before = session:info().requests
-  local results = table.pack(session[method](session, ...))
-  local alive, info = pcall(session.info, session) -- closed meanwhile: nothing more was sent
+  local results = compat.pack(session[method](session, ...))
+  local alive, info = compat.pcall(session.info, session) -- closed meanwhile: nothing more was sent
   if alive then
     M.charge(client, info.requests - before - n)
   end
-  return table.unpack(results, 1, results.n)
+  return compat.unpack(results, 1, results.n)
 end
 
 --- `{used=, limit=, window=}`: the requests counted in the window now.

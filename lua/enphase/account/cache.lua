@@ -15,16 +15,17 @@
 -- The cache does not interpret what it keeps: the session (session.lua)
 -- exports and imports its tokens and cookies, the site's facts (site.lua)
 -- their `snapshot()` and `restore()`.
+local compat = require("enphase.util.compat")
 local json = require("enphase.util.json")
 local session_state = require("enphase.account.session")
 local account_store = require("enphase.account.store")
 
 local M = {}
 
-local pack = table.pack or function(...)
+local pack = compat.pack or function(...)
   return { n = select("#", ...), ... }
 end
-local unpack = table.unpack or rawget(_G, "unpack")
+local unpack = compat.unpack or rawget(_G, "unpack")
 
 M.VERSION = account_store.VERSION
 
@@ -189,7 +190,7 @@ function M.guarded(client, always, fn, ...)
   if not guard then
     return fn(...)
   end
-  local results = pack(pcall(fn, ...))
+  local results = pack(compat.pcall(fn, ...))
   guard:release()
   if not results[1] then
     error(results[2], 0)

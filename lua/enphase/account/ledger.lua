@@ -10,6 +10,7 @@
 -- table in the client. Each section is checked when read (store.lua);
 -- each section's owner (guard.lua, budget.lua, reads.lua, mfa.lua,
 -- owned.lua) keeps its own fields.
+local compat = require("enphase.util.compat")
 local M = {}
 
 --- A client's own ledger: the one used without a token cache (or when
@@ -44,10 +45,10 @@ local function own(client, fn, why)
   return select(2, fn(client.ctx.ledger, save_now))
 end
 
-local pack = table.pack or function(...)
+local pack = compat.pack or function(...)
   return { n = select("#", ...), ... }
 end
-local unpack = table.unpack or rawget(_G, "unpack")
+local unpack = compat.unpack or rawget(_G, "unpack")
 
 --- Runs `fn(ledger, save_now)` on the account's ledger under the store's
 -- lock (the one a guard already holds, or taken for the call) and writes
@@ -68,7 +69,7 @@ function M.update(client, fn, session)
   if session and not store.held and not store.open_doc then
     local guard, err, here = store:guard(client, true)
     if guard then
-      results = pack(pcall(store.update, store, client.ctx.log, fn))
+      results = pack(compat.pcall(store.update, store, client.ctx.log, fn))
       guard:release()
       if not results[1] then
         error(results[2], 0)

@@ -68,7 +68,7 @@ function M.start(client, t, refusal)
                     cookies = json.array(session:export_state().cookies or {}) }
   client.ctx.log("info", "a one-time code was sent for the multi-factor login")
   return true, nil, ("the account uses multi-factor authentication: Enlighten sent a one-time "
-    .. "code (e-mail or text message); %s within %d minutes"):format(HOW, M.PENDING_TTL // 60),
+    .. "code (e-mail or text message); %s within %d minutes"):format(HOW, math.floor(M.PENDING_TTL / 60)),
     "mfa", "sent"
 end
 
@@ -87,7 +87,7 @@ function M.continue(client, t, g, opts)
   local p = pending(t, now)
   if not p then
     return false, nil, "no multi-factor login under way (none was started, or its "
-      .. M.PENDING_TTL // 60 .. " minutes are over): call client:login{force=true} or run "
+      .. math.floor(M.PENDING_TTL / 60) .. " minutes are over): call client:login{force=true} or run "
       .. "`enphase login` to have a code sent", "mfa"
   end
   local session = client.ctx.session

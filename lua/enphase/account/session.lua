@@ -12,6 +12,7 @@
 -- passed to it; a failure to create it is `nil, message, kind`. The ids
 -- the C session builds its paths with come from the site's facts
 -- (site.lua), given to it before every call.
+local compat = require("enphase.util.compat")
 local native = require("enphase.transport.native")
 
 local M = {}
@@ -184,7 +185,7 @@ function Session:import_state(t)
   elseif t.xsrf ~= nil and not is_header_safe(t.xsrf) then
     return nil, "the XSRF token is not header-safe", "input"
   end
-  local issued = math.type(t.issued) == "integer" and t.issued or nil
+  local issued = compat.isinteger(t.issued) and t.issued or nil
   local c = self._c
   if c then
     local ok, err = c:import_state({ token = t.token, xsrf = t.xsrf, cookies = t.cookies })

@@ -7,6 +7,7 @@
 -- the token cache (`snapshot()` / `restore()`), and never change once
 -- known. `generation` grows with every change, so the token cache knows
 -- when there is something new to save.
+local compat = require("enphase.util.compat")
 local json = require("enphase.util.json")
 
 local Site = {}
@@ -15,7 +16,7 @@ Site.__index = Site
 local M = {}
 
 local function is_id(v)
-  return math.type(v) == "integer" and v > 0
+  return compat.isinteger(v) and v > 0
 end
 
 --- Facts given as options (`cfg.site_id`, `cfg.user_id`, `cfg.timezone`;

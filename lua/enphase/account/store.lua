@@ -27,6 +27,7 @@
 -- Older versions kept five files per account: the token cache (version 1),
 -- `<cache>.<16 hex>.ledger`, `<cache without .json>.owned.json` and two
 -- lock files. They are folded in once, at first use, and removed.
+local compat = require("enphase.util.compat")
 local native = require("enphase.transport.native")
 local json = require("enphase.util.json")
 
@@ -463,10 +464,10 @@ function Store:lock()
   return held
 end
 
-local pack = table.pack or function(...)
+local pack = compat.pack or function(...)
   return { n = select("#", ...), ... }
 end
-local unpack = table.unpack or rawget(_G, "unpack")
+local unpack = compat.unpack or rawget(_G, "unpack")
 
 --- Runs `f(...)` holding the store's lock (the one a guard holds, or taken
 -- for the call). Returns true and what `f` returns, or `nil, message` when
@@ -482,7 +483,7 @@ function Store:locked(f, ...)
     return nil, err
   end
   self.held = lock
-  local results = pack(pcall(f, ...))
+  local results = pack(compat.pcall(f, ...))
   if lock then
     self.held = nil
     lock:unlock()
@@ -520,7 +521,7 @@ function Store:update(log, fn)
       return true
     end
     self.open_doc = open
-    local results = pack(pcall(fn, doc, open.save_now))
+    local results = pack(compat.pcall(fn, doc, open.save_now))
     self.open_doc = nil
     if results[1] and (results[2] or open.dirty) then
       open.save_now()

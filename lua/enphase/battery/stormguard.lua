@@ -6,6 +6,7 @@
 -- `storm_alerts_get`, `storm_guard_put`, `storm_alert_opt_out`: see
 -- src/battery.c), so that a dry-run client shows the very requests a run
 -- sends.
+local compat = require("enphase.util.compat")
 local retry = require("enphase.transport.retry")
 local errors = require("enphase.errors")
 
@@ -22,7 +23,7 @@ local function parse_alert(a)
     return nil
   end
   local id = a.id
-  if type(id) == "number" and math.tointeger(id) then
+  if type(id) == "number" and compat.tointeger(id) then
     id = ("%d"):format(id)
   end
   if type(id) ~= "string" or id == "" then
@@ -170,7 +171,7 @@ end
 
 --- A storm alert id as the API gives it.
 function M.check_alert_id(id)
-  if type(id) == "number" and math.tointeger(id) and id > 0 then
+  if type(id) == "number" and compat.tointeger(id) and id > 0 then
     id = ("%d"):format(id)
   end
   if type(id) ~= "string" or not id:match("^[%w%-_.:]+$") or #id > 128 then

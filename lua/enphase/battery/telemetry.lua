@@ -7,6 +7,7 @@
 -- house (M.LIMITS, the one place that says so) refuses the whole answer as
 -- `protocol`, naming the field; so does an answer that is not the JSON
 -- object expected.
+local compat = require("enphase.util.compat")
 local api = require("enphase.transport.api")
 local retry = require("enphase.transport.retry")
 local errors = require("enphase.errors")
@@ -45,7 +46,7 @@ local function text(v)
   if type(v) == "string" and #v <= 256 then
     return v
   elseif finite(v) then
-    local i = math.tointeger(v)
+    local i = compat.tointeger(v)
     return i and ("%d"):format(i) or tostring(v)
   end
   return nil
@@ -128,7 +129,7 @@ local function storage(r, s, i)
   local function field(name)
     return ("storages[%d].%s"):format(i, name)
   end
-  local led = math.tointeger(number(s.led_status))
+  local led = compat.tointeger(number(s.led_status))
   return {
     serial = text(s.serial_number),
     soc = percent(s.current_charge),

@@ -7,6 +7,7 @@
 -- day: the next operation that writes schedules removes it (and turns the
 -- mode off first, as the seed's October 2025 rule asks, when the action
 -- turned it on and no other window of that mode is left).
+local compat = require("enphase.util.compat")
 local api = require("enphase.transport.api")
 local schedules = require("enphase.battery.schedules")
 local settings = require("enphase.battery.settings")
@@ -23,7 +24,7 @@ local function step(client, mode, what)
 end
 
 local function hhmm(minute)
-  return ("%02d:%02d"):format(minute // 60, minute % 60)
+  return ("%02d:%02d"):format(math.floor(minute / 60), minute % 60)
 end
 
 -- The timed records of `records` (key -> record) that have ended at `now`.
@@ -143,12 +144,12 @@ local function left_behind(window, expires, err)
 end
 
 local function timed(client, mode, minutes, opts)
-  if math.type(minutes) ~= "integer" and not (type(minutes) == "number"
+  if not compat.isinteger(minutes) and not (type(minutes) == "number"
       and minutes == math.floor(minutes)) then
     return errors.fail("input", "minutes must be a whole number from 1 to 1439 (got %s)",
       tostring(minutes))
   end
-  minutes = math.tointeger(minutes)
+  minutes = compat.tointeger(minutes)
   if minutes < 1 or minutes > 1439 then
     return errors.fail("input", "minutes must be a whole number from 1 to 1439 (got %d)", minutes)
   end

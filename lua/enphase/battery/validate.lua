@@ -3,6 +3,7 @@
 -- the message names the field and the values allowed.
 local M = {}
 
+local compat = require("enphase.util.compat")
 local show = require("enphase.util.redact").quote
 
 local function bad(field, allowed, got)
@@ -60,7 +61,7 @@ end
 
 --- An integer in [lo, hi] (integral floats accepted).
 function M.integer(field, v, lo, hi)
-  local n = type(v) == "number" and math.tointeger(v)
+  local n = type(v) == "number" and compat.tointeger(v)
   if not n or n < lo or n > hi then
     return bad(field, ("an integer from %d to %d"):format(lo, hi), v)
   end
@@ -87,7 +88,7 @@ function M.days(field, v)
   end
   local seen, out = {}, {}
   for i = 1, #v do
-    local d = type(v[i]) == "number" and math.tointeger(v[i])
+    local d = type(v[i]) == "number" and compat.tointeger(v[i])
     if not d or d < 1 or d > 7 or seen[d] then
       return bad(field, allowed, v[i])
     end
@@ -133,7 +134,7 @@ local function unchanged(v, cloud_value, kind)
     return nil
   end
   if kind == "limit" then
-    local n = type(v) == "number" and math.tointeger(v)
+    local n = type(v) == "number" and compat.tointeger(v)
     return n and n >= 0 and n <= 100 and n or nil
   end
   return type(v) == "string" and #v > 0 and #v <= 64 and not v:find("[%c\"]") and v or nil

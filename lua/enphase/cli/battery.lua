@@ -2,6 +2,7 @@
 --
 -- With --dry-run these commands run the same library calls on a dry-run
 -- client (cli/init.lua), which sends nothing and records the plans.
+local compat = require("enphase.util.compat")
 local command = require("enphase.cli.command")
 local output = require("enphase.cli.output")
 local json = require("enphase.util.json")
@@ -58,7 +59,7 @@ local function timed_action(ctx, mode, on)
     return nil, ("--for must be a duration from 1m to 23h59m such as 45m, 2h or 1h30m (got %q)")
       :format(o["for"]), "input"
   end
-  local limit = o.limit and math.tointeger(tonumber(o.limit))
+  local limit = o.limit and compat.tointeger(tonumber(o.limit))
   if o.limit and not limit then
     return nil, ("--limit must be an integer percent (got %q)"):format(o.limit), "input"
   end

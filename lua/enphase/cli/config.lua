@@ -52,9 +52,9 @@ function M.read_file(path)
   elseif what ~= "file" then -- reading a folder fails, a FIFO blocks
     return nil, ("config file %s: not a regular file (a %s)"):format(path, what)
   end
-  if mode & 0x3F ~= 0 then -- 0077: any group or world permission
+  if mode % 64 ~= 0 then -- 0077: any group or world permission
     return nil, ("config file %s is readable by others (mode %03o): it holds a password; "
-      .. "run chmod 600 %s"):format(path, mode & 0x1FF, path)
+      .. "run chmod 600 %s"):format(path, mode % 512, path)
   end
   local f, err = io.open(path, "r")
   if not f then

@@ -1,6 +1,7 @@
 --- The `enphase` command: dispatch, common options, exit codes.
 --
 -- Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.
+local compat = require("enphase.util.compat")
 local args = require("enphase.cli.args")
 local redact = require("enphase.util.redact")
 local config = require("enphase.cli.config")
@@ -117,7 +118,7 @@ local function context(command, parsed, io_)
     -- asks for a secret on the terminal, not echoed; nil without a terminal
     -- one line of standard input (a secret piped in, never in argv)
     read_line = function()
-      return (io_.stdin or io.stdin):read("l")
+      return (io_.stdin or io.stdin):read("*l")
     end,
     read_secret = io_.read_secret or function(prompt)
       return require("enphase.cli.terminal").read_secret(prompt)
@@ -195,7 +196,7 @@ function M.main(argv, io_)
       main_help()))
     return M.EXIT_USAGE
   end
-  local rest = { table.unpack(argv, 2) }
+  local rest = { compat.unpack(argv, 2) }
   if command.raw_args then
     return command.run(rest, io_)
   end

@@ -2,6 +2,7 @@
 --
 -- With --dry-run the same library calls run on a dry-run client
 -- (cli/init.lua), which sends nothing and records the plans.
+local compat = require("enphase.util.compat")
 local output = require("enphase.cli.output")
 local validate = require("enphase.battery.validate")
 local json = require("enphase.util.json")
@@ -42,7 +43,7 @@ local function parse_days(text)
   local days = {}
   for part in text:gsub("^[%s,]+", ""):gsub("[%s,]+$", ""):gsub("%s*,%s*", ","):gsub("%s+", ",")
       :gmatch("[^,]+") do
-    days[#days + 1] = math.tointeger(tonumber(part)) or part
+    days[#days + 1] = compat.tointeger(tonumber(part)) or part
   end
   if #days == 0 then
     days[1] = text

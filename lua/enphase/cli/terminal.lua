@@ -1,4 +1,5 @@
 --- Reading a secret (a one-time code) from the terminal without echo.
+local compat = require("enphase.util.compat")
 local M = {}
 
 --- Writes `prompt` to stderr and reads one line from stdin with the echo
@@ -6,15 +7,15 @@ local M = {}
 -- pipe): nothing is read then. The secret never goes to a child process
 -- (stty only changes the terminal's mode).
 function M.read_secret(prompt)
-  if os.execute("test -t 0") ~= true then
+  if compat.execute("test -t 0") ~= true then
     return nil
   end
   io.stderr:write(prompt)
   io.stderr:flush()
-  local quiet = os.execute("stty -echo 2>/dev/null") == true
-  local line = io.stdin:read("l")
+  local quiet = compat.execute("stty -echo 2>/dev/null") == true
+  local line = io.stdin:read("*l")
   if quiet then
-    os.execute("stty echo 2>/dev/null")
+    compat.execute("stty echo 2>/dev/null")
   end
   io.stderr:write("\n")
   return line

@@ -11,6 +11,7 @@
 -- long one. The panels read the runs' CSV files by column name. Without
 -- gnuplot the rest of the run stands; the caller gets a message saying
 -- what to install.
+local compat = require("enphase.util.compat")
 local sys = require("enphase.lab.sys")
 local tz = require("enphase.util.tz")
 
@@ -25,7 +26,7 @@ end
 
 --- Is gnuplot on the PATH (or `program`)?
 function M.available(program)
-  local ok = os.execute(("command -v %s >/dev/null 2>&1"):format(sys.quote(program or "gnuplot")))
+  local ok = compat.execute(("command -v %s >/dev/null 2>&1"):format(sys.quote(program or "gnuplot")))
   return ok == true or ok == 0
 end
 
@@ -263,7 +264,7 @@ function M.draw(panels, base, program, opts)
       clean()
       return nil, err
     end
-    local ran = os.execute(("%s %s >/dev/null 2>%s"):format(sys.quote(program),
+    local ran = compat.execute(("%s %s >/dev/null 2>%s"):format(sys.quote(program),
       sys.quote(script_path), sys.quote(base .. ".gnuplot.log")))
     if not (ran == true or ran == 0) then
       local why = sys.read(base .. ".gnuplot.log") or ""

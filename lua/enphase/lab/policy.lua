@@ -13,6 +13,7 @@
 --                           (nil when no tariff was given)
 --   ctx.seconds_until("HH:MM")  seconds to the next such local time (> 0)
 --   ctx.log(fmt, ...)       a line in the run's log
+local compat = require("enphase.util.compat")
 local tz = require("enphase.util.tz")
 local forecast = require("enphase.lab.forecast")
 
@@ -82,7 +83,7 @@ function M.call(policy, client, ctx)
       tostring(code == nil and "" or code)), 2)
   end
   os.exit = refuse -- luacheck: ignore 122
-  local ok, wait = pcall(policy.run, client, ctx)
+  local ok, wait = compat.pcall(policy.run, client, ctx)
   os.exit = exit -- luacheck: ignore 122
   if not ok then
     return false, tostring(wait)

@@ -3,6 +3,7 @@
 -- frozen at the start; the policy's client has a clock that reads the
 -- virtual time and a sleep that moves it, so the seed's delays cost no
 -- real time and a week passes in seconds.
+local compat = require("enphase.util.compat")
 local enphase = require("enphase")
 local policy_mod = require("enphase.lab.policy")
 
@@ -56,7 +57,7 @@ end
 -- 15-minute row in time order, see lab/result.lua). Returns `{requests=,
 -- logins=, calls=, errors={...}}` or nil and a message.
 function M.run(sim, policy, opts)
-  local ok, result = pcall(function()
+  local ok, result = compat.pcall(function()
     must(sim:control("POST", "/__sim/reset", {}))
     -- the lab reads no request log: a short one keeps a year's run as small as a week's
     must(sim:control("POST", "/__sim/config", { log_cap = 100 }))

@@ -2,6 +2,7 @@
 -- free port, driven through its control API (`/__sim/*`) over one
 -- keep-alive connection, stopped at the end (and by itself, through
 -- --watch-pid, should this process die first).
+local compat = require("enphase.util.compat")
 local socket = require("socket")
 local json = require("enphase.util.json")
 local cjson = require("cjson.safe")
@@ -58,7 +59,7 @@ function M.start(args)
   local cmd = ("exec env -u LD_PRELOAD %s -e %s >%s 2>&1 </dev/null & echo $!"):format(
     sys.quote(interpreter()), sys.quote(code), sys.quote(tmp .. "/log"))
   local p = io.popen(cmd)
-  local child = p and tonumber((p:read("a") or ""):match("(%d+)"))
+  local child = p and tonumber((p:read("*a") or ""):match("(%d+)"))
   if p then
     p:close()
   end
@@ -202,7 +203,7 @@ function Sim:stop()
       socket.sleep(0.01)
     end
     if alive() then
-      os.execute(("kill %d 2>/dev/null"):format(self.pid))
+      compat.execute(("kill %d 2>/dev/null"):format(self.pid))
     end
     self.pid = nil
   end

@@ -8,7 +8,7 @@ function M.read(path)
   if not f then
     return nil, err
   end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end

@@ -8,6 +8,7 @@
 -- poll and the reconnect allow. So a command is seen the moment it arrives
 -- (within IO_INTERVAL during a transfer) and an idle bridge sleeps until
 -- its next poll or keepalive.
+local compat = require("enphase.util.compat")
 local engine = require("enphase.transport.engine")
 local native = require("enphase.transport.native")
 local json = require("enphase.util.json")
@@ -74,7 +75,7 @@ function Bridge:log(level, fmt, ...)
       secrets[#secrets + 1] = v
     end
   end
-  pcall(self.sink, level, redact.scrub(line, secrets))
+  compat.pcall(self.sink, level, redact.scrub(line, secrets))
 end
 
 -- ------------------------------------------------------------ broker

@@ -1,6 +1,7 @@
 -- The simulated cloud as one request handler: control requests go to
 -- control.lua; every other request is counted, logged, checked against the
 -- fault queue and routed to web.lua, battery.lua or schedules.lua.
+local compat = require("enphase.util.compat")
 local http = require("enphase.sim.http")
 local state_mod = require("enphase.sim.state")
 local faults_mod = require("enphase.sim.faults")
@@ -44,7 +45,7 @@ end
 function App:route(req)
   local handler, caps = self.router:find(req.method, req.path)
   if handler then
-    return handler(self, req, table.unpack(caps))
+    return handler(self, req, compat.unpack(caps))
   end
   local st = self.state
   local status = caps == "method" and 405 or 404

@@ -1,6 +1,7 @@
 -- The battery API under /service/batteryConfig/api/v1 (BC): the JWT / username
 -- / site / XSRF rules shared by every endpoint, isValid, batterySettings,
 -- siteSettings and profile. Schedules are in schedules.lua.
+local compat = require("enphase.util.compat")
 local http = require("enphase.sim.http")
 local json = require("enphase.sim.json")
 
@@ -190,7 +191,7 @@ function M.put_settings(sim, req, site)
     end
   end
   if body.veryLowSoc ~= nil then
-    local v = math.tointeger(body.veryLowSoc)
+    local v = compat.tointeger(body.veryLowSoc)
     if not v or v < s.veryLowSocMin or v > s.veryLowSocMax then
       return M.bad_request(st, req, string.format("veryLowSoc must be an integer %d..%d",
         s.veryLowSocMin, s.veryLowSocMax))
@@ -289,7 +290,7 @@ function M.put_profile(sim, req, site)
   if pct == nil then
     pct = acct.profile.batteryBackupPercentage
   end
-  pct = math.tointeger(pct)
+  pct = compat.tointeger(pct)
   if not pct or pct < 0 or pct > 100 then
     return M.bad_request(st, req, "batteryBackupPercentage must be an integer 0..100")
   end

@@ -2,6 +2,7 @@
 -- POST /__sim/shutdown (or a signal: without lua-posix the default action of
 -- SIGTERM/SIGINT ends the process; nothing is ever half-written because the
 -- port file is written to FILE.tmp and renamed into place).
+local compat = require("enphase.util.compat")
 local app_mod = require("enphase.sim.app")
 local server_mod = require("enphase.sim.server")
 local state_mod = require("enphase.sim.state")
@@ -84,7 +85,7 @@ function M.parse(args)
       if kind ~= "string" then
         local n = tonumber(value)
         if kind == "int" then
-          n = n and math.tointeger(n)
+          n = n and compat.tointeger(n)
         end
         if not n or n < 0 then
           return nil, "--" .. name .. " needs a non-negative " .. (kind == "int" and "integer" or "number")
@@ -214,7 +215,7 @@ function M.main(args)
     local function check()
       local f = io.open(string.format("/proc/%d/stat", watched))
       if f then
-        local stat = f:read("a") or ""
+        local stat = f:read("*a") or ""
         f:close()
         if stat:match("^%d+ %b() (%a)") ~= "Z" then
           server:after(1, check)

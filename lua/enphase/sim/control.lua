@@ -54,6 +54,7 @@
 --                                for S seconds (0 < S <= 60): connection refused;
 --                                the control API is unreachable meanwhile
 --   POST /__sim/shutdown         -> {"ok":true}, then the simulator exits
+local compat = require("enphase.util.compat")
 local http = require("enphase.sim.http")
 local json = require("enphase.sim.json")
 local router_mod = require("enphase.sim.router")
@@ -106,12 +107,12 @@ local CONFIG_CHECKS = {
     return v == "cookie" or v == "header", "xsrf must be cookie or header"
   end,
   log_cap = function(v)
-    return math.tointeger(v) ~= nil and v >= 1, "log_cap must be a positive integer"
+    return compat.tointeger(v) ~= nil and v >= 1, "log_cap must be a positive integer"
   end,
 }
 
 function M.log(app, req)
-  local since = math.tointeger(tonumber(req.params.since or ""))
+  local since = compat.tointeger(tonumber(req.params.since or ""))
   return http.json(200, app.state:log_entries(since))
 end
 
@@ -213,7 +214,7 @@ function M.config(app, req)
         end
       end
     elseif k == "log_cap" then
-      cfg.log_cap = math.tointeger(v)
+      cfg.log_cap = compat.tointeger(v)
     else
       cfg[k] = v
     end

@@ -15,6 +15,7 @@
 --   slow_body       the normal answer, its body trickled over `delay` seconds
 --   delay           the normal answer, `delay` seconds late
 -- `delay` with status/body delays those answers too; `headers` adds headers.
+local compat = require("enphase.util.compat")
 local http = require("enphase.sim.http")
 
 local M = {}
@@ -46,7 +47,7 @@ function Faults:add(spec)
     match = spec.match or "",
     path = spec.path,
     method = spec.method,
-    count = spec.count == nil and 1 or math.tointeger(spec.count),
+    count = spec.count == nil and 1 or compat.tointeger(spec.count),
     action = spec.action,
     status = spec.status,
     body = spec.body,
@@ -91,7 +92,7 @@ function Faults:add(spec)
     return nil, "action raw needs a body (the bytes to send)"
   end
   if f.status ~= nil then
-    f.status = math.tointeger(f.status)
+    f.status = compat.tointeger(f.status)
     if not f.status or f.status < 100 or f.status > 999 then
       return nil, "status must be an integer HTTP status"
     end
@@ -103,7 +104,7 @@ function Faults:add(spec)
     return nil, "body must be a string"
   end
   if f.size ~= nil then
-    f.size = math.tointeger(f.size)
+    f.size = compat.tointeger(f.size)
     if not f.size or f.size < 0 then
       return nil, "size must be a non-negative integer"
     end

@@ -1,6 +1,7 @@
 -- /__sim/house: read an account's simulated house (its 15-minute buckets,
 -- for reports and the specs' energy-balance checks) and set up the houses
 -- (series as CSV text, battery parameters, start time).
+local compat = require("enphase.util.compat")
 local http = require("enphase.sim.http")
 local json = require("enphase.sim.json")
 local house_mod = require("enphase.sim.house")
@@ -23,7 +24,7 @@ local BUCKET_FIELDS = {
 
 -- The compact rows (?rows=1): the numeric fields, then mode and profile.
 -- A missing number (no battery: no SoC; no window: no limit) is -1.
-local unpack = table.unpack or unpack -- luacheck: ignore 113
+local unpack = compat.unpack or unpack -- luacheck: ignore 113
 local ROW_NUMBERS = {
   "start", "seconds", "pv_wh", "load_wh", "import_wh", "export_wh", "charge_wh",
   "discharge_wh", "stored_in_wh", "stored_out_wh", "loss_wh", "cost", "import_price",

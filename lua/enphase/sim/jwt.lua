@@ -12,7 +12,7 @@ function M.b64url(s)
   local out = {}
   for i = 1, #s, 3 do
     local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
     local chars = 4
     if not b then
       chars = 2
@@ -20,7 +20,7 @@ function M.b64url(s)
       chars = 3
     end
     for j = 1, chars do
-      local idx = (n >> (18 - 6 * (j - 1))) & 63
+      local idx = math.floor(n / 2 ^ (18 - 6 * (j - 1))) % 64
       out[#out + 1] = alphabet:sub(idx + 1, idx + 1)
     end
   end
@@ -44,19 +44,19 @@ function M.b64url_decode(s)
       if not v then
         return nil
       end
-      n = (n << 6) | v
+      n = n * 64 + v
       count = count + 1
     end
     if count == 1 then
       return nil
     end
-    n = n << (6 * (4 - count))
-    out[#out + 1] = string.char((n >> 16) & 255)
+    n = n * 64 ^ (4 - count)
+    out[#out + 1] = string.char(math.floor(n / 65536) % 256)
     if count >= 3 then
-      out[#out + 1] = string.char((n >> 8) & 255)
+      out[#out + 1] = string.char(math.floor(n / 256) % 256)
     end
     if count == 4 then
-      out[#out + 1] = string.char(n & 255)
+      out[#out + 1] = string.char(n % 256)
     end
   end
   return table.concat(out)

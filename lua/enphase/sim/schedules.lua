@@ -1,6 +1,7 @@
 -- Battery schedules (CFG / DTG / RBD): list, create, update, delete, with the
 -- input checks, the per-type overlap rule (409 CONFLICTING_SCHEDULE_<TYPE>)
 -- and the pending -> active transition on the sim clock.
+local compat = require("enphase.util.compat")
 local http = require("enphase.sim.http")
 local jwt = require("enphase.sim.jwt")
 local battery = require("enphase.sim.battery")
@@ -55,7 +56,7 @@ function M.validate(body, base, default_tz, min_limit)
   if s == e then
     return nil, "startTime and endTime must differ"
   end
-  local limit = math.tointeger(f.limit)
+  local limit = compat.tointeger(f.limit)
   min_limit = min_limit or 6
   if not limit or limit < min_limit or limit > 100 then
     return nil, string.format("limit must be an integer %d..100", min_limit)
@@ -66,7 +67,7 @@ function M.validate(body, base, default_tz, min_limit)
   end
   local seen, days = {}, {}
   for _, d in ipairs(f.days) do
-    local i = math.tointeger(d)
+    local i = compat.tointeger(d)
     if not i or i < 1 or i > 7 then
       return nil, "days must be a non-empty array of integers 1..7"
     end

@@ -6,6 +6,7 @@
 -- value at any moment is the row at the same position in the cycle that
 -- starts at the first row, counted in local wall-clock time, so a week of
 -- data serves any week and the same hour of the day stays the same hour.
+local compat = require("enphase.util.compat")
 local tz = require("enphase.util.tz")
 
 local M = {}
@@ -131,7 +132,7 @@ function M.load(path, kind)
   if not f then
     return nil, ("cannot read %s: %s"):format(path, tostring(err))
   end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   return M.parse(text, kind, path)
 end
@@ -139,7 +140,7 @@ end
 --- The path of a bundled sample ("load", "solar" or "tariff").
 function M.bundled_path(kind)
   local path = package.path:gsub("%.lua", ".csv")
-  return package.searchpath("enphase.sim.data." .. kind, path)
+  return compat.searchpath("enphase.sim.data." .. kind, path)
 end
 
 local cache = {}
@@ -163,7 +164,7 @@ end
 --- The row in force at local wall-clock seconds `wall`, and its index.
 function Series:at_wall(wall)
   local n = #self.rows
-  local i = ((wall - self.start_wall) // self.step) % n + 1
+  local i = math.floor((wall - self.start_wall) / self.step) % n + 1
   return self.rows[i], i
 end
 

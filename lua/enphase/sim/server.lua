@@ -13,6 +13,7 @@
 -- loop (dohandshake() answers "wantread"/"wantwrite" instead of blocking);
 -- afterwards luasec's "wantread"/"wantwrite" count as luasocket's "timeout".
 -- socket.select() asks luasec's dirty() for data it has already decrypted.
+local compat = require("enphase.util.compat")
 local socket = require("socket")
 local http = require("enphase.sim.http")
 
@@ -56,7 +57,7 @@ local function bind(host, port)
   end
   sock:settimeout(0)
   local _, bound = sock:getsockname()
-  return sock, math.tointeger(tonumber(bound))
+  return sock, compat.tointeger(tonumber(bound))
 end
 
 --- Listen on the plain port (and the TLS one when configured). Returns the
@@ -302,7 +303,7 @@ function Server:send_response(conn, req, resp)
   end
   local head = http.head(resp, size, keep and action ~= "reset_mid_body")
   if action == "reset_mid_body" then
-    local half = body:sub(1, #body // 2)
+    local half = body:sub(1, math.floor(#body / 2))
     self:queue(conn, head .. half)
     if resp.rst then
       self:queue(conn, { gen = function()
@@ -370,7 +371,7 @@ function Server:finish(conn, keep, resp)
 end
 
 function Server:dispatch(conn, req)
-  local ok, resp = xpcall(self.handler, debug.traceback, req, conn)
+  local ok, resp = compat.xpcall(self.handler, debug.traceback, req, conn)
   if not ok then
     self.log("handler error: " .. tostring(resp))
     resp = http.json(500, { status = 500, error = "Internal Server Error" })

@@ -2,6 +2,7 @@
 -- settings, profile and schedules), web sessions, JWTs, XSRF tokens, the sim
 -- clock, counters, the request log and the configuration. reset() brings it
 -- all back to the state the command line described.
+local compat = require("enphase.util.compat")
 local socket = require("socket")
 local json = require("enphase.sim.json")
 local jwt = require("enphase.sim.jwt")
@@ -153,7 +154,7 @@ local function check_int(v, name)
   if v == nil then
     return nil
   end
-  local i = math.tointeger(type(v) == "string" and tonumber(v) or v)
+  local i = compat.tointeger(type(v) == "string" and tonumber(v) or v)
   if not i or i <= 0 then
     error(name .. " must be a positive integer", 0)
   end

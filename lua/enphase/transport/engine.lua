@@ -22,6 +22,7 @@
 --
 -- `enphase.core` (libcurl) is loaded by the first operation, not before: a
 -- process that only reads a token cache never loads it.
+local compat = require("enphase.util.compat")
 local native = require("enphase.transport.native")
 
 local M = {}
@@ -38,7 +39,7 @@ local LOCK = setmetatable({}, { __name = "enphase.engine.LOCK" })
 M.IO_INTERVAL = 0.01
 
 local monotonic = native.monotonic
-local pack, unpack = table.pack, table.unpack
+local pack, unpack = compat.pack, compat.unpack
 
 local running = 0 -- operations not finished
 local by_thread = {} -- coroutine -> op, while running (keeps it alive)
@@ -60,7 +61,7 @@ local function push_timer(op, seconds)
   local i = #timers + 1
   timers[i] = t
   while i > 1 do
-    local parent = i // 2
+    local parent = math.floor(i / 2)
     if not earlier(timers[i], timers[parent]) then
       break
     end
@@ -126,7 +127,7 @@ local function finish(op, results)
   core.mark_operation(op.co, false)
   running = running - 1
   if op.on_done then
-    local ok, err = pcall(op.on_done, unpack(results, 1, results.n))
+    local ok, err = compat.pcall(op.on_done, unpack(results, 1, results.n))
     if not ok then
       callback_errors[#callback_errors + 1] = err
     end
@@ -169,11 +170,11 @@ end
 -- @local
 function M.current()
   local co, main = coroutine.running()
-  if main then
+  if main or not co then -- 5.1: nil in the main coroutine
     return nil
   end
-  local op = by_thread[co]
-  if op and coroutine.isyieldable() then
+  local op = by_thread[compat.root(co)]
+  if op and compat.isyieldable() then
     return op
   end
   return nil
@@ -195,6 +196,15 @@ function M.spawn(fn, on_done)
   if not core then
     core = require("enphase.core")
     WAIT = core.WAIT
+    -- plain Lua 5.1: a yieldable pcall (compat.pcall) runs its function in
+    -- a coroutine of its own; inside an operation, that one is marked too
+    compat.on_nest = function(nested, parent)
+      if parent == nil then
+        core.mark_operation(nested, false)
+      elseif by_thread[compat.root(parent)] then
+        core.mark_operation(nested)
+      end
+    end
   end
   core.mark_operation(co)
   by_thread[co] = op
@@ -205,7 +215,8 @@ function M.spawn(fn, on_done)
 end
 
 local function outside(what)
-  if by_thread[coroutine.running()] then
+  local co = coroutine.running()
+  if co and by_thread[compat.root(co)] then
     error("enphase." .. what .. " called inside an operation", 3)
   end
 end
@@ -329,7 +340,7 @@ local function release(client)
 end
 
 local function locked_call(client, fn, ...)
-  local r = pack(pcall(fn, client, ...))
+  local r = pack(compat.pcall(fn, client, ...))
   release(client)
   if not r[1] then
     error(r[2], 0)
@@ -352,7 +363,8 @@ function M.exclusive(fn)
       owner_of[client] = op
       return locked_call(client, fn, ...)
     end
-    if owner == by_thread[coroutine.running()] then
+    local co = coroutine.running()
+    if co and owner == by_thread[compat.root(co)] then
       return fn(client, ...)
     end
     local op = M.current()

@@ -15,6 +15,7 @@
 -- a table is an array when it is marked with `M.array` or is a non-empty
 -- sequence; keys are written sorted; it returns `nil, message` instead of
 -- raising for what JSON cannot carry.
+local compat = require("enphase.util.compat")
 local cjson = require("cjson.safe").new()
 
 local MAX_DEPTH = 128
@@ -90,7 +91,7 @@ local function repair(value)
     if value ~= value or value == math.huge or value == -math.huge then
       return value, false
     end
-    return math.tointeger(value) or value, true
+    return compat.tointeger(value) or value, true
   elseif type(value) == "table" then
     if value[1] == EMPTY_MARK and value[2] == nil then
       value[1] = nil
@@ -140,12 +141,12 @@ local function string_literal(s)
 end
 
 local function number_literal(n)
-  if math.type(n) == "integer" then
+  if compat.isinteger(n) then
     return ("%d"):format(n)
   elseif n ~= n or n == math.huge or n == -math.huge then
     return nil, "cannot encode a number that is not finite (NaN or Infinity)"
   end
-  local i = math.tointeger(n)
+  local i = compat.tointeger(n)
   if i then
     return ("%d"):format(i)
   end

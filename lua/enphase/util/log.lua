@@ -3,6 +3,7 @@
 -- every line goes through redact.scrub (the secrets the session holds,
 -- secret-shaped text, control characters, length) before it reaches the
 -- user's `log` callback.
+local compat = require("enphase.util.compat")
 local redact = require("enphase.util.redact")
 
 local M = {}
@@ -16,7 +17,7 @@ function M.new(sink, secrets)
   end
   return function(level, fmt, ...)
     local line = select("#", ...) > 0 and fmt:format(...) or fmt
-    pcall(sink, level, redact.scrub(line, secrets()))
+    compat.pcall(sink, level, redact.scrub(line, secrets()))
   end
 end
 

@@ -1,5 +1,6 @@
 --- Checks and completes the options of `enphase.new`.
 -- Returns a new table (the caller's is never changed) or `nil, message`.
+local compat = require("enphase.util.compat")
 local redact = require("enphase.util.redact")
 
 local M = {}
@@ -74,9 +75,9 @@ M.KNOWN = known
 function M.to_id(v)
   local n
   if type(v) == "string" and v:match("^%d+$") and #v <= 16 then
-    n = math.tointeger(tonumber(v))
+    n = compat.tointeger(tonumber(v))
   elseif type(v) == "number" then
-    n = math.tointeger(v)
+    n = compat.tointeger(v)
   end
   if n and n > 0 and n <= 2 ^ 53 then
     return n
@@ -118,7 +119,7 @@ local checkers = {
     return ok, "a number " .. range_text(lo, hi, open)
   end,
   integer = function(v, spec)
-    local n = type(v) == "number" and math.tointeger(v)
+    local n = type(v) == "number" and compat.tointeger(v)
     return n and n >= spec[2] and n <= spec[3], "an integer " .. range_text(spec[2], spec[3])
   end,
   id = function(v)
@@ -202,8 +203,8 @@ function M.check(opts)
   for key, value in pairs(opts) do
     cfg[key] = value
   end
-  cfg.budget = math.tointeger(cfg.budget)
-  cfg.login_refusals = math.tointeger(cfg.login_refusals)
+  cfg.budget = compat.tointeger(cfg.budget)
+  cfg.login_refusals = compat.tointeger(cfg.login_refusals)
   cfg.site_id = opts.site_id and M.to_id(opts.site_id)
   cfg.user_id = opts.user_id and M.to_id(opts.user_id)
   cfg.base_url = cfg.base_url:gsub("/+$", "")

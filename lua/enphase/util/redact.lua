@@ -27,7 +27,7 @@ function M.cut(s, max, length)
   end
   local suffix = ("... (%d bytes, cut)"):format(length or #s)
   local stop = math.max(max - #suffix, 0)
-  while stop > 0 and (s:byte(stop + 1) or 0) & 0xC0 == 0x80 do
+  while stop > 0 and (s:byte(stop + 1) or 0) >= 0x80 and s:byte(stop + 1) < 0xC0 do -- a continuation byte
     stop = stop - 1
   end
   return s:sub(1, stop) .. suffix

@@ -2,6 +2,9 @@
 -- the system's zoneinfo (64-bit section; the footer's POSIX rule for times
 -- after the last transition, "Mm.w.d[/time]" rules only). Used for schedule
 -- windows "in the site's time zone" by the client and the simulator.
+local compat = require("enphase.util.compat")
+local floor = math.floor
+
 local M = {}
 
 M.ZONEINFO = { "/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo" }
@@ -11,10 +14,10 @@ local zones = {}                -- name -> parsed zone (or false: unknown)
 --- Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's).
 function M.days_from_civil(y, m, d)
   y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
+  local era = floor((y >= 0 and y or y - 399) / 400)
   local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local doy = floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
   return era * 146097 + doe - 719468
 end
 
@@ -115,7 +118,11 @@ local function parse_tzif(data)
     return nil
   end
   local function counts(pos)
-    return string.unpack(">I4I4I4I4I4I4", data, pos + 20)
+    local c = {}
+    for i = 1, 6 do
+      c[i] = compat.read_be(data, pos + 20 + 4 * (i - 1), 4, false)
+    end
+    return compat.unpack(c, 1, 6)
   end
   local isut, isstd, leap, timecnt, typecnt, charcnt = counts(1)
   local pos = 45
@@ -127,10 +134,9 @@ local function parse_tzif(data)
     pos = pos + 44
     tsize = 8
   end
-  local fmt = tsize == 8 and ">i8" or ">i4"
   local times, idx, types = {}, {}, {}
   for i = 1, timecnt do
-    times[i] = string.unpack(fmt, data, pos)
+    times[i] = compat.read_be(data, pos, tsize, true)
     pos = pos + tsize
   end
   for i = 1, timecnt do
@@ -138,7 +144,7 @@ local function parse_tzif(data)
     pos = pos + 1
   end
   for i = 1, typecnt do
-    types[i] = string.unpack(">i4", data, pos)
+    types[i] = compat.read_be(data, pos, 4, true)
     pos = pos + 6
   end
   pos = pos + charcnt + leap * (tsize + 4) + isstd + isut
@@ -161,7 +167,7 @@ local function load_zone(name)
     for _, dir in ipairs(M.ZONEINFO) do
       local f = io.open(dir .. "/" .. name, "rb")
       if f then
-        local data = f:read("a")
+        local data = f:read("*a")
         f:close()
         zone = parse_tzif(data or "") or false
         break
@@ -196,7 +202,7 @@ function M.offset(name, t)
   end
   local lo, hi = 1, n
   while lo < hi do
-    local mid = (lo + hi + 1) // 2
+    local mid = floor((lo + hi + 1) / 2)
     if times[mid] <= t then
       lo = mid
     else
@@ -215,7 +221,7 @@ function M.local_time(name, t)
     return nil, err
   end
   local lt = math.floor(t) + off
-  local days = lt // 86400
+  local days = floor(lt / 86400)
   local d = os.date("!*t", lt)
   return {
     year = d.year, month = d.month, day = d.day, hour = d.hour, min = d.min, sec = d.sec,
