@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian package: builds lua-enphase_<version>_<arch>.deb (the module for
-# Lua 5.3 and 5.4, the enphase CLI and its man page) with dpkg-buildpackage
+# Lua 5.1 (LuaJIT), 5.3 and 5.4, the enphase CLI and its man page) with dpkg-buildpackage
 # from a copy of the checkout in build-deb/, then runs lintian on it; any
 # lintian error fails. The checkout itself is left as it is.
 #

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole busted suite once under AddressSanitizer + UBSan (and
-# LeakSanitizer): builds enphase.core into build-asan/ (Lua 5.4) or
-# build-asan-5.3/ (Lua 5.3) with -DENPHASE_SANITIZE=ON (gcc) and runs busted
-# with the runtimes preloaded into the stock lua5.4 (lua5.3), loading that
-# build.
+# LeakSanitizer): builds enphase.core into build-asan/ (Lua 5.4),
+# build-asan-5.3/ (Lua 5.3) or build-asan-5.1/ (Lua 5.1) with
+# -DENPHASE_SANITIZE=ON (gcc) and runs busted with the runtimes preloaded
+# into the stock lua5.4 (lua5.3, lua5.1), loading that build. Not LuaJIT:
+# its own allocator and machine code defeat ASan and valgrind unless LuaJIT
+# itself is built for them, and the module LuaJIT loads is the 5.1 one.
 #
-#   bash scripts/sanitize.sh [--lua=5.3|5.4] [busted arguments, e.g. spec/core_spec.lua]
+#   bash scripts/sanitize.sh [--lua=5.1|5.3|5.4] [busted arguments, e.g. spec/core_spec.lua]
 #
 # The runtimes stay in the busted process only (scripts/preload-once.c):
 # children are other programs, or Lua loading the plain build (build/,
@@ -21,13 +23,13 @@ cd "$(dirname "$0")/.."
 
 version=5.4
 case "${1:-}" in
-  --lua=5.3 | --lua=5.4) version=${1#--lua=}; shift ;;
-  --lua=*) echo "sanitize: $1: 5.3 or 5.4" >&2; exit 2 ;;
+  --lua=5.1 | --lua=5.3 | --lua=5.4) version=${1#--lua=}; shift ;;
+  --lua=*) echo "sanitize: $1: 5.1, 5.3 or 5.4" >&2; exit 2 ;;
 esac
 build=build-asan
 gc=(-e 'collectgarbage("generational")')
-if [ "$version" = 5.3 ]; then
-  build=build-asan-5.3
+if [ "$version" != 5.4 ]; then # 5.3 and 5.1: the incremental collector only
+  build=build-asan-$version
   gc=()
 fi
 

@@ -5,7 +5,7 @@
 #ifndef ENPHASE_NEWFILE_H
 #define ENPHASE_NEWFILE_H
 
-#include <lua.h>
+#include "compat.h"
 
 #define NEWFILE_MT "enphase.newfile"
 

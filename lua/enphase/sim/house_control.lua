@@ -24,7 +24,7 @@ local BUCKET_FIELDS = {
 
 -- The compact rows (?rows=1): the numeric fields, then mode and profile.
 -- A missing number (no battery: no SoC; no window: no limit) is -1.
-local unpack = compat.unpack or unpack -- luacheck: ignore 113
+local unpack = compat.unpack
 local ROW_NUMBERS = {
   "start", "seconds", "pv_wh", "load_wh", "import_wh", "export_wh", "charge_wh",
   "discharge_wh", "stored_in_wh", "stored_out_wh", "loss_wh", "cost", "import_price",

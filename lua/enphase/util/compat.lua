@@ -13,6 +13,7 @@
 -- "a number with an integral value", and `tointeger` answers nil beyond
 -- 2^53, where a double no longer holds every integer.
 -- @module enphase.util.compat
+
 -- luacheck: std max
 local M = {}
 
