@@ -66,8 +66,9 @@ describe("the library and the CLI", function()
         local n = 0
         for line in io.lines(f) do
           n = n + 1
-          local raw = " " .. line:gsub("%-%-.*$", "")
-          local code = raw:gsub('"[^"]*"', '""') -- no string's content
+          local raw = " " .. line
+          -- no string's content, then no comment
+          local code = raw:gsub('"[^"]*"', '""'):gsub("'[^']*'", "''"):gsub("%-%-.*$", "")
           for _, rule in ipairs(rules) do
             if (rule.raw and raw or code):find(rule[2]) then
               found[#found + 1] = ("%s:%d: %s: %s"):format(f, n, rule[1], line)
