@@ -59,6 +59,10 @@ describe("the library and the CLI", function()
       { "load with an environment", "[^%w_.:]load%([^)]*,[^)]*,[^)]*," },
       { "string.rep with a separator", "rep%([^,()]+,[^,()]+,[^)]+%)" },
       { "integer division", "[^/\"'%-]//[^/]" },
+      -- plain 5.1 cannot yield through Lua's pcall: inside an operation a
+      -- client's wait would fail (the simulator runs in its own process)
+      { "pcall (compat.pcall: yieldable on plain 5.1)", "[^%w_.]pcall%(", unless = "pcall%(require,",
+        skip = "^lua/enphase/sim/" },
     }
     local found = {}
     for _, f in ipairs(files()) do
@@ -70,7 +74,9 @@ describe("the library and the CLI", function()
           -- no string's content, then no comment
           local code = raw:gsub('"[^"]*"', '""'):gsub("'[^']*'", "''"):gsub("%-%-.*$", "")
           for _, rule in ipairs(rules) do
-            if (rule.raw and raw or code):find(rule[2]) then
+            local text = rule.raw and raw or code
+            if text:find(rule[2]) and not (rule.unless and text:find(rule.unless))
+              and not (rule.skip and f:find(rule.skip)) then
               found[#found + 1] = ("%s:%d: %s: %s"):format(f, n, rule[1], line)
             end
           end

@@ -464,10 +464,7 @@ function Store:lock()
   return held
 end
 
-local pack = compat.pack or function(...)
-  return { n = select("#", ...), ... }
-end
-local unpack = compat.unpack or rawget(_G, "unpack")
+local pack, unpack = compat.pack, compat.unpack
 
 --- Runs `f(...)` holding the store's lock (the one a guard holds, or taken
 -- for the call). Returns true and what `f` returns, or `nil, message` when
