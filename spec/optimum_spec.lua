@@ -131,7 +131,8 @@ describe("the optimum (enphase.optimum)", function()
       local r = assert(core.solve(spec_of(steps, BATTERY, 1000)))
       local best = brute_force(steps, BATTERY, 2)
         assert.truthy(r.lower_bound <= best + 1e-9, ("%.6f > %.6f"):format(r.lower_bound, best))
-      assert.truthy(r.cost <= best, ("%.6f vs brute force %.6f"):format(r.cost, best))
+      -- (1e-9: the same cost summed in another order; Lua 5.1's doubles draw other houses)
+      assert.truthy(r.cost <= best + 1e-9, ("%.6f vs brute force %.6f"):format(r.cost, best))
     end
   end)
 
