@@ -17,7 +17,8 @@
 # specs too (an incremental collector with a short pause was tried: it
 # tripled the run time); 5.3 has only the incremental one. Prints busted's
 # summary line; on failure, the details. A run longer than
-# ENPHASE_SANITIZE_TIMEOUT seconds (default 900) is stopped and fails.
+# ENPHASE_SANITIZE_TIMEOUT seconds (default 1800: three runs share
+# two cores in scripts/test.sh) is stopped and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +52,7 @@ trap 'rm -f "$out"' EXIT
 status=0
 # LD_PRELOAD set by env for lua itself (preload-once.so drops it in the
 # first process it loads into, so it cannot be set for timeout)
-timeout "${ENPHASE_SANITIZE_TIMEOUT:-900}" env \
+timeout "${ENPHASE_SANITIZE_TIMEOUT:-1800}" env \
   ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   LD_PRELOAD="$runtimes $PWD/$build/preload-once.so" \
@@ -60,7 +61,7 @@ timeout "${ENPHASE_SANITIZE_TIMEOUT:-900}" env \
 if [ "$status" != 0 ] || grep -q -e "ERROR: AddressSanitizer" -e "ERROR: LeakSanitizer" \
     -e "runtime error:" "$out"; then
   cat "$out"
-  [ "$status" != 124 ] || echo "sanitize: stopped after ${ENPHASE_SANITIZE_TIMEOUT:-900} s (a hang?)"
+  [ "$status" != 124 ] || echo "sanitize: stopped after ${ENPHASE_SANITIZE_TIMEOUT:-1800} s (a hang?)"
   echo "sanitize (Lua $version): FAILED (exit $status)"
   exit 1
 fi
