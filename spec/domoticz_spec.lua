@@ -422,6 +422,22 @@ describe("the Domoticz script on the real dzVents runtime", function()
       assert.equal(2, count_lines("Domoticz runs without HOME"), "again after a restart")
     end)
 
+  it("tries a new password at once after a wrong one (the guard refuses only the one that failed)",
+    function()
+      new_host({ env = "env -u HOME -u XDG_CACHE_HOME ", no_cache = true,
+        password = "not-the-password" })
+      host:timer()
+      host:run_commands()
+      assert.equal(1, logins(sim))
+      assert.truthy(find_line(host:errors(), "reading the battery settings failed (auth)"))
+      -- the user fixes the config file: the next poll logs in with it, no wait
+      write_config({ no_cache = true })
+      host:timer()
+      host:run_commands()
+      assert.equal(2, logins(sim))
+      assert.truthy(host:text_of(TEXT):find("^SoC %d+%%, CFG off"), host:text_of(TEXT))
+    end)
+
   describe("failures: logged with their kind, and the switch goes back to the battery's state",
     function()
       it("a wrong password (auth)", function()
