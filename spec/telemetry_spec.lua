@@ -123,11 +123,16 @@ describe("telemetry", function()
   describe("client:energy()", function()
     it("gives today's 15-minute intervals from local midnight, the last two still settling", function()
       sim:control("POST", "/__sim/clock", { advance = 3 * 3600 })
+      -- the simulator's clock runs on: a quarter hour may begin between the
+      -- answer and the look at the clock before or after it
+      local before = sim:state().now
       local e = assert(client:energy())
-      local st = sim:state()
+      local after = sim:state().now
       assert.equal(900, e.interval)
-      local expected = math.floor((st.now - e.start) / 900) + 1
-      assert.equal(expected, #e.intervals)
+      local fewest = math.floor((before - e.start) / 900) + 1
+      local most = math.floor((after - e.start) / 900) + 1
+      assert.truthy(#e.intervals >= fewest and #e.intervals <= most,
+        ("%d intervals, expected %d to %d"):format(#e.intervals, fewest, most))
       for i, iv in ipairs(e.intervals) do
         assert.equal(e.start + (i - 1) * 900, iv.start)
         assert.equal(i <= #e.intervals - 2, iv.settled, "interval " .. i)
