@@ -28,23 +28,6 @@ local function listing(folder)
 end
 
 describe("the account store", function()
-  -- LuaJIT 2.1.0-beta3 (Debian 12) dies with SIGSEGV in this file's
-  -- in-process CLI runs when its JIT compiler is on, at varying tests, and
-  -- passes with the interpreter alone (luajit -joff); not understood yet
-  -- (lua5.1, 5.3, 5.4 and the 5.1 build under ASan pass it). The JIT stays
-  -- off for this file only, so the rest of the suite runs under it.
-  local jit = rawget(_G, "jit")
-  setup(function()
-    if jit then
-      jit.off()
-      jit.flush()
-    end
-  end)
-  teardown(function()
-    if jit then
-      jit.on()
-    end
-  end)
   local sim = simulator.for_file(_ENV)
   local dir, path, env
 
