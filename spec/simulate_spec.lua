@@ -122,6 +122,55 @@ describe("enphase simulate", function()
     assert.is_nil(read(dir .. "/chart.png"))
   end)
 
+  it("price_driven exports when the export beats the imports it would have saved, and it pays", function()
+    -- the same policy with its discharges refused, as the baseline: the
+    -- difference is the export branch alone
+    write(dir .. "/no_export.lua", [[
+      local p = require("enphase.lab.policies.price_driven")
+      return { name = "price-driven, no export", run = function(client, ctx)
+        local proxy = setmetatable({ discharge_for = function() return nil, "no exports" end }, {
+          __index = function(_, k)
+            local v = client[k]
+            if type(v) ~= "function" then
+              return v
+            end
+            return function(_, ...) return v(client, ...) end
+          end })
+        return p.run(proxy, ctx)
+      end }
+    ]])
+    local code, out, errs = simulate("--policy", "price_driven", "--baseline", dir .. "/no_export.lua",
+      "--out", dir, "--json", "--no-chart")
+    assert.equal(0, code, errs)
+    local report = require("cjson").decode(out)
+    local with, without = report.runs[1], report.runs[2]
+    assert.equal("price-driven, no export", without.policy)
+    -- the branch fires: DTG windows in the evening peak (export 0.25, import
+    -- 0.38; the night's import 0.075), exporting
+    local peaks, exported = 0, 0
+    for _, row in ipairs(csv_rows(dir .. "/policy.csv")) do
+      if row.dtg_min > 0 then
+        assert.truthy(row.time:match("T1[678]:"), row.time)
+        assert.equal(0.25, row.export_price)
+        peaks = peaks + 1
+        exported = exported + row.export_wh
+      end
+    end
+    assert.truthy(peaks >= 5, "DTG rows: " .. peaks)
+    assert.truthy(exported > 5000, "exported " .. exported .. " Wh in DTG rows")
+    local _, lines = read(dir .. "/policy.log"):gsub("exporting 16:00%-16:%d%d at 0%.250/kWh", "")
+    assert.truthy(lines >= 5, read(dir .. "/policy.log"))
+    -- and it pays: cheaper, also with the stored energy counted
+    assert.truthy(with.figures.cost < without.figures.cost - 0.5,
+      ("%.2f against %.2f"):format(with.figures.cost, without.figures.cost))
+    assert.truthy(with.figures.net_cost < without.figures.net_cost - 0.5,
+      ("%.2f against %.2f"):format(with.figures.net_cost, without.figures.net_cost))
+    -- never below the reserve it keeps, 10 %
+    for _, row in ipairs(csv_rows(dir .. "/policy.csv")) do
+      assert.truthy(row.soc >= 9.9, row.time .. " " .. row.soc)
+    end
+  end)
+
   it("reads the load, solar and tariff CSVs given, and names a bad line", function()
     local load = { "time,watts" }
     local solar = { "time,watts" }
