@@ -178,6 +178,22 @@ describe("battery settings", function()
     assert.is_number(s.raw.veryLowSocMin)
   end)
 
+  it("reads any battery answer through one row: the GET, its data checked, then shaped", function()
+    local settings = require("enphase.battery.settings")
+    local row = { op = "profile_get", what = "profile", label = "GET profile",
+                  required = { "profile", "string" } }
+    row.shape = function(data)
+      return "shaped " .. data.profile
+    end
+    assert.equal("shaped self-consumption", settings.read(client, row))
+    row.required = { "noSuchField", "number" }
+    local ok, err, kind = settings.read(client, row)
+    assert.same({ nil, "GET profile: the answer has no profile data with a number noSuchField",
+                  "protocol" }, { ok, err, kind })
+    assert.same({ "GET", "GET" }, { sent()[1].method, sent()[2].method })
+    assert.equal(2, #sent())
+  end)
+
   it("reads and sets the profile and its reserve", function()
     local p = assert(client:profile())
     assert.equal("self-consumption", p.profile)

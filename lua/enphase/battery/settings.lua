@@ -56,6 +56,110 @@ local function capability(control)
            schedule_supported = bool(control.scheduleSupported) }
 end
 
+-- What a pending change asks for (`requestedConfig`): `{profile=,
+-- reserve=, sub_type=}`, or nil when the answer has none.
+local function requested(data)
+  local r = data.requestedConfig
+  if type(r) ~= "table" or type(r.profile) ~= "string" then
+    return nil
+  end
+  local pct = r.batteryBackupPercentage
+  return { profile = r.profile, reserve = type(pct) == "number" and pct or nil,
+           sub_type = type(r.operationModeSubType) == "string" and r.operationModeSubType or nil }
+end
+
+-- The reads this module makes, one row each: what `read` needs to GET one
+-- and check its answer. A new battery read is a row (and a function that
+-- shapes its data). Fields:
+-- * `op`: the C operation that GETs it;
+-- * `what`: the answer in a failure message ("battery settings");
+-- * `label`: the request in a failure message ("GET batterySettings");
+-- * `required`: `{field, Lua type}` the `data` object must hold, so that a
+--   wrong-shaped answer is never read as "everything off" (data_of);
+-- * `shape(data, client)`: the reader's answer from the `data` object;
+-- * `dry()`: what a dry-run client gets (default `{dry=true}`).
+M.READS = {
+  settings = {
+    op = "settings_get",
+    what = "battery settings",
+    label = "GET batterySettings",
+    required = { "chargeFromGrid", "boolean" },
+    shape = function(data, client)
+      local controls = {
+        cfg = capability(data.cfgControl),
+        dtg = capability(data.dtgControl),
+        rbd = capability(data.rbdControl),
+      }
+      -- what each control says of its capability changes with the
+      -- installation only: kept with the site's facts (and the token cache)
+      if client.ctx.site:learn_controls(controls) then
+        require("enphase.account.cache").changed(client)
+      end
+      return {
+        charge_from_grid = data.chargeFromGrid == true,
+        discharge_to_grid = flag(data.dtgControl),
+        restrict_discharge = flag(data.rbdControl),
+        profile = data.profile,
+        reserve = data.batteryBackupPercentage,
+        very_low_soc = data.veryLowSoc,
+        bounds = {
+          reserve = { bounds.range("reserve", data) },
+          very_low_soc = { bounds.range("very_low_soc", data) },
+        },
+        controls = controls,
+        raw = data,
+      }
+    end,
+  },
+  profile = {
+    op = "profile_get",
+    what = "profile",
+    label = "GET profile",
+    required = { "profile", "string" },
+    shape = function(data)
+      return {
+        profile = data.profile,
+        reserve = data.batteryBackupPercentage,
+        pending = data.isBatteryChangePending == true,
+        requested = data.isBatteryChangePending == true and requested(data) or nil,
+        raw = data,
+      }
+    end,
+  },
+  site_settings = {
+    op = "site_settings",
+    what = "site settings",
+    label = "GET siteSettings",
+    shape = function(data, client)
+      client.ctx.site:learn_capabilities(data)
+      require("enphase.account.cache").changed(client)
+      return data
+    end,
+    dry = function()
+      return {} -- no flag known
+    end,
+  },
+}
+
+--- Reads `row` (see M.READS): the GET under the retry policy, its JSON,
+-- its `data` object checked, then `row.shape(data, client)`. Returns that
+-- or `nil, message, kind`.
+function M.read(client, row)
+  local body, err, kind = retry.json(client, row.op, nil, row.what)
+  if not body then
+    return nil, err, kind
+  end
+  if body.dry then
+    return row.dry and row.dry() or body
+  end
+  local data
+  data, err, kind = data_of(body, row.what, row.label, row.required)
+  if not data then
+    return nil, err, kind
+  end
+  return row.shape(data, client)
+end
+
 --- The current battery settings: `{charge_from_grid=, discharge_to_grid=,
 -- restrict_discharge=, profile=, reserve=, very_low_soc=, bounds=,
 -- controls=, raw=<data>}`; `raw` keeps every field the server sent. A
@@ -65,40 +169,7 @@ end
 -- schedule_supported=}` when the answer has that control's object.
 -- A dry-run client gets `{dry=true}`.
 function M.settings(client)
-  local body, err, kind = retry.json(client, "settings_get", nil, "battery settings")
-  if not body or body.dry then
-    return body, err, kind
-  end
-  local data
-  data, err, kind = data_of(body, "battery settings", "GET batterySettings",
-    { "chargeFromGrid", "boolean" })
-  if not data then
-    return nil, err, kind
-  end
-  local controls = {
-    cfg = capability(data.cfgControl),
-    dtg = capability(data.dtgControl),
-    rbd = capability(data.rbdControl),
-  }
-  -- what each control says of its capability changes with the installation
-  -- only: kept with the site's facts (and the token cache)
-  if client.ctx.site:learn_controls(controls) then
-    require("enphase.account.cache").changed(client)
-  end
-  return {
-    charge_from_grid = data.chargeFromGrid == true,
-    discharge_to_grid = flag(data.dtgControl),
-    restrict_discharge = flag(data.rbdControl),
-    profile = data.profile,
-    reserve = data.batteryBackupPercentage,
-    very_low_soc = data.veryLowSoc,
-    bounds = {
-      reserve = { bounds.range("reserve", data) },
-      very_low_soc = { bounds.range("very_low_soc", data) },
-    },
-    controls = controls,
-    raw = data,
-  }
+  return M.read(client, M.READS.settings)
 end
 
 --- The site's capability flags (`raw` siteSettings data), fetched once per
@@ -108,21 +179,7 @@ function M.site_settings(client)
   if known then
     return known
   end
-  local body, err, kind = retry.json(client, "site_settings", nil, "site settings")
-  if not body then
-    return nil, err, kind
-  end
-  if body.dry then
-    return {}
-  end
-  local data
-  data, err, kind = data_of(body, "site settings", "GET siteSettings")
-  if not data then
-    return nil, err, kind
-  end
-  client.ctx.site:learn_capabilities(data)
-  require("enphase.account.cache").changed(client)
-  return data
+  return M.read(client, M.READS.site_settings)
 end
 
 -- Refuses, before sending, a feature the site says it does not have. The
@@ -384,38 +441,11 @@ function M.restrict_discharge(client, on)
   return M.toggle(client, "rbd", on)
 end
 
--- What a pending change asks for (`requestedConfig`): `{profile=,
--- reserve=, sub_type=}`, or nil when the answer has none.
-local function requested(data)
-  local r = data.requestedConfig
-  if type(r) ~= "table" or type(r.profile) ~= "string" then
-    return nil
-  end
-  local pct = r.batteryBackupPercentage
-  return { profile = r.profile, reserve = type(pct) == "number" and pct or nil,
-           sub_type = type(r.operationModeSubType) == "string" and r.operationModeSubType or nil }
-end
-
 --- `{profile=, reserve=, pending=, requested=, raw=}` from the profile
 -- endpoint; `requested` (`{profile=, reserve=, sub_type=}`, the answer's
 -- `requestedConfig`) while a change is pending. A dry-run client gets `{dry=true}`.
 function M.profile(client)
-  local body, err, kind = retry.json(client, "profile_get", nil, "profile")
-  if not body or body.dry then
-    return body, err, kind
-  end
-  local data
-  data, err, kind = data_of(body, "profile", "GET profile", { "profile", "string" })
-  if not data then
-    return nil, err, kind
-  end
-  return {
-    profile = data.profile,
-    reserve = data.batteryBackupPercentage,
-    pending = data.isBatteryChangePending == true,
-    requested = data.isBatteryChangePending == true and requested(data) or nil,
-    raw = data,
-  }
+  return M.read(client, M.READS.profile)
 end
 
 -- PUTs the profile and reserve (both checked), then reads them back.
