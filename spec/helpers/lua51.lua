@@ -14,41 +14,24 @@ if _VERSION ~= "Lua 5.1" then
   return
 end
 
-local floor = math.floor
+-- What the library needs as well comes from its own enphase.util.compat
+-- (one copy of each shim); only what the specs use beyond it is here.
+local compat = require("enphase.util.compat")
 
-table.pack = table.pack or function(...) -- luacheck: ignore 122
-  return { n = select("#", ...), ... }
-end
-table.unpack = table.unpack or unpack -- luacheck: ignore 122 143
+table.pack = table.pack or compat.pack -- luacheck: ignore 122
+table.unpack = table.unpack or compat.unpack -- luacheck: ignore 122 143
 
-math.tointeger = math.tointeger or function(x) -- luacheck: ignore 122
-  x = (type(x) == "number" or type(x) == "string") and tonumber(x) or nil
-  if x and x == floor(x) and x >= -2 ^ 53 and x <= 2 ^ 53 then
-    return x
-  end
-  return nil
-end
+math.tointeger = math.tointeger or compat.tointeger -- luacheck: ignore 122
 math.type = math.type or function(x) -- luacheck: ignore 122
   if type(x) ~= "number" then
     return nil
   end
-  return math.tointeger(x) and "integer" or "float" -- luacheck: ignore 143
+  return compat.isinteger(x) and "integer" or "float"
 end
 math.maxinteger = math.maxinteger or 2 ^ 53 -- luacheck: ignore 122 143
 math.mininteger = math.mininteger or -2 ^ 53 -- luacheck: ignore 122 143
 
-local execute = os.execute
-os.execute = function(command) -- luacheck: ignore 122
-  local status = execute(command)
-  if command == nil or type(status) ~= "number" then
-    return status
-  end
-  if status % 256 == 0 then
-    local code = floor(status / 256)
-    return code == 0 or nil, "exit", code
-  end
-  return nil, "signal", status % 128
-end
+os.execute = compat.execute -- luacheck: ignore 122
 
 local rep = string.rep
 string.rep = function(s, n, sep) -- luacheck: ignore 122
@@ -59,20 +42,13 @@ string.rep = function(s, n, sep) -- luacheck: ignore 122
 end
 
 if not rawget(_G, "jit") then
-  local loadstring = loadstring -- luacheck: ignore 113
+  -- a function chunk as 5.1 loads it (no mode, no environment here)
   local load51 = load
   load = function(chunk, name, mode, env) -- luacheck: ignore 121
     if type(chunk) ~= "string" then
       return load51(chunk, name)
     end
-    if mode == "t" and chunk:byte(1) == 27 then
-      return nil, "attempt to load a binary chunk (mode is 't')"
-    end
-    local f, err = loadstring(chunk, name)
-    if f and env ~= nil then
-      setfenv(f, env) -- luacheck: ignore 113
-    end
-    return f, err
+    return compat.load(chunk, name, mode, env)
   end
 
   -- 5.3's read formats without the "*" ("a", "l", "L", "n")
@@ -160,17 +136,4 @@ io.popen = function(command, mode) -- luacheck: ignore 122
   return proxy
 end
 
-package.searchpath = package.searchpath or function(name, path) -- luacheck: ignore 122
-  local file = name:gsub("%.", "/")
-  local tried = {}
-  for template in path:gmatch("[^;]+") do
-    local candidate = template:gsub("%?", file)
-    local f = io.open(candidate, "r")
-    if f then
-      f:close()
-      return candidate
-    end
-    tried[#tried + 1] = "\n\tno file '" .. candidate .. "'"
-  end
-  return nil, table.concat(tried)
-end
+package.searchpath = package.searchpath or compat.searchpath -- luacheck: ignore 122

@@ -33,12 +33,18 @@ M.unpack = table.unpack or unpack
 
 local floor = math.floor
 local EXACT = 2 ^ 53
+-- The functions of the Lua this runs on, taken once here: the specs'
+-- helper (spec/helpers/lua51.lua) builds 5.3's of these from this module
+-- under 5.1, and must not have them call themselves.
+local math_type = math.type
+local os_execute = os.execute
+local searchpath = package.searchpath
 
 --- True for an integer: `math.type(x) == "integer"` on 5.3 and 5.4; on
 -- 5.1, a number with an integral value within +-2^53.
 function M.isinteger(x)
-  if math.type then
-    return math.type(x) == "integer"
+  if math_type then
+    return math_type(x) == "integer"
   end
   return type(x) == "number" and x == floor(x) and x >= -EXACT and x <= EXACT
 end
@@ -78,11 +84,14 @@ end
 
 --- `os.execute` with the 5.2 answers on every Lua: true or nil, then
 -- "exit" or "signal", then the code (5.1 answers one number, the status
--- of system()).
+-- of system()); with no command, whether a shell is there.
 function M.execute(command)
-  local a, how, code = os.execute(command)
+  local a, how, code = os_execute(command)
   if type(a) ~= "number" then
     return a, how, code
+  end
+  if command == nil then
+    return a ~= 0
   end
   if a % 256 == 0 then
     code = floor(a / 256)
@@ -108,10 +117,7 @@ function M.load(text, name, mode, env)
 end
 
 --- `package.searchpath` (LuaJIT and 5.2+ have it).
-function M.searchpath(name, path)
-  if package.searchpath then
-    return package.searchpath(name, path)
-  end
+M.searchpath = searchpath or function(name, path)
   local file = name:gsub("%.", "/")
   local tried = {}
   for template in path:gmatch("[^;]+") do
