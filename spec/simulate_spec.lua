@@ -537,7 +537,7 @@ describe("enphase simulate: your battery, what a policy sees, files that match t
 
   it("writes rows whose prices, modes and limits match the physics of the row", function()
     -- a 20-minute tariff (prices change inside the 15-minute rows), a CFG
-    -- window 01:10-03:10 and a DTG window 17:05-19:00 down to 30 %
+    -- window 01:20-03:10 and a DTG window 17:05-19:00 down to 30 %
     local tariff = { "time,import,export" }
     for m = 0, 24 * 60 - 20, 20 do
       local p = math.floor(m / 20) % 3
@@ -547,7 +547,7 @@ describe("enphase simulate: your battery, what a policy sees, files that match t
     write(dir .. "/tariff.csv", table.concat(tariff, "\n"))
     write(dir .. "/p.lua", [[
       return { name = "windows", run = function(client, ctx)
-        assert(client:add_schedule({ type = "CFG", start_time = "01:10", end_time = "03:10",
+        assert(client:add_schedule({ type = "CFG", start_time = "01:20", end_time = "03:10",
           days = { 1, 2, 3, 4, 5, 6, 7 }, limit = 95 }))
         assert(client:add_schedule({ type = "DTG", start_time = "17:05", end_time = "19:00",
           days = { 1, 2, 3, 4, 5, 6, 7 }, limit = 30 }))
@@ -593,6 +593,41 @@ describe("enphase simulate: your battery, what a policy sees, files that match t
     end
     assert.truthy(cfg_rows >= 3, "the CFG window charged from the grid")
     assert.truthy(dtg_held >= 2, "the DTG window reached its limit and held")
+    -- beside the energy-weighted prices, the tariff's time-weighted means:
+    -- the plain average of the row's 15 minutes, appended as the last columns
+    local header = assert(io.open(dir .. "/policy.csv")):read("*l")
+    assert.equal("time,start,pv_w,load_w,grid_w,battery_w,soc,import_price,export_price,pv_wh,"
+      .. "load_wh,import_wh,export_wh,charge_wh,discharge_wh,loss_wh,cost,reserve,mode,cfg_min,"
+      .. "dtg_min,rbd_min,profile_min,limit,import_price_mean,export_price_mean", header)
+    local changing, differ = 0, 0
+    local optimum = csv_rows(dir .. "/optimum.csv")
+    assert.equal(#rows, #optimum)
+    for i, row in ipairs(rows) do
+      -- the optimum's rows (lab/optimum.lua) have them too
+      assert.near(row.import_price_mean, optimum[i].import_price_mean, 1e-9, row.time)
+      assert.near(row.export_price_mean, optimum[i].export_price_mean, 1e-9, row.time)
+      local h, mi = row.time:match("^2026%-04%-06T(%d%d):(%d%d)")
+      if h then
+        local first = tonumber(h) * 60 + tonumber(mi)
+        local import, export = 0, 0
+        for m = first, first + 14 do
+          local p = math.floor(m / 20) % 3
+          import, export = import + (0.1 + 0.1 * p) / 15, export + (0.05 + 0.05 * p) / 15
+        end
+        assert.near(import, row.import_price_mean, 5e-6, row.time)
+        assert.near(export, row.export_price_mean, 5e-6, row.time)
+        if first % 20 ~= 0 and first % 20 > 5 then
+          changing = changing + 1 -- a price change inside the row
+          assert.truthy(math.abs(row.import_price_mean - 0.1 - 0.1 * (math.floor(first / 20) % 3))
+            > 0.01, row.time)
+        end
+        if math.abs(row.import_price_mean - row.import_price) > 0.005 then
+          differ = differ + 1 -- energy- and time-weighting differ where the flow is uneven
+        end
+      end
+    end
+    assert.truthy(changing >= 40, "rows with a change inside: " .. changing)
+    assert.truthy(differ >= 1, "rows whose two weightings differ: " .. differ)
     -- the stored energy at the end, valued at the period's mean import price
     local f = report.runs[1].figures
     local mean = 0.2 -- 0.1, 0.2, 0.3 for 20 minutes each

@@ -79,7 +79,7 @@ local function finish_row(b)
     or b.import_price_seconds / b.seconds
   b.export_price = b.export_wh > 0 and b.export_paid / b.export_wh
     or b.export_price_seconds / b.seconds
-  b.import_paid, b.export_paid, b.export_price_seconds = nil, nil, nil
+  b.import_paid, b.export_paid = nil, nil
   b.mode = mode_of(b)
   if b.mode == "self-consumption" then
     b.profile_seconds = b.seconds

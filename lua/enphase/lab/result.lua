@@ -24,8 +24,9 @@
 --   import_price export_price              per kWh, weighted by the energy
 --                    that flowed (time-weighted when none did), so that
 --                    import_wh x import_price - export_wh x export_price = cost
---   import_price_seconds                   Σ import price x seconds (the
---                    tariff's time-weighted mean is this / seconds)
+--   import_price_seconds export_price_seconds   Σ price x seconds (the
+--                    tariff's time-weighted mean is this / seconds: the
+--                    CSV's import_price_mean and export_price_mean)
 --   soc_start soc_end                      percent
 --   reserve very_low_soc                   percent, in force at the row's end
 --   reserve_seconds  seconds within 0.1 point of the SoC floor in force
@@ -44,7 +45,7 @@ M.ROW = 900
 
 M.CSV_HEADER = "time,start,pv_w,load_w,grid_w,battery_w,soc,import_price,export_price,"
   .. "pv_wh,load_wh,import_wh,export_wh,charge_wh,discharge_wh,loss_wh,cost,reserve,mode,"
-  .. "cfg_min,dtg_min,rbd_min,profile_min,limit"
+  .. "cfg_min,dtg_min,rbd_min,profile_min,limit,import_price_mean,export_price_mean"
 
 -- "+01:00" for 3600 s east of UTC (made once per offset).
 local offsets = {}
@@ -63,15 +64,21 @@ end
 function M.csv_line(row, zone)
   local offset = tz.offset(zone, row.start) or 0
   local per_hour = row.seconds > 0 and 3600 / row.seconds or 0 -- Wh to mean W
+  -- the tariff's time-weighted means: the plain average of the row's minutes
+  local import_mean = row.import_price_seconds and row.seconds > 0
+    and row.import_price_seconds / row.seconds or row.import_price
+  local export_mean = row.export_price_seconds and row.seconds > 0
+    and row.export_price_seconds / row.seconds or row.export_price
   return ("%s%s,%d,%.0f,%.0f,%.0f,%.0f,%.2f,%.4f,%.4f,"
-    .. "%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.2f,%.5f,%d,%s,%.1f,%.1f,%.1f,%.1f,%s"):format(
+    .. "%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.2f,%.5f,%d,%s,%.1f,%.1f,%.1f,%.1f,%s,%.5f,%.5f"):format(
     os.date("!%Y-%m-%dT%H:%M", math.floor(row.start + offset)), utc_offset(offset), row.start,
     row.pv_wh * per_hour, row.load_wh * per_hour, (row.import_wh - row.export_wh) * per_hour,
     (row.discharge_wh - row.charge_wh) * per_hour, row.soc_end or 0, row.import_price,
     row.export_price, row.pv_wh, row.load_wh, row.import_wh, row.export_wh, row.charge_wh,
     row.discharge_wh, row.loss_wh, row.cost, row.reserve or 0, tostring(row.mode or ""),
     (row.cfg_seconds or 0) / 60, (row.dtg_seconds or 0) / 60, (row.rbd_seconds or 0) / 60,
-    (row.profile_seconds or 0) / 60, row.limit and ("%d"):format(row.limit) or "")
+    (row.profile_seconds or 0) / 60, row.limit and ("%d"):format(row.limit) or "", import_mean,
+    export_mean)
 end
 
 local Writer = {}

@@ -41,6 +41,7 @@ local function bucket(v, at)
     stored_out_wh = v[at.stored_out_wh], loss_wh = v[at.loss_wh], cost = v[at.cost],
     import_price = v[at.import_price], export_price = v[at.export_price],
     import_price_seconds = v[at.import_price_seconds],
+    export_price_seconds = v[at.export_price_seconds],
     soc_start = optional(v[at.soc_start]), soc_end = optional(v[at.soc_end]),
     reserve = v[at.reserve], very_low_soc = v[at.very_low_soc],
     reserve_seconds = v[at.reserve_seconds], cfg_seconds = v[at.cfg_seconds],

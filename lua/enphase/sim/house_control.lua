@@ -30,6 +30,7 @@ local ROW_NUMBERS = {
   "discharge_wh", "stored_in_wh", "stored_out_wh", "loss_wh", "cost", "import_price",
   "export_price", "import_price_seconds", "soc_start", "soc_end", "reserve", "very_low_soc",
   "reserve_seconds", "cfg_seconds", "dtg_seconds", "rbd_seconds", "profile_seconds", "limit",
+  "export_price_seconds",
 }
 local ROW_FORMAT = "[" .. ("%.17g,"):rep(#ROW_NUMBERS) .. '"%s"]'
 
