@@ -48,7 +48,7 @@ Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.]]
 -- name -> module holding { summary=, usage=, options=, run=function(ctx) }
 local COMMANDS = {
   { "status", "enphase.cli.account" },
-  { "login", "enphase.cli.account" },
+  { "login", "enphase.cli.login" },
   { "token", "enphase.cli.account" },
   { "settings", "enphase.cli.battery" },
   { "cfg", "enphase.cli.battery" },
@@ -157,7 +157,8 @@ local function context(command, parsed, io_)
       end
     end
     opts.dry_run = dry or nil
-    local c, cerr, kind = require("enphase").new(opts)
+    -- enphase.client, not init.lua: the error kinds' table is not needed here
+    local c, cerr, kind = require("enphase.client").new(opts)
     if not c then
       if cerr:find("email") or cerr:find("password") then
         cerr = cerr .. " (set ENPHASE_EMAIL and ENPHASE_PASSWORD, or use --config)"
