@@ -1,4 +1,4 @@
--- Benchmark 7: the warm start (issue 8, design 4).
+-- Benchmark 7: the warm start (issue 8, design 4; issue 14 item 5).
 --
 -- Domoticz and Home Assistant start the CLI for every poll: with a token
 -- cache holding a valid JWT, `enphase token --json` and `enphase status`
@@ -7,13 +7,21 @@
 --
 -- Each process is started directly, without a shell (bench/exec_cpu.c:
 -- fork, exec, wait4), as cron or Domoticz start it, and its CPU is its own
--- rusage: user + system time of that one process. Rows, measured
--- interleaved (one run of each in turn, `repeats` rounds, so that the
--- machine's load drifts alike for all): a bare `lua5.4 -e ''`, one that
--- loads the library (`require "enphase"`), the warm CLI commands. The
--- "libcurl" column and the modules loaded come from one more run of each
--- (through a shell, not measured) whose exit hook looks in /proc/self/maps
--- and package.loaded.
+-- rusage: user + system time of that one process; "faults" are its minor
+-- page faults (each page it touched first: on a virtual machine these cost
+-- as much as thousands of instructions). Rows, measured interleaved (one
+-- run of each in turn, `repeats` rounds, so that the machine's load drifts
+-- alike for all): a bare `lua5.4 -e ''`, one that loads the library
+-- (`require "enphase"`), the warm CLI commands. "CPU / bare" is the
+-- median of each round's ratio to that round's bare run, with the middle
+-- half of the rounds (25th-75th percentile) beside it. The "libcurl"
+-- column and the modules loaded come from one more run of each (through a
+-- shell, not measured) whose exit hook looks in /proc/self/maps and
+-- package.loaded.
+--
+-- Before and after: `BENCH_BASE=<git revision>` adds the warm commands of
+-- that revision's Lua files and bin/enphase (`git archive`, run with this
+-- checkout's C modules), measured in the same rounds.
 --
 -- Run: lua5.4 bench/start.lua  (prints a markdown table).
 package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "?.lua;" .. package.path
@@ -51,6 +59,41 @@ local function probe(cmd, env)
   return curl or "?", mods or ""
 end
 
+-- The Lua files and bin/enphase of revision `rev` in a scratch folder,
+-- with this checkout's C modules (build/): nil and why when git cannot.
+local function checkout_of(rev)
+  local dir = B.tmpdir()
+  local out, code = B.sh(("git -C %s archive %s bin lua | tar -x -C %s 2>&1"):format(
+    B.shell_quote(B.ROOT), B.shell_quote(rev), B.shell_quote(dir)))
+  if code ~= 0 then
+    return nil, out
+  end
+  B.sh(("ln -s %s %s"):format(B.shell_quote(B.ROOT .. "/build"), B.shell_quote(dir .. "/build")))
+  return dir
+end
+
+-- "a, b, c" without the common "enphase." prefix.
+local function short_list(mods)
+  return (mods:gsub("enphase%.", ""):gsub(",", ", "))
+end
+
+local function count_of(mods)
+  return select(2, mods:gsub("[^,]+", ""))
+end
+
+-- The median and the 25th and 75th percentiles of `values`.
+local function quartiles(values)
+  local t = {}
+  for i, v in ipairs(values) do
+    t[i] = v
+  end
+  table.sort(t)
+  local function at(q)
+    return t[math.max(1, math.floor(q * (#t - 1) + 0.5) + 1)]
+  end
+  return B.median(t), at(0.25), at(0.75)
+end
+
 function M.run()
   local repeats = B.REPEATS
   local sim = B.start_sim()
@@ -73,6 +116,17 @@ function M.run()
     { key = "status_json", label = "warm `enphase status --json`",
       argv = { "lua5.4", enphase, "status", "--json" }, env = env },
   }
+  local base_rev, base_dir = os.getenv("BENCH_BASE")
+  if base_rev and base_rev ~= "" then
+    local why
+    base_dir, why = checkout_of(base_rev)
+    assert(base_dir, "BENCH_BASE=" .. base_rev .. ": " .. tostring(why))
+    local old = base_dir .. "/bin/enphase"
+    rows[#rows + 1] = { key = "base_token", label = "warm `enphase token --json` at " .. base_rev,
+                        argv = { "lua5.4", old, "token", "--json" }, env = env }
+    rows[#rows + 1] = { key = "base_status", label = "warm `enphase status` at " .. base_rev,
+                        argv = { "lua5.4", old, "status" }, env = env }
+  end
   for _, r in ipairs(rows) do
     local quoted = {}
     for i, a in ipairs(r.argv) do
@@ -105,23 +159,45 @@ function M.run()
   local out, results = {}, {}
   for _, r in ipairs(rows) do
     local cpu, wall = B.median_of(samples[r.key], "cpu"), B.median_of(samples[r.key], "wall")
+    local ratios = {}
+    for i, res in ipairs(samples[r.key]) do
+      ratios[i] = res.cpu / samples.bare[i].cpu -- this round's bare run
+    end
+    local ratio, low, high = quartiles(ratios)
     local curl, mods = probe(r.cmd, r.env)
     results[r.key] = { cpu = cpu, wall = wall, libcurl = curl, modules = mods,
-                       cpu_ratio = cpu / bare_cpu, wall_ratio = wall / bare_wall }
-    out[#out + 1] = { r.label, B.ms(cpu), B.ms(wall), ("%.2fx"):format(cpu / bare_cpu),
-                      ("%.2fx"):format(wall / bare_wall), curl }
+                       cpu_ratio = ratio, cpu_ratio_p25 = low, cpu_ratio_p75 = high,
+                       wall_ratio = wall / bare_wall,
+                       faults = B.median_of(samples[r.key], "faults") }
+    out[#out + 1] = { r.label, B.ms(cpu), ("%.2fx"):format(ratio),
+                      ("%.2f-%.2f"):format(low, high), B.ms(wall),
+                      ("%.2fx"):format(wall / bare_wall), B.num(results[r.key].faults),
+                      tostring(count_of(mods)), curl }
   end
   B.rmdir(dir)
+  if base_dir then
+    B.rmdir(base_dir)
+  end
   sim:stop()
-  local count = select(2, results.token.modules:gsub("[^,]+", ""))
-  B.print_table("7. Warm start, each process exec'd directly (median CPU of " .. repeats
+  local notes = {
+    "Target (issues 8 and 14): a warm `enphase token --json` or `enphase status` costs at most 2x a bare "
+      .. "`lua5.4 -e ''` start. Requests sent by all the measured runs: " .. sent.requests .. ".",
+    ("Bare: median %s ms CPU; ratios are per round (each run against that round's bare run)."):format(
+      B.ms(bare_cpu)),
+    "Modules a warm `enphase token --json` loads (" .. count_of(results.token.modules) .. "): "
+      .. short_list(results.token.modules) .. ".",
+    "Modules a warm `enphase status` loads (" .. count_of(results.status.modules) .. "): "
+      .. short_list(results.status.modules) .. ".",
+  }
+  if results.base_token then
+    notes[#notes + 1] = "At " .. base_rev .. ", `enphase token --json` loads ("
+      .. count_of(results.base_token.modules) .. "): " .. short_list(results.base_token.modules)
+      .. " (C modules: this checkout's)."
+  end
+  B.print_table("7. Warm start, each process exec'd directly (median of " .. repeats
     .. " interleaved rounds)",
-    { "process", "CPU ms", "wall ms", "CPU / bare", "wall / bare", "libcurl loaded" }, out, {
-      "Target (issues 8 and 14): a warm `enphase token --json` or `enphase status` costs at most 2x a bare "
-        .. "`lua5.4 -e ''` start. Requests sent by all the measured runs: " .. sent.requests .. ".",
-      "Modules a warm `enphase status` loads: " .. results.status.modules .. ".",
-      "A warm `enphase token --json` loads " .. count .. " enphase modules.",
-    })
+    { "process", "CPU ms", "CPU / bare", "(p25-p75)", "wall ms", "wall / bare", "page faults",
+      "enphase modules", "libcurl loaded" }, out, notes)
   return results
 end
 

@@ -70,6 +70,35 @@ describe("enphase.new options", function()
     c:close()
   end)
 
+  it("log_level: the lines below it never reach log; a wrong level is refused", function()
+    refused(with("log_level", "error"), "log_level")
+    refused(with("log_level", 3), "log_level")
+    local function levels_seen(level)
+      local seen = {}
+      local opts = with("log_level", level)
+      opts.attempts = 1 -- 127.0.0.1:1 refuses the connection: one info and one warning line
+      opts.log = function(l)
+        seen[l] = (seen[l] or 0) + 1
+      end
+      local c = assert(enphase.new(opts))
+      assert.is_nil(c:status())
+      c:close()
+      return seen
+    end
+    local warn_only = levels_seen("warn")
+    assert.truthy(warn_only.warn, "no warning logged")
+    assert.same({ "warn" }, (function()
+      local t = {}
+      for l in pairs(warn_only) do
+        t[#t + 1] = l
+      end
+      return t
+    end)())
+    local all = levels_seen(nil)
+    assert.truthy(all.info and all.warn, "the default passes info and warn lines")
+    assert.equal(warn_only.warn, all.warn)
+  end)
+
   it("never raises, whatever the value of whatever option", function()
     local huge = ("x"):rep(100 * 1024)
     local values = { 0, -1, 0.5, 1.5, 1e12, math.huge, -math.huge, 0 / 0, math.maxinteger,

@@ -14,7 +14,6 @@ local options = require("enphase.util.options")
 local auth = require("enphase.account.auth")
 local cache = require("enphase.account.cache")
 local logger = require("enphase.util.log")
-local redact = require("enphase.util.redact")
 local site_facts = require("enphase.account.site")
 local session_state = require("enphase.account.session")
 local budget = require("enphase.account.budget")
@@ -97,7 +96,7 @@ function M.new(opts)
     end
     return list
   end
-  ctx.log = logger.new(cfg.log, ctx.secrets)
+  ctx.log = logger.new(cfg.log, ctx.secrets, cfg.log_level)
   -- The password's fingerprint for the lock-out guard (account/guard.lua): it
   -- remembers the password that failed by this, never by itself.
   function ctx.fingerprint(salt)
@@ -310,7 +309,7 @@ local function scrub_results(client, r)
   local secrets
   local function scrub(text)
     secrets = secrets or client.ctx.secrets()
-    return redact.scrub(text, secrets)
+    return require("enphase.util.redact").scrub(text, secrets)
   end
   if r[1] == nil and type(r[2]) == "string" then
     r[2] = scrub(r[2])

@@ -2,7 +2,6 @@
 -- (the same format as a systemd EnvironmentFile). The password is never
 -- taken from the command line.
 local native = require("enphase.transport.native")
-local redact = require("enphase.util.redact")
 
 -- A settings file is a few lines; anything much larger is not one.
 local MAX_SIZE = 64 * 1024
@@ -79,7 +78,7 @@ function M.read_file(path)
       end
       if not M.KEYS[key] and not M.OTHER_KEYS[key] then
         return nil, ("config file %s, line %d: unknown key %s (known: %s)"):format(path, n,
-          redact.quote(key), "ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL, "
+          require("enphase.util.redact").quote(key), "ENPHASE_EMAIL, ENPHASE_PASSWORD, ENPHASE_BASE_URL, "
           .. "ENPHASE_SITE_ID, ENPHASE_USER_ID, ENPHASE_TIMEZONE, ENPHASE_CA_FILE, "
           .. "ENPHASE_TOKEN_CACHE, ENPHASE_BUDGET, ENPHASE_MAX_AGE, ENPHASE_PROFILE_WAIT, "
           .. "ENPHASE_MQTT_PASSWORD")

@@ -3,7 +3,11 @@
 -- Exit codes: 0 ok, 1 remote or network failure, 2 usage or input error.
 local compat = require("enphase.util.compat")
 local args = require("enphase.cli.args")
-local redact = require("enphase.util.redact")
+-- redact.lua is loaded when something is written to stderr (a warm run
+-- that succeeds writes nothing there).
+local function redact()
+  return require("enphase.util.redact")
+end
 local config = require("enphase.cli.config")
 
 local M = {}
@@ -125,7 +129,7 @@ local function context(command, parsed, io_)
     end,
   }
   function ctx.err(s)
-    io_.stderr:write(redact.scrub(s, secrets_of(ctx)), "\n")
+    io_.stderr:write(redact().scrub(s, secrets_of(ctx)), "\n")
   end
   function ctx.client()
     if ctx.opened_client then
@@ -149,6 +153,9 @@ local function context(command, parsed, io_)
     -- tests: a virtual clock and sleep for the client
     opts.clock, opts.sleep = io_.clock or opts.clock, io_.sleep or opts.sleep
     local verbose = parsed.options.verbose
+    -- without --verbose only warnings can be shown: the others are not
+    -- even formatted
+    opts.log_level = not verbose and "warn" or nil
     opts.log = function(level, line) -- lines come scrubbed (log.lua)
       -- the files' own troubles are told even without --verbose
       if verbose or (level == "warn" and (line:find("^token cache") or line:find("^account store")))
@@ -193,7 +200,7 @@ function M.main(argv, io_)
   end
   local command = find(name)
   if not command then
-    io_.stderr:write(("enphase: unknown command %s\n\n%s\n"):format(redact.quote(name),
+    io_.stderr:write(("enphase: unknown command %s\n\n%s\n"):format(redact().quote(name),
       main_help()))
     return M.EXIT_USAGE
   end
@@ -210,7 +217,7 @@ function M.main(argv, io_)
   end
   local parsed, perr = args.parse(rest, spec)
   if not parsed then
-    io_.stderr:write(("enphase %s: %s\n%s\n"):format(name, redact.scrub(perr), command.usage))
+    io_.stderr:write(("enphase %s: %s\n%s\n"):format(name, redact().scrub(perr), command.usage))
     return M.EXIT_USAGE
   end
   if parsed.options.help then
@@ -229,7 +236,7 @@ function M.main(argv, io_)
   end
   local ctx = context(command, parsed, io_)
   local ok, err, kind = command.run(ctx)
-  local said = not ok and redact.scrub(tostring(err), secrets_of(ctx))
+  local said = not ok and redact().scrub(tostring(err), secrets_of(ctx))
   local plans = parsed.options["dry-run"] and ctx.opened_client and ctx.opened_client:plans()
   if ctx.opened_client then
     ctx.opened_client:close()

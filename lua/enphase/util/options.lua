@@ -1,7 +1,11 @@
 --- Checks and completes the options of `enphase.new`.
 -- Returns a new table (the caller's is never changed) or `nil, message`.
 local compat = require("enphase.util.compat")
-local redact = require("enphase.util.redact")
+
+-- A value named in an error message (redact.lua: loaded only then).
+local function quote(v)
+  return require("enphase.util.redact").quote(v)
+end
 
 local M = {}
 
@@ -42,6 +46,8 @@ local defaults = {
   budget_window = 3600,
   -- Slow-changing reads answered from the ledger while younger (0: never).
   max_age = 0,
+  -- The least important level passed to `log` (util/log.lua).
+  log_level = "debug",
 }
 
 -- Every option and what it may be: a kind, and for numbers a range (in
@@ -65,7 +71,7 @@ local known = {
   refusals_pause = { "number", 0, 365 * DAY }, locked_pause = { "number", 0, 365 * DAY },
   login_reuse = { "number", 0, DAY }, budget = { "integer", 1, 1000000000 },
   budget_window = { "number", 0, 30 * DAY, open = true }, max_age = { "number", 0, 30 * DAY },
-  dry_run = { "boolean" },
+  dry_run = { "boolean" }, log_level = { "level" },
 }
 --- Every option's kind and range, for specs and docs (do not change).
 M.KNOWN = known
@@ -129,6 +135,9 @@ local checkers = {
     return type(v) == "string" and v ~= "" and #v <= 4096 and not v:find("\0", 1, true)
       and v:sub(-1) ~= "/", "a file path (a non-empty string)"
   end,
+  level = function(v)
+    return v == "debug" or v == "info" or v == "warn", '"debug", "info" or "warn"'
+  end,
   timezone = function(v)
     return require("enphase.battery.validate").timezone("timezone", v) ~= nil,
       'an IANA time zone name such as "Europe/London" or "UTC"'
@@ -183,12 +192,12 @@ function M.check(opts)
   for key, value in pairs(opts) do
     local spec = known[key]
     if not spec then
-      return nil, ("unknown option %s"):format(redact.quote(key))
+      return nil, ("unknown option %s"):format(quote(key))
     end
     local ok, wanted = checkers[spec[1]](value, spec)
     if not ok then
       return nil, ("option %s must be %s (got %s)"):format(key, wanted,
-        spec[1] == "secret" and type(value) or redact.quote(value))
+        spec[1] == "secret" and type(value) or quote(value))
     end
   end
   for _, key in ipairs({ "email", "password" }) do
@@ -211,7 +220,7 @@ function M.check(opts)
   local scheme, host = M.parse_base_url(cfg.base_url)
   if not scheme then
     return nil, ("option base_url must be an http:// or https:// URL: a host, an optional port "
-      .. "and path, no user name, query or fragment (got %s)"):format(redact.quote(cfg.base_url))
+      .. "and path, no user name, query or fragment (got %s)"):format(quote(cfg.base_url))
   end
   if scheme ~= "https" and not M.is_loopback(host) then
     return nil, "option base_url must use https:// (plain http:// is allowed only for "
