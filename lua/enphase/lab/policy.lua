@@ -91,32 +91,6 @@ function M.call(policy, client, ctx)
   return true, wait
 end
 
--- The epoch of local time h:m on day y-mo-d in `zone`: the earlier one when
--- it happens twice, and the instant the clock jumps when it jumps over it.
-local function local_epoch(zone, y, mo, d, h, m)
-  local wall = tz.timegm(y, mo, d, h, m, 0)
-  local best
-  for _, near in ipairs({ wall - 86400, wall + 86400 }) do
-    local off = tz.offset(zone, near)
-    local t = wall - off
-    if tz.offset(zone, t) == off and (not best or t < best) then
-      best = t
-    end
-  end
-  if best then
-    return best
-  end
-  -- in the gap: the first minute after the day's earlier offset ends
-  local t = wall - tz.offset(zone, wall + 86400)
-  local before = tz.offset(zone, t)
-  for x = t - t % 60, t + 86400, 60 do
-    if tz.offset(zone, x) ~= before then
-      return x
-    end
-  end
-  return t
-end
-
 --- The context of one call at epoch `now` in zone `zone`; `src` holds the
 -- series (`tariff`, `load`, `solar`: enphase.sim.series, or nil), `log`
 -- (receives lines) and `forecast_error` (percent, default 0); `first`
@@ -150,7 +124,8 @@ function M.context(now, zone, src, first)
     -- clock changes (a time that does not exist that day is the instant
     -- the clock jumps over it)
     for ahead = 0, 2 do
-      local t = local_epoch(zone, lt.year, lt.month, lt.day + ahead, tonumber(h), tonumber(m))
+      local t = tz.to_epoch(zone, lt.year, lt.month, lt.day + ahead, tonumber(h), tonumber(m), 0,
+        { gap = "jump" })
       if t > now then
         return t - now
       end

@@ -229,21 +229,70 @@ function M.local_time(name, t)
   }
 end
 
---- The epoch of a local wall-clock time in zone `name` (the earlier one when
--- it happens twice, the later side of a gap when it never happens).
-function M.to_epoch(name, y, mo, d, h, mi, s)
+-- The instant in (lo, hi] where the offset in zone `name` changes from
+-- the one at `lo` (bisection to the second; transitions fall on whole seconds).
+local function transition(name, lo, hi)
+  local before = M.offset(name, lo)
+  lo, hi = floor(lo), math.ceil(hi)
+  while hi - lo > 1 do
+    local mid = floor((lo + hi) / 2)
+    if M.offset(name, mid) == before then
+      lo = mid
+    else
+      hi = mid
+    end
+  end
+  return hi
+end
+
+--- The epoch of a local wall-clock time in zone `name`, or nil and a
+-- message (an unknown zone). Where the clocks change, a local time may
+-- happen twice or never:
+--
+-- * **twice** (the clocks go back: 01:30 on 25 October 2026 in
+--   Europe/London, BST then GMT): the first occurrence (01:30 BST, 00:30
+--   UTC); `opts.second = true` gives the second one (01:30 GMT, 01:30 UTC);
+-- * **never** (the clocks go forward: 01:30 on 29 March 2026 in
+--   Europe/London, where 01:00 GMT is followed by 02:00 BST): the time read
+--   with the offset in force before the gap, i.e. moved forward by the gap
+--   (02:30 BST, 01:30 UTC), as most libraries do (Python's zoneinfo with
+--   fold=0, java.time); `opts.gap = "jump"` gives instead the instant the
+--   clock jumps (02:00 BST, 01:00 UTC).
+--
+-- Every other local time has exactly one instant. The offsets looked at are
+-- those a day either side, so two changes within a day are not seen.
+-- @param name the zone ("Europe/London")
+-- @param y year
+-- @param mo month (1-12)
+-- @param d day (days beyond the month's roll over: d + 1 is the next day)
+-- @param h hour
+-- @param mi minute
+-- @param s second
+-- @param opts optional: `{second = true}` for the second of a doubled time,
+-- `{gap = "jump"}` for the clock's jump on a skipped time
+-- @return epoch seconds
+function M.to_epoch(name, y, mo, d, h, mi, s, opts)
   local wall = M.timegm(y, mo, d, h, mi, s)
-  local off, err = M.offset(name, wall)
-  if not off then
+  local before, err = M.offset(name, wall - 86400)
+  if not before then
     return nil, err
   end
-  local t = wall - off
-  local off2 = M.offset(name, t)
-  if off2 ~= off then
-    local t2 = wall - off2
-    if M.offset(name, t2) == off2 then
-      t = math.min(t, t2)
+  local after = M.offset(name, wall + 86400)
+  local first, second
+  for _, off in ipairs({ before, after }) do
+    local t = wall - off
+    if M.offset(name, t) == off then
+      first, second = math.min(first or t, t), math.max(second or t, t)
     end
+  end
+  if first then
+    return (opts and opts.second) and second or first
+  end
+  -- never on the clock: read with the offset before the gap (after the
+  -- jump, that is the wall time moved forward by the gap)
+  local t = wall - before
+  if opts and opts.gap == "jump" then
+    return transition(name, wall - after, t)
   end
   return t
 end
