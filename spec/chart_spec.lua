@@ -5,13 +5,14 @@
 local chart = require("enphase.lab.chart")
 local procs = require("helpers.procs")
 
--- A run's CSV of `days` days from 2026-03-01 00:00 UTC (a Sunday), 15 minutes
--- a row; `scale` multiplies the powers; prices dip below zero at noon.
-local function csv(path, days, scale, mode)
+-- A run's CSV of `days` days (or `rows` rows) from 2026-03-01 00:00 UTC (a
+-- Sunday; or from epoch `t0`), 15 minutes a row; `scale` multiplies the
+-- powers; prices dip below zero at noon.
+local function csv(path, days, scale, mode, t0, rows)
   local lines = { "time,start,pv_w,load_w,grid_w,battery_w,soc,import_price,export_price,cost,"
     .. "reserve,limit,mode" }
-  local t0 = 1772323200
-  for i = 0, days * 96 - 1 do
+  t0 = t0 or 1772323200
+  for i = 0, (rows or days * 96) - 1 do
     local t = t0 + i * 900
     local noon = i % 96 >= 44 and i % 96 < 56
     lines[#lines + 1] = ("x,%d,%d,%d,%d,%d,50,%s,%s,0.01,20,90,%s"):format(t, 1000 * scale,
@@ -32,14 +33,11 @@ describe("the charts (lab/chart.lua)", function()
     procs.rmdir(dir)
   end)
 
-  local function draw(days)
-    csv(dir .. "/policy.csv", days, 1, "cfg")
-    csv(dir .. "/optimum.csv", days, 4, "dtg")
-    local panels = { { title = "policy: p", label = "policy", csv = dir .. "/policy.csv" },
-                     { title = "optimum: o", label = "optimum", csv = dir .. "/optimum.csv" } }
-    -- gnuplot that only copies its script, so the script is what is checked
+  -- gnuplot that only copies its script and data, so they are what is checked
+  local function draw_panels(panels)
     local fake = dir .. "/gnuplot"
-    procs.spit(fake, "#!/bin/sh\ncp \"$1\" \"$1.kept\"\n")
+    procs.spit(fake, "#!/bin/sh\ncp \"$1\" \"$1.kept\"\n"
+      .. "for f in \"$(dirname \"$1\")\"/*.dat; do cp \"$f\" \"$f.kept\"; done\n")
     os.execute("chmod +x " .. fake)
     local png, svg = chart.draw(panels, dir .. "/chart", fake, { timezone = "Europe/London",
                                                                   currency = "GBP" })
@@ -47,10 +45,33 @@ describe("the charts (lab/chart.lua)", function()
     return procs.slurp(dir .. "/chart.png.gp.kept")
   end
 
+  -- The x axis's ticks in the script: {{label=, at=}} (minor ones left out).
+  local function tics(gp)
+    local list = assert(gp:match("set xtics %((.-)%)\n"), gp)
+    local out = {}
+    for label, at in list:gmatch('"([^"]*)" (%d+)') do
+      if label ~= "" then
+        out[#out + 1] = { label = label, at = tonumber(at) }
+      end
+    end
+    return out
+  end
+
+  local function draw(days)
+    csv(dir .. "/policy.csv", days, 1, "cfg")
+    csv(dir .. "/optimum.csv", days, 4, "dtg")
+    local panels = { { title = "policy: p", label = "policy", csv = dir .. "/policy.csv" },
+                     { title = "optimum: o", label = "optimum", csv = dir .. "/optimum.csv" } }
+    return draw_panels(panels)
+  end
+
   it("a week: dates with weekdays, the zone and the year, negative prices, one kW scale", function()
     local gp = draw(7)
-    assert.truthy(gp:find("set format x '%a %d %b'", 1, true), gp)
-    assert.truthy(gp:find("set xtics 86400", 1, true))
+    -- a tick at every local midnight, labelled with its local date
+    local t = tics(gp)
+    assert.equal(8, #t)
+    assert.same({ label = "Sun 01 Mar", at = 1772323200 }, t[1])
+    assert.same({ label = "Sun 08 Mar", at = 1772323200 + 7 * 86400 }, t[8])
     assert.truthy(gp:find("Europe/London", 1, true))
     assert.truthy(gp:find("local time, Europe/London, 2026", 1, true))
     assert.truthy(gp:find("'GBP per kWh'", 1, true))
@@ -76,9 +97,60 @@ describe("the charts (lab/chart.lua)", function()
 
   it("30 days: ticks every few days, day and month, not weekday and hour", function()
     local gp = draw(30)
-    assert.truthy(gp:find("set format x '%d %b'", 1, true), gp)
-    assert.truthy(gp:find("set xtics 259200", 1, true), gp)
-    assert.falsy(gp:find("%H:%M", 1, true))
+    local t = tics(gp)
+    assert.equal(11, #t)
+    assert.same({ label = "01 Mar", at = 1772323200 }, t[1])
+    assert.same({ label = "04 Mar", at = 1772323200 + 3 * 86400 }, t[2])
+    -- across the spring change (29 March): 28 Mar 00:00 GMT, 31 Mar 00:00 BST
+    assert.same({ label = "28 Mar", at = 1772323200 + 27 * 86400 }, t[10])
+    assert.same({ label = "31 Mar", at = 1772323200 + 30 * 86400 - 3600 }, t[11])
+    for _, tick in ipairs(t) do
+      assert.falsy(tick.label:find("%d%d:%d%d"), tick.label)
+    end
+  end)
+
+  -- The x values of a panel's data, and the ticks, for `rows` rows from `t0`.
+  local function day_of(t0, rows)
+    csv(dir .. "/policy.csv", nil, 1, "cfg", t0, rows)
+    local gp = draw_panels({ { title = "policy: p", label = "policy", csv = dir .. "/policy.csv" } })
+    local xs = {}
+    for line in assert(io.open(dir .. "/chart.1.dat.kept")):lines() do
+      xs[#xs + 1] = tonumber(line:match("^(%S+)"))
+    end
+    return xs, tics(gp)
+  end
+
+  it("draws the day the clocks go back as 25 hours, the repeated hour beside the first", function()
+    -- Europe/London, Sunday 25 October 2026: 100 rows from 00:00 BST (24 Oct 23:00 UTC)
+    local t0 = 1792882800
+    local xs, t = day_of(t0, 100)
+    assert.equal(100, #xs)
+    for i = 2, #xs do
+      assert.truthy(xs[i] > xs[i - 1], "x goes back at row " .. i)
+    end
+    assert.equal(25 * 3600 - 900, xs[100] - xs[1])
+    -- ticks at local 00:00, 06:00, 12:00, 18:00 and the next 00:00: 7 hours
+    -- from midnight to 06:00 (01:00-02:00 happens twice), then 6
+    assert.same({ "Sun 25 Oct\\n00:00", "Sun 25 Oct\\n06:00", "Sun 25 Oct\\n12:00",
+                  "Sun 25 Oct\\n18:00", "Mon 26 Oct\\n00:00" },
+      { t[1].label, t[2].label, t[3].label, t[4].label, t[5].label })
+    assert.same({ t0, t0 + 7 * 3600, t0 + 13 * 3600, t0 + 19 * 3600, t0 + 25 * 3600 },
+      { t[1].at, t[2].at, t[3].at, t[4].at, t[5].at })
+  end)
+
+  it("draws the day the clocks go forward as 23 hours", function()
+    -- Europe/London, Sunday 29 March 2026: 92 rows from 00:00 GMT
+    local t0 = 1774742400
+    local xs, t = day_of(t0, 92)
+    assert.equal(92, #xs)
+    for i = 2, #xs do
+      assert.truthy(xs[i] > xs[i - 1], "x goes back at row " .. i)
+    end
+    assert.equal(23 * 3600 - 900, xs[92] - xs[1])
+    assert.equal("Sun 29 Mar\\n06:00", t[2].label)
+    assert.equal(t0 + 5 * 3600, t[2].at)
+    assert.equal("Mon 30 Mar\\n00:00", t[5].label)
+    assert.equal(t0 + 23 * 3600, t[5].at)
   end)
 
   if chart.available() then

@@ -6,9 +6,12 @@
 --     the modes shaded (CFG, DTG, RBD), and on the right axis the SoC with
 --     the reserve and the active window's limit;
 --   * the cumulative cost of every run.
--- The x axis is the site's local wall-clock time, with dates, the year and
--- the zone; ticks every few hours on a short run, every few days on a
--- long one. The panels read the runs' CSV files by column name. Without
+-- The x axis is time itself (UTC epoch seconds, so a day the clocks go
+-- back draws 25 hours side by side and one they go forward 23), labelled
+-- in the site's local wall-clock time with dates, the year and the zone:
+-- ticks at local times every few hours on a short run, at local midnights
+-- every day or few days on a long one. The panels read the runs' CSV files
+-- by column name. Without
 -- gnuplot the rest of the run stands; the caller gets a message saying
 -- what to install.
 local compat = require("enphase.util.compat")
@@ -22,6 +25,11 @@ local BUCKET = 900
 -- gnuplot's string quoting: single quotes, doubled inside.
 local function gp(s)
   return "'" .. tostring(s):gsub("'", "''") .. "'"
+end
+
+-- gnuplot's double-quoted string (a newline as \n).
+local function gpd(s)
+  return '"' .. tostring(s):gsub('[\\"]', "\\%0"):gsub("\n", "\\n") .. '"'
 end
 
 --- Is gnuplot on the PATH (or `program`)?
@@ -40,7 +48,7 @@ end
 
 -- The rows of a run's CSV at `path` turned into the chart's columns, written
 -- to `dat`; widens the ranges in `r`. Returns true or nil and a message.
-local function convert(path, dat, zone, r)
+local function convert(path, dat, r)
   local src, err = io.open(path, "rb")
   if not src then
     return nil, ("cannot read %s: %s"):format(path, tostring(err))
@@ -66,7 +74,7 @@ local function convert(path, dat, zone, r)
       end
       local start = num("start")
       if start then
-        local x = start + (tz.offset(zone, start) or 0)
+        local x = start -- UTC: strictly increasing through a clock change
         local kw = {}
         for i, name in ipairs({ "pv_w", "load_w", "grid_w", "battery_w" }) do
           kw[i] = (num(name) or 0) / 1000
@@ -78,8 +86,6 @@ local function convert(path, dat, zone, r)
         cost = cost + (num("cost") or 0)
         r.cost_min, r.cost_max = math.min(r.cost_min, cost), math.max(r.cost_max, cost)
         r.x_min, r.x_max = math.min(r.x_min, x), math.max(r.x_max, x + BUCKET)
-        r.first_epoch = math.min(r.first_epoch, start)
-        r.last_epoch = math.max(r.last_epoch, start + BUCKET)
         local mode = col.mode and f[col.mode] or ""
         local limit = num("limit")
         out:write(("%d %.3f %.3f %.3f %.3f %.2f %.5f %.5f %d %d %d %s %s %.5f\n"):format(
@@ -95,15 +101,54 @@ local function convert(path, dat, zone, r)
   return true
 end
 
--- Tick spacing (seconds) and label format for a run of `days`.
+-- Tick spacing (local hours, or local days) and label format for a run of `days`.
 local function ticks(days)
   if days <= 2 then
-    return 6 * 3600, "%a %d %b\\n%H:%M"
+    return { hours = 6 }, "%a %d %b\n%H:%M"
   elseif days <= 10 then
-    return 86400, "%a %d %b"
+    return { days = 1 }, "%a %d %b"
   end
-  local step = math.ceil(days / 12)
-  return step * 86400, "%d %b"
+  return { days = math.ceil(days / 12) }, "%d %b"
+end
+
+-- "YYYY-MM-DD HH:MM" (or `fmt`) of epoch `t` on the local clock of `zone`.
+local function local_text(zone, t, fmt)
+  return os.date("!" .. (fmt or "%Y-%m-%d %H:%M"), math.floor(t + (tz.offset(zone, t) or 0)))
+end
+
+--- The x axis's ticks from epoch `first` to `last` in `zone`: a list of
+-- `{at=epoch, label=, minor=true|nil}` at local wall-clock times (every
+-- 6 local hours up to 2 days, local midnights beyond; a minor tick halfway
+-- on the local clock), so a day the clocks go back is 25 hours wide.
+function M.ticks(zone, first, last)
+  local step, fmt = ticks(math.floor((last - first) / 86400 + 0.5)) -- local days
+  local lt = assert(tz.local_time(zone, first))
+  local out = {}
+  local function add(at, minor)
+    if at >= first and at <= last then
+      out[#out + 1] = { at = at, label = not minor and local_text(zone, at, fmt) or nil,
+                        minor = minor or nil }
+    end
+  end
+  local function at_local(day, hour)
+    return tz.to_epoch(zone, lt.year, lt.month, lt.day + day, hour, 0, 0)
+  end
+  if step.hours then
+    for day = 0, math.ceil((last - first) / 86400) + 1 do
+      for hour = 0, 23, step.hours do
+        add(at_local(day, hour))
+        add(at_local(day, hour + step.hours / 2), true)
+      end
+    end
+  else
+    for day = 0, math.ceil((last - first) / 86400) + 1, step.days do
+      add(at_local(day, 0))
+      add(step.days > 1 and at_local(day + math.floor(step.days / 2), 0)
+        or at_local(day, 12), true)
+    end
+  end
+  table.sort(out, function(a, b) return a.at < b.at end)
+  return out
 end
 
 local function padded(lo, hi, with_zero)
@@ -127,24 +172,27 @@ function M.script(panels, r, output, terminal, opts)
   local currency = opts.currency or "currency"
   local rows = #panels + 2
   local height = 250 * rows + 60
-  local days = (r.last_epoch - r.first_epoch) / 86400
-  local step, fmt = ticks(days)
-  local first = os.date("!%Y-%m-%d %H:%M", math.floor(r.x_min))
-  local last = os.date("!%Y-%m-%d %H:%M", math.floor(r.x_max))
+  local first = local_text(zone, r.x_min)
+  local last = local_text(zone, r.x_max)
+  local tics = {}
+  local two_lines = false
+  for _, t in ipairs(M.ticks(zone, r.x_min, r.x_max)) do
+    two_lines = two_lines or (t.label or ""):find("\n") ~= nil
+    tics[#tics + 1] = t.minor and ('"" %d 1'):format(t.at) or ("%s %d"):format(gpd(t.label), t.at)
+  end
   local kw_lo, kw_hi = padded(r.kw_min, r.kw_max, true)
   local p_lo, p_hi = padded(r.price_min, r.price_max, true)
   local c_lo, c_hi = padded(r.cost_min, r.cost_max, true)
-  local top, bottom = 0.975, 0.02
+  -- in pixels: 33 above the first title, 16 for a title, 80 below a panel
+  -- for its tick labels (two lines on a short run) and the next title
+  local top, bottom = 1 - 33 / height, 42 / height
   local band = (top - bottom) / rows
   local lines = {
     ("set terminal %s size 1400,%d %s"):format(terminal, height,
       terminal == "svg" and "dynamic background rgb 'white'" or "background rgb 'white'"),
     ("set output %s"):format(gp(output)),
-    "set xdata time",
-    'set timefmt "%s"',
-    ("set format x %s"):format(gp(fmt)),
-    ("set xtics %d"):format(step),
-    "set mxtics 2",
+    -- x: UTC epoch seconds; the labels: local wall-clock times
+    ("set xtics (%s)"):format(table.concat(tics, ", ")),
     ("set xrange [%d:%d]"):format(math.floor(r.x_min), math.ceil(r.x_max)),
     "set grid xtics ytics",
     "set xzeroaxis lt -1 lw 0.5",
@@ -155,9 +203,9 @@ function M.script(panels, r, output, terminal, opts)
     "set multiplot",
   }
   local function frame(i)
-    local upper = top - (i - 1) * band - 0.012
+    local upper = top - (i - 1) * band - 16 / height
     lines[#lines + 1] = ("set tmargin at screen %.4f"):format(upper)
-    lines[#lines + 1] = ("set bmargin at screen %.4f"):format(top - i * band + 0.05)
+    lines[#lines + 1] = ("set bmargin at screen %.4f"):format(top - i * band + 80 / height)
     lines[#lines + 1] = ("set key at screen 0.885,%.4f left top"):format(upper)
   end
   -- prices
@@ -201,8 +249,9 @@ function M.script(panels, r, output, terminal, opts)
   lines[#lines + 1] = ("set title %s"):format(gp("cumulative energy cost"))
   lines[#lines + 1] = ("set ylabel %s"):format(gp(currency))
   lines[#lines + 1] = ("set yrange [%.4f:%.4f]"):format(c_lo, c_hi)
-  lines[#lines + 1] = ("set xlabel %s"):format(gp(("local time, %s, %s"):format(zone,
-    first:sub(1, 4) == last:sub(1, 4) and first:sub(1, 4) or (first:sub(1, 4) .. "-" .. last:sub(1, 4)))))
+  lines[#lines + 1] = ("set xlabel %s%s"):format(gp(("local time, %s, %s"):format(zone,
+    first:sub(1, 4) == last:sub(1, 4) and first:sub(1, 4) or (first:sub(1, 4) .. "-" .. last:sub(1, 4)))),
+    two_lines and " offset 0,-1" or "")
   local costs = {}
   for i, p in ipairs(panels) do
     costs[#costs + 1] = ("%s using 1:14 with lines lw 2 lc rgb '%s' title %s"):format(
@@ -226,8 +275,7 @@ function M.draw(panels, base, program, opts)
       .. "the report and the CSV files are complete"
   end
   local r = { kw_min = 0, kw_max = 0, price_min = math.huge, price_max = -math.huge,
-              cost_min = 0, cost_max = 0, x_min = math.huge, x_max = -math.huge,
-              first_epoch = math.huge, last_epoch = -math.huge }
+              cost_min = 0, cost_max = 0, x_min = math.huge, x_max = -math.huge }
   local data = {}
   local function clean()
     for _, p in ipairs(data) do
@@ -237,7 +285,7 @@ function M.draw(panels, base, program, opts)
   for i, p in ipairs(panels) do
     local d = { title = p.title, label = p.label or ("run " .. i), dat = ("%s.%d.dat"):format(base, i) }
     data[i] = d
-    local ok, err = convert(p.csv, d.dat, opts.timezone or "UTC", r)
+    local ok, err = convert(p.csv, d.dat, r)
     if not ok then
       clean()
       return nil, err
