@@ -197,4 +197,10 @@ end
 -- whose yields are passed on (see `root`).
 M.pcall = (M.LUA51 and not M.LUAJIT) and nested_pcall or pcall
 
+-- LuaJIT: the guard against its x64 register swap bug (util/jit_guard.lua),
+-- before any of our loops is compiled.
+if M.LUAJIT then
+  require("enphase.util.jit_guard").install()
+end
+
 return M
