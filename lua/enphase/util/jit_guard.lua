@@ -111,28 +111,40 @@ function M.install()
     local mc, addr = jutil.tracemc(tr)
     return mc ~= nil and M.has_bad_swap(mc, addr, targets)
   end
+  -- the JIT off for a Lua function (a C function has no traces of its own)
+  local function jit_off(f)
+    if type(f) == "function" and jutil.funcinfo(f).linedefined then
+      jit.off(f)
+      return true
+    end
+    return false
+  end
   local starts = {} -- trace number -> the function where it starts
   local previous
   local function handler(what, tr, func, ...)
-    if previous then
-      pcall(previous, what, tr, func, ...)
-    end
     if what == "start" then
       starts[tr] = func
     elseif what == "stop" then
-      local start = starts[tr] or func
+      local start = starts[tr]
       starts[tr] = nil
       if bad(tr) then
         M.caught = M.caught + 1
-        if not pcall(jit.off, start) then
-          pcall(jit.off, func)
+        if not jit_off(start) then
+          jit_off(func)
         end
         jit.flush()
+        starts = {}
+        -- the trace is gone: a handler attached before hears of the flush
+        what, tr, func = "flush", nil, nil
       end
     elseif what == "abort" then
       starts[tr] = nil
     elseif what == "flush" then
       starts = {}
+    end
+    -- after the guard's own work, so that a failing handler cannot skip it
+    if previous then
+      return previous(what, tr, func, ...)
     end
   end
   -- the handler attached before, if any (its slot in the registry's
