@@ -23,6 +23,10 @@
 -- that revision's Lua files and bin/enphase (`git archive`, run with this
 -- checkout's C modules), measured in the same rounds.
 --
+-- Instructions: `BENCH_INSTRUCTIONS=1` runs each row once more under
+-- valgrind's callgrind and adds its instruction count, which does not
+-- depend on the machine's load (the CPU times here vary by +-20 % with it).
+--
 -- Run: lua5.4 bench/start.lua  (prints a markdown table).
 package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "?.lua;" .. package.path
 local B = require("common")
@@ -70,6 +74,24 @@ local function checkout_of(rev)
   end
   B.sh(("ln -s %s %s"):format(B.shell_quote(B.ROOT .. "/build"), B.shell_quote(dir .. "/build")))
   return dir
+end
+
+-- The instructions one run of row `r` executes (callgrind), or nil when
+-- not asked for (BENCH_INSTRUCTIONS=1) or valgrind fails.
+local function instructions(r)
+  if os.getenv("BENCH_INSTRUCTIONS") ~= "1" then
+    return nil
+  end
+  local dir = B.tmpdir()
+  local argv = { "valgrind", "--tool=callgrind", "--callgrind-out-file=" .. dir .. "/cg" }
+  for _, a in ipairs(r.argv) do
+    argv[#argv + 1] = a
+  end
+  local res = B.exec_cpu(argv, r.env)
+  local text = B.read_file(dir .. "/cg") or ""
+  B.rmdir(dir)
+  local n = text:match("\nsummary: (%d+)") or text:match("\ntotals: (%d+)")
+  return res.rc == 0 and tonumber(n) or nil
 end
 
 -- "a, b, c" without the common "enphase." prefix.
@@ -165,14 +187,15 @@ function M.run()
     end
     local ratio, low, high = quartiles(ratios)
     local curl, mods = probe(r.cmd, r.env)
-    results[r.key] = { cpu = cpu, wall = wall, libcurl = curl, modules = mods,
+    local ir = instructions(r)
+    results[r.key] = { cpu = cpu, wall = wall, libcurl = curl, modules = mods, instructions = ir,
                        cpu_ratio = ratio, cpu_ratio_p25 = low, cpu_ratio_p75 = high,
                        wall_ratio = wall / bare_wall,
                        faults = B.median_of(samples[r.key], "faults") }
     out[#out + 1] = { r.label, B.ms(cpu), ("%.2fx"):format(ratio),
                       ("%.2f-%.2f"):format(low, high), B.ms(wall),
                       ("%.2fx"):format(wall / bare_wall), B.num(results[r.key].faults),
-                      tostring(count_of(mods)), curl }
+                      ir and ("%.2f M"):format(ir / 1e6) or "-", tostring(count_of(mods)), curl }
   end
   B.rmdir(dir)
   if base_dir then
@@ -197,7 +220,7 @@ function M.run()
   B.print_table("7. Warm start, each process exec'd directly (median of " .. repeats
     .. " interleaved rounds)",
     { "process", "CPU ms", "CPU / bare", "(p25-p75)", "wall ms", "wall / bare", "page faults",
-      "enphase modules", "libcurl loaded" }, out, notes)
+      "instructions", "enphase modules", "libcurl loaded" }, out, notes)
   return results
 end
 
