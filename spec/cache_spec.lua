@@ -221,22 +221,26 @@ describe("session state export and import", function()
     return core.new(opts)
   end
 
+  -- A logged-in session and its site's facts (the ids' one home: the
+  -- session reads them there, as site.lua's object in a client).
   local function logged_in()
-    local s = session()
+    local site = {}
+    local s = session({ site = site })
     assert(s:login())
-    assert(s:discover_site())
-    assert(s:discover_user())
+    site.site_id = assert(s:discover_site())
+    site.user_id = assert(s:discover_user())
     assert(s:fetch_xsrf())
-    return s
+    return s, site
   end
 
   it("moves a logged-in session into a new one that needs no login", function()
-    local a = logged_in()
+    local a, site = logged_in()
     local st = a:export_state()
     assert.equal(a:secrets().token, st.token)
     assert.equal(a:secrets().xsrf, st.xsrf)
     assert.equal(a:info().exp, st.exp)
-    assert.same({ H.SITE_ID, H.USER_ID }, { st.site_id, st.user_id })
+    assert.same({ H.SITE_ID, H.USER_ID }, { site.site_id, site.user_id })
+    assert.same({}, { st.site_id, st.user_id }) -- the site's facts own them
     assert.equal(2, #st.cookies)
     local joined = table.concat(st.cookies, "\n")
     assert.truthy(joined:find("\t_enlighten_4_session\t", 1, true))
@@ -244,7 +248,7 @@ describe("session state export and import", function()
     a:close()
 
     local before = #sim:log()
-    local b = session()
+    local b = session({ site = site })
     local g0 = b:generation()
     assert.is_true(b:import_state(st))
     local info = b:info()
@@ -266,16 +270,19 @@ describe("session state export and import", function()
   end)
 
   it("bumps the generation when the JWT, XSRF, ids or cookies change", function()
-    local s = session()
+    local site = {}
+    local s = session({ site = site })
     local g = s:generation()
     assert.equal(g, s:generation())
     assert(s:login())
     local g1 = s:generation()
     assert.is_true(g1 > g)
-    assert(s:discover_site())
+    local id = assert(s:discover_site())
+    assert.equal(g1, s:generation()) -- found, not kept: the site's facts record it
+    site.site_id = id
     local g2 = s:generation()
     assert.is_true(g2 > g1)
-    assert(s:discover_user())
+    site.user_id = assert(s:discover_user())
     assert(s:fetch_xsrf())
     local g3 = s:generation()
     assert.is_true(g3 > g2)
@@ -299,7 +306,6 @@ describe("session state export and import", function()
     end
     for _, case in ipairs({
       { "token", "not a jwt" }, { "token", "a.b.c" }, { "xsrf", "two words" },
-      { "site_id", 0 }, { "user_id", 1.5 },
       { "cookies", { "no tabs at all" } },
       { "cookies", { "127.0.0.1\tFALSE\t/\tFALSE\t0\tname\tva\nlue" } },
       { "cookies", { "# a comment\tFALSE\t/\tFALSE\t0\tname\tvalue" } },
@@ -311,6 +317,9 @@ describe("session state export and import", function()
       assert.is_false(b:info().has_jwt)
       assert.same({}, b:export_state().cookies)
     end
+    -- ids are not taken: the site's facts own them
+    assert.is_true(b:import_state(without("site_id", 77)))
+    assert.is_nil(b:info().site_id)
     -- no token: a login under way (a multi-factor one), its cookies and no JWT
     assert.is_true(b:import_state(without("token", nil)))
     assert.is_false(b:info().has_jwt)

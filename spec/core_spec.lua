@@ -241,8 +241,8 @@ describe("enphase.core", function()
         { "a table password", with("password", {}) },
         { "a string timeout", with("timeout", "30") },
         { "a string verify_tls", with("verify_tls", "no") },
-        { "a non-integral site_id", with("site_id", 1.5) },
-        { "a string user_id", with("user_id", "4980363") },
+        { "a site that is no table", with("site", 5652514) },
+        { "a JWT record that is no table", with("jwt", "eyJ") },
         { "a numeric user_agent", with("user_agent", 1) },
       }
       for _, case in ipairs(cases) do
@@ -257,8 +257,8 @@ describe("enphase.core", function()
       assert.matches("timeout: number expected, got string", err)
     end)
 
-    it("accepts integral floats for the ids, as cjson decodes them", function()
-      local s = session({ site_id = 5652514.0, user_id = 4980363.0 })
+    it("reads the ids from the site's facts, integral floats too, as cjson decodes them", function()
+      local s = session({ site = { site_id = 5652514.0, user_id = 4980363.0 } })
       local info = s:info()
       assert.equal(5652514, info.site_id)
       assert.equal("integer", math.type(info.site_id))
@@ -281,7 +281,7 @@ describe("enphase.core", function()
 
   describe("a session", function()
     it("never shows the password in tostring or info", function()
-      local s = session({ site_id = 1 })
+      local s = session({ site = { site_id = 1 } })
       assert.is_nil(tostring(s):find("s3cret", 1, true))
       for k, v in pairs(s:info()) do
         assert.is_nil(tostring(k):find("s3cret", 1, true))
@@ -301,8 +301,7 @@ describe("enphase.core", function()
       end
       assert.has_error(function() s:request("GET", "/") end,
         "attempt to use a closed session")
-      assert.has_error(function() s:set_ids(1, 2) end,
-        "attempt to use a closed session")
+      assert.is_nil(s.set_ids) -- the ids are the site's facts (site.lua)
     end)
 
     it("is closed at the end of a <close> scope (Lua 5.4)", function()
@@ -329,17 +328,21 @@ describe("enphase.core", function()
       s:close()
     end)
 
-    it("sets the ids", function()
-      local s = session()
-      s:set_ids(12.0, 34)
+    it("keeps no ids of its own: it reads those of the site's facts when it needs them", function()
+      local site = {}
+      local s = session({ site = site })
+      assert.is_nil(s:info().site_id)
+      site.site_id, site.user_id = 12.0, 34
       assert.equal(12, s:info().site_id)
       assert.equal(34, s:info().user_id)
-      s:set_ids(nil, 35)
-      assert.equal(12, s:info().site_id)
+      site.user_id = 35
       assert.equal(35, s:info().user_id)
-      assert.has_error(function() s:set_ids(1.5) end)
-      assert.has_error(function() s:set_ids("12") end)
-      assert.has_error(function() s:set_ids(0) end)
+      assert.equal("/service/batteryConfig/api/v1/batterySettings/12", s:plan("settings_get").path)
+      for _, bad in ipairs({ 1.5, "12", 0, -3, {} }) do -- not an id: not known
+        site.site_id = bad
+        assert.is_nil(s:info().site_id)
+        assert.equal("/service/batteryConfig/api/v1/batterySettings/<site>", s:plan("settings_get").path)
+      end
       s:close()
     end)
 
@@ -374,7 +377,7 @@ describe("enphase.core", function()
     end)
 
     it("fails each protocol step with kind network, without secrets", function()
-      local s = session({ site_id = 5652514, user_id = 4980363 })
+      local s = session({ site = { site_id = 5652514, user_id = 4980363 } })
       local steps = {
         { "login", "^GET /login: " },
         { "refresh_jwt", "^GET /app%-api/jwt_token%.json: " },

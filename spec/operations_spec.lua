@@ -30,8 +30,11 @@ local ARGS = {
   storm_alert_opt_out = { id = "a-1", name = "Wind" },
 }
 
+-- A session and its site's facts (the ids' one home, which it reads).
 local function new_session(sim)
-  return core.new({ base_url = sim.base_url, email = H.EMAIL, password = H.PASSWORD, timeout = 5 })
+  local site = {}
+  return core.new({ base_url = sim.base_url, email = H.EMAIL, password = H.PASSWORD, timeout = 5,
+                    site = site }), site
 end
 
 describe("the battery operations", function()
@@ -47,10 +50,10 @@ describe("the battery operations", function()
   end)
 
   it("send exactly the request their plan shows, with the seed's headers", function()
-    local s = new_session(sim)
+    local s, site = new_session(sim)
     assert.truthy(s:login())
-    assert.truthy(s:discover_site())
-    assert.truthy(s:discover_user())
+    site.site_id = assert(s:discover_site())
+    site.user_id = assert(s:discover_user())
     assert.truthy(s:fetch_xsrf())
     local secrets = s:secrets()
     for op in pairs(core.OPERATIONS) do
@@ -82,8 +85,8 @@ describe("the battery operations", function()
   end)
 
   it("write the seed's bodies", function()
-    local s = new_session(sim)
-    s:set_ids(H.SITE_ID, H.USER_ID)
+    local s, site = new_session(sim)
+    site.site_id, site.user_id = H.SITE_ID, H.USER_ID
     local function body(op, args)
       return json.decode(s:plan(op, args).body)
     end
@@ -125,7 +128,7 @@ describe("the battery operations", function()
   end)
 
   it("plan with placeholders what is not known yet, and never show a secret", function()
-    local s = new_session(sim)
+    local s, site = new_session(sim)
     local p = s:plan("settings_put", { discharge_to_grid = true })
     assert.equal(sim.base_url .. BC .. "/batterySettings/<site>?userId=<user>&source=enho", p.url)
     assert.equal("<user>", p.headers.username)
@@ -136,7 +139,7 @@ describe("the battery operations", function()
       json.decode(s:plan("profile_put", { reserve = 40 }).body))
     -- sending needs the ids and every field
     assert.has_error(function() s:send("settings_get") end)
-    s:set_ids(H.SITE_ID, H.USER_ID)
+    site.site_id, site.user_id = H.SITE_ID, H.USER_ID
     assert.has_error(function() s:send("profile_put", { reserve = 40 }) end)
     assert.has_error(function() s:send("schedule_delete", {}) end)
     assert.equal(0, #sim:log())
@@ -150,8 +153,8 @@ describe("the battery operations", function()
   end)
 
   it("refuse wrong arguments before sending anything", function()
-    local s = new_session(sim)
-    s:set_ids(H.SITE_ID, H.USER_ID)
+    local s, site = new_session(sim)
+    site.site_id, site.user_id = H.SITE_ID, H.USER_ID
     local bad = {
       { "frobnicate" },
       { "validate", { mode = "xyz" } },

@@ -147,19 +147,23 @@ static void id_text(builder *b, lua_Integer id, const char *name,
         (void)snprintf(out, size, "%s", placeholder);
     else
         luaL_error(b->L,
-                   "%s: the %s is not known yet (discover it, or call "
-                   "set_ids, first)",
+                   "%s: the %s is not known yet (discover it, or give it "
+                   "to the site's facts, first)",
                    b->rq->op, name);
 }
 
 static void site_text(builder *b, char *out, size_t size)
 {
-    id_text(b, b->s->site_id, "site id", "<site>", out, size);
+    lua_Integer site = 0;
+    session_ids(b->L, b->s, &site, NULL);
+    id_text(b, site, "site id", "<site>", out, size);
 }
 
 static void user_text(builder *b, char *out, size_t size)
 {
-    id_text(b, b->s->user_id, "user id", "<user>", out, size);
+    lua_Integer user = 0;
+    session_ids(b->L, b->s, NULL, &user);
+    id_text(b, user, "user id", "<user>", out, size);
 }
 
 /* The schedule id argument: letters, digits and dashes as the server

@@ -38,7 +38,6 @@ static const luaL_Reg session_methods[] = {
     {"send", request_send},
     {"mfa_send", mfa_send},
     {"mfa_validate", mfa_validate},
-    {"set_ids", session_set_ids},
     {"info", session_info},
     {"generation", state_generation},
     {"secrets", session_secrets},

@@ -19,13 +19,18 @@
 #define BC "/service/batteryConfig/api/v1"
 #define SITE_GET "GET /"
 
-static void need_site(lua_State *L, const session *s, const char *method)
+/* The site id (from the site's facts); raises when it is not known. */
+static lua_Integer need_site(lua_State *L, const session *s,
+                             const char *method)
 {
-    if (s->site_id <= 0)
+    lua_Integer site = 0;
+    session_ids(L, s, &site, NULL);
+    if (site <= 0)
         luaL_error(L,
-                   "%s: the site id is unknown (call discover_site() or "
-                   "set_ids() first)",
+                   "%s: the site id is unknown (discover it and give it to "
+                   "the site's facts first)",
                    method);
+    return site;
 }
 
 /* The scheme, host and port (the scheme's default when absent) of url;
@@ -75,8 +80,7 @@ static int site_found(lua_State *L, session *s)
     long st = s->resp.status;
     int64_t id = 0;
     if (site_id_from_url(final, strlen(final), &id) && id <= ENPHASE_ID_MAX) {
-        s->site_id = (lua_Integer)id;
-        lua_pushinteger(L, s->site_id);
+        lua_pushinteger(L, (lua_Integer)id); /* the caller records it */
         return 1;
     }
     if (url_is_login_page(final, strlen(final)))
@@ -164,12 +168,12 @@ static int user_step(lua_State *L, session *s)
     long st;
     int n;
     if (s->xfer.phase == 0) {
-        need_site(L, s, "discover_user");
-        rq.label = lua_pushfstring(L, "GET /app-api/%I/data.json", s->site_id);
+        lua_Integer site = need_site(L, s, "discover_user");
+        rq.label = lua_pushfstring(L, "GET /app-api/%I/data.json", site);
         rq.url = lua_pushfstring(L,
                                  "%s/app-api/%I/data.json?app=1&device_status="
                                  "non_retired&is_mobile=0",
-                                 s->base_url, s->site_id);
+                                 s->base_url, site);
         http_clear_headers(s);
         http_prepare(L, s, &rq);
         lua_pop(L, 2);
@@ -202,8 +206,7 @@ static int user_step(lua_State *L, session *s)
         return push_failure(
             L, KIND_PROTOCOL,
             "%s: app.userId beyond 2^53: not exact in this Lua", label);
-    s->user_id = (lua_Integer)id;
-    lua_pushinteger(L, s->user_id);
+    lua_pushinteger(L, (lua_Integer)id); /* the caller records it */
     lua_pushlstring(L, s->resp.body, s->resp.body_len);
     return 2;
 }
@@ -223,13 +226,13 @@ static int xsrf_step(lua_State *L, session *s)
     const char *path;
     int n;
     if (s->xfer.phase == 0) {
-        need_site(L, s, "fetch_xsrf");
-        path = lua_pushfstring(L, BC "/battery/sites/%I/schedules/isValid",
-                               s->site_id);
+        lua_Integer site = need_site(L, s, "fetch_xsrf");
+        path =
+            lua_pushfstring(L, BC "/battery/sites/%I/schedules/isValid", site);
         rq.label = lua_pushfstring(L, "POST %s", path);
         rq.url = session_push_url(L, s, path);
         secret_free(&s->xsrf);
-        if (request_api_headers(s, 0) != 0)
+        if (request_api_headers(L, s, 0) != 0)
             return luaL_error(L, "not enough memory");
         http_prepare(L, s, &rq);
         lua_pop(L, 3);

@@ -121,10 +121,18 @@ static void opt_base_url(lua_State *L, session *s)
         luaL_argerror(L, 1, "base_url: an http:// or https:// URL expected");
 }
 
-/* An id, or 0 (not known yet). */
-static lua_Integer opt_id(lua_State *L, const char *field)
+/* A registry reference to options[field], a table (one made here when it
+ * is absent): the one home of what the session reads from it. */
+static int opt_ref(lua_State *L, const char *field)
 {
-    return opt_integer(L, field, 0, 0);
+    lua_getfield(L, 1, field);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    } else if (!lua_istable(L, -1)) {
+        opt_error(L, field, "table");
+    }
+    return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 /* ------------------------------------------------------------------ */
@@ -145,6 +153,8 @@ int lifecycle_new(lua_State *L)
      * allocated below belongs to it and is freed by __gc if a check raises. */
     s = lua_newuserdatauv(L, sizeof *s, 0);
     memset(s, 0, sizeof *s);
+    s->site_ref = LUA_NOREF;
+    s->jwt_ref = LUA_NOREF;
     luaL_setmetatable(L, SESSION_MT);
 
     opt_base_url(L, s);
@@ -157,8 +167,8 @@ int lifecycle_new(lua_State *L)
     s->max_body = (size_t)max_body;
     s->max_redirs = max_redirs > 1000 ? 1000 : (long)max_redirs;
     o.max_redirs = s->max_redirs;
-    s->site_id = opt_id(L, "site_id");
-    s->user_id = opt_id(L, "user_id");
+    s->site_ref = opt_ref(L, "site");
+    s->jwt_ref = opt_ref(L, "jwt");
     lua_getfield(L, 1, "verify_tls");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
         opt_error(L, "verify_tls", "boolean");
@@ -211,5 +221,9 @@ int lifecycle_close(lua_State *L)
     secret_free_n(&s->form, s->form_len);
     s->form_len = 0;
     session_forget_tokens(s);
+    luaL_unref(L, LUA_REGISTRYINDEX, s->site_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, s->jwt_ref);
+    s->site_ref = LUA_NOREF;
+    s->jwt_ref = LUA_NOREF;
     return 0;
 }

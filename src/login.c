@@ -73,6 +73,27 @@ void login_prepare_jwt(lua_State *L, session *s)
     lua_pop(L, 1);
 }
 
+/* Pushes the string of the json_value at index 1 (a light userdata). */
+static int push_json_string(lua_State *L)
+{
+    const json_value *v = lua_touserdata(L, 1);
+    lua_pushlstring(L, v->str, v->len);
+    return 1;
+}
+
+/* Pushes v's string, in a protected call: a Lua error (no memory) must not
+ * skip the wiping of v. Returns 0, or -1 with nothing pushed. */
+static int push_protected(lua_State *L, const json_value *v)
+{
+    lua_pushcfunction(L, push_json_string);
+    lua_pushlightuserdata(L, (void *)v);
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
 int login_take_jwt(lua_State *L, session *s)
 {
     static const char *const path[] = {"token"};
@@ -100,20 +121,21 @@ int login_take_jwt(lua_State *L, session *s)
     else if (!jwt_is_header_safe(v.str, v.len))
         why = "the token is not a JWT";
     else if (jwt_exp(v.str, v.len, &exp, &why) == 0 &&
-             secret_set(&s->jwt, v.str, v.len) != 0)
+             push_protected(L, &v) != 0)
         why = "not enough memory";
     if (v.str != NULL)
         secret_free(&v.str);
     json_value_free(&v);
     if (why != NULL)
         return push_failure(L, KIND_PROTOCOL, "%s: %s", JWT_GET, why);
-    s->exp = (lua_Integer)exp;
+    session_store_jwt(L, s, (lua_Integer)exp); /* the string pushed */
     return 0;
 }
 
 /* s:refresh_jwt(): phase 0 sends the GET, phase 1 reads the JWT. */
 static int refresh_step(lua_State *L, session *s)
 {
+    lua_Integer exp = 0;
     int n;
     if (s->xfer.phase == 0) {
         login_prepare_jwt(L, s);
@@ -123,7 +145,9 @@ static int refresh_step(lua_State *L, session *s)
     n = login_take_jwt(L, s);
     if (n > 0)
         return n;
-    lua_pushinteger(L, s->exp);
+    (void)session_push_jwt(L, s, &exp);
+    lua_pop(L, 1);
+    lua_pushinteger(L, exp);
     return 1;
 }
 
@@ -249,6 +273,8 @@ static int login_get_page(lua_State *L, session *s, int again)
 {
     http_request rq = {LOGIN_PAGE, "GET", NULL, NULL, 0};
     session_forget_tokens(s);
+    lua_pushnil(L);
+    session_store_jwt(L, s, 0);
     http_clear_cookies(s);
     rq.url = session_push_url(L, s, "/login");
     http_clear_headers(s);

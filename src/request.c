@@ -25,8 +25,9 @@ typedef int (*header_fn)(void *ud, const char *name, const char *value);
  * REDACTED, and the cookies the cookie engine adds as one "cookie" line;
  * otherwise e-auth-token, username and x-xsrf-token only when known.
  */
-static int each_api_header(const session *s, int full, int plan, header_fn fn,
-                           void *ud)
+static int each_api_header(const session *s, const char *jwt,
+                           lua_Integer user_id, int full, int plan,
+                           header_fn fn, void *ud)
 {
     char user[32];
     if (full && fn(ud, "accept", "application/json, text/plain, */*"))
@@ -34,14 +35,13 @@ static int each_api_header(const session *s, int full, int plan, header_fn fn,
     if (fn(ud, "content-type", "application/json") ||
         fn(ud, "origin", UI_ORIGIN) || fn(ud, "referer", UI_ORIGIN "/"))
         return -1;
-    if ((plan || s->jwt != NULL) &&
-        fn(ud, "e-auth-token", plan ? REDACTED : s->jwt))
+    if ((plan || jwt != NULL) && fn(ud, "e-auth-token", plan ? REDACTED : jwt))
         return -1;
-    if (s->user_id > 0) /* at most 20 digits: cannot truncate */
-        (void)snprintf(user, sizeof user, "%lld", (long long)s->user_id);
+    if (user_id > 0) /* at most 20 digits: cannot truncate */
+        (void)snprintf(user, sizeof user, "%lld", (long long)user_id);
     else
         (void)snprintf(user, sizeof user, "<user>");
-    if ((plan || s->user_id > 0) && fn(ud, "username", user))
+    if ((plan || user_id > 0) && fn(ud, "username", user))
         return -1;
     if (full && (plan || s->xsrf != NULL) &&
         fn(ud, "x-xsrf-token", plan ? REDACTED : s->xsrf))
@@ -56,10 +56,17 @@ static int add_to_request(void *ud, const char *name, const char *value)
     return http_add_header(ud, name, value);
 }
 
-int request_api_headers(session *s, int full)
+int request_api_headers(lua_State *L, session *s, int full)
 {
+    lua_Integer user = 0;
+    const char *jwt;
+    int rc;
+    session_ids(L, s, NULL, &user);
+    jwt = session_push_jwt(L, s, NULL); /* copied by libcurl's list */
     http_clear_headers(s);
-    return each_api_header(s, full, 0, add_to_request, s);
+    rc = each_api_header(s, jwt, user, full, 0, add_to_request, s);
+    lua_pop(L, 1);
+    return rc;
 }
 
 static int add_to_table(void *ud, const char *name, const char *value)
@@ -155,7 +162,7 @@ static void start_call(lua_State *L, session *s, const char *method,
     rq.method = method;
     rq.body = body;
     rq.body_len = blen;
-    if (request_api_headers(s, 1) != 0 ||
+    if (request_api_headers(L, s, 1) != 0 ||
         (xhr && http_add_header(s, "X-Requested-With", "XMLHttpRequest") != 0))
         luaL_error(L, "not enough memory");
     http_prepare(L, s, &rq);
@@ -208,6 +215,7 @@ int request_plan(lua_State *L)
 {
     session *s = session_check(L, 1);
     battery_request rq;
+    lua_Integer user = 0;
     battery_build(L, s, 2, 3, 1, &rq);
     lua_createtable(L, 0, 7);
     lua_pushstring(L, rq.op);
@@ -228,8 +236,9 @@ int request_plan(lua_State *L)
         lua_pushlstring(L, rq.body, rq.body_len);
         lua_setfield(L, -2, "body");
     }
+    session_ids(L, s, NULL, &user);
     lua_newtable(L);
-    (void)each_api_header(s, 1, 1, add_to_table, L);
+    (void)each_api_header(s, NULL, user, 1, 1, add_to_table, L);
     lua_setfield(L, -2, "headers");
     return 1;
 }

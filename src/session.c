@@ -10,10 +10,81 @@
 
 void session_forget_tokens(session *s)
 {
-    secret_free(&s->jwt);
     secret_free(&s->xsrf);
     secret_free(&s->csrf);
-    s->exp = 0;
+}
+
+/* t[field] of the table at idx as an integer >= 1, else 0. No metamethod
+ * runs. */
+static lua_Integer raw_id(lua_State *L, int idx, const char *field)
+{
+    lua_Integer v = 0;
+    lua_pushstring(L, field);
+    lua_rawget(L, idx);
+    if (session_to_integer(L, -1, &v) != 0 || v < 1)
+        v = 0;
+    lua_pop(L, 1);
+    return v;
+}
+
+void session_ids(lua_State *L, const session *s, lua_Integer *site,
+                 lua_Integer *user)
+{
+    lua_Integer a = 0, b = 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->site_ref);
+    if (lua_istable(L, -1)) {
+        a = raw_id(L, lua_gettop(L), "site_id");
+        b = raw_id(L, lua_gettop(L), "user_id");
+    }
+    lua_pop(L, 1);
+    if (site != NULL)
+        *site = a;
+    if (user != NULL)
+        *user = b;
+}
+
+const char *session_push_jwt(lua_State *L, const session *s, lua_Integer *exp)
+{
+    const char *token = NULL;
+    lua_Integer e = 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->jwt_ref);
+    if (lua_istable(L, -1)) {
+        int t = lua_gettop(L);
+        lua_pushliteral(L, "token");
+        lua_rawget(L, t);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            token = lua_tostring(L, -1);
+            e = raw_id(L, t, "exp");
+        }
+        lua_remove(L, t);
+    } else {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    if (exp != NULL)
+        *exp = token != NULL ? e : 0;
+    return token;
+}
+
+void session_store_jwt(lua_State *L, const session *s, lua_Integer exp)
+{
+    int has = lua_type(L, -1) == LUA_TSTRING;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->jwt_ref);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 2);
+        return;
+    }
+    lua_insert(L, -2);
+    lua_pushliteral(L, "token");
+    lua_insert(L, -2);
+    lua_rawset(L, -3);
+    lua_pushliteral(L, "exp");
+    if (has)
+        lua_pushinteger(L, exp);
+    else
+        lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
 }
 
 const char *session_push_url(lua_State *L, const session *s, const char *path)
@@ -44,52 +115,28 @@ int session_to_integer(lua_State *L, int idx, lua_Integer *out)
 /* Methods                                                             */
 /* ------------------------------------------------------------------ */
 
-static void check_id_arg(lua_State *L, int idx, const char *name,
-                         lua_Integer *dst)
-{
-    lua_Integer v = 0;
-    int rc;
-    if (lua_isnoneornil(L, idx))
-        return;
-    rc = session_to_integer(L, idx, &v);
-    if (rc != 0)
-        luaL_argerror(L, idx,
-                      lua_pushfstring(L, "%s: integer expected, got %s", name,
-                                      rc == -2 ? "non-integral number"
-                                               : luaL_typename(L, idx)));
-    if (v < 1)
-        luaL_argerror(L, idx, lua_pushfstring(L, "%s: must be >= 1", name));
-    *dst = v;
-}
-
-int session_set_ids(lua_State *L)
-{
-    session *s = session_check(L, 1);
-    lua_Integer site = s->site_id, user = s->user_id;
-    check_id_arg(L, 2, "site_id", &site);
-    check_id_arg(L, 3, "user_id", &user);
-    s->site_id = site;
-    s->user_id = user;
-    return 0;
-}
-
 int session_info(lua_State *L)
 {
     session *s = session_check(L, 1);
+    lua_Integer site, user, exp;
+    const char *jwt;
+    lua_settop(L, 1);
+    session_ids(L, s, &site, &user);
+    jwt = session_push_jwt(L, s, &exp); /* 2 */
     lua_createtable(L, 0, 7);
-    if (s->site_id > 0) {
-        lua_pushinteger(L, s->site_id);
+    if (site > 0) {
+        lua_pushinteger(L, site);
         lua_setfield(L, -2, "site_id");
     }
-    if (s->user_id > 0) {
-        lua_pushinteger(L, s->user_id);
+    if (user > 0) {
+        lua_pushinteger(L, user);
         lua_setfield(L, -2, "user_id");
     }
-    if (s->jwt != NULL) {
-        lua_pushinteger(L, s->exp);
+    if (jwt != NULL) {
+        lua_pushinteger(L, exp);
         lua_setfield(L, -2, "exp");
     }
-    lua_pushboolean(L, s->jwt != NULL);
+    lua_pushboolean(L, jwt != NULL);
     lua_setfield(L, -2, "has_jwt");
     lua_pushboolean(L, s->xsrf != NULL);
     lua_setfield(L, -2, "has_xsrf");
@@ -101,11 +148,12 @@ int session_info(lua_State *L)
 int session_secrets(lua_State *L)
 {
     session *s = session_check(L, 1);
-    lua_createtable(L, 0, 3);
-    if (s->jwt != NULL) {
-        lua_pushstring(L, s->jwt);
-        lua_setfield(L, -2, "token");
-    }
+    lua_settop(L, 1);
+    lua_createtable(L, 0, 3); /* 2 */
+    if (session_push_jwt(L, s, NULL) != NULL)
+        lua_setfield(L, 2, "token");
+    else
+        lua_pop(L, 1);
     if (s->xsrf != NULL) {
         lua_pushstring(L, s->xsrf);
         lua_setfield(L, -2, "xsrf");
@@ -120,10 +168,13 @@ int session_secrets(lua_State *L)
 int session_tostring(lua_State *L)
 {
     session *s = luaL_checkudata(L, 1, SESSION_MT);
+    lua_Integer site = 0;
+    if (s->curl != NULL)
+        session_ids(L, s, &site, NULL);
     if (s->curl == NULL)
         lua_pushliteral(L, "enphase.session (closed)");
-    else if (s->site_id > 0)
-        lua_pushfstring(L, "enphase.session (site %I)", s->site_id);
+    else if (site > 0)
+        lua_pushfstring(L, "enphase.session (site %I)", site);
     else
         lua_pushliteral(L, "enphase.session (no site yet)");
     return 1;

@@ -56,12 +56,14 @@ typedef struct session {
     long max_redirs;
     size_t max_body;
 
-    /* state */
-    lua_Integer site_id, user_id; /* 0: unknown */
-    char *jwt;                    /* wiped before free */
-    lua_Integer exp;
-    char *xsrf; /* wiped before free */
-    char *csrf; /* the login page's CSRF token, for the MFA steps; wiped */
+    /* state. The ids and the JWT are not kept here: the session reads
+     * them from their one home, a Lua table it holds a reference to (the
+     * site's facts: site_id, user_id; the JWT record: token, exp), and
+     * writes only the JWT record (after jwt_token.json). */
+    int site_ref; /* registry reference of the site's facts */
+    int jwt_ref;  /* registry reference of the JWT record */
+    char *xsrf;   /* wiped before free */
+    char *csrf;   /* the login page's CSRF token, for the MFA steps; wiped */
     lua_Integer requests;
     unsigned long long state_hash; /* of the state above (state.c) */
     lua_Integer generation;        /* bumped when state_hash changes */
@@ -73,16 +75,28 @@ session *session_check(lua_State *L, int idx);
 /* Pushes base_url .. path and returns it. */
 const char *session_push_url(lua_State *L, const session *s, const char *path);
 
-/* Forgets the JWT, its exp and the XSRF token. */
+/* Forgets the XSRF and CSRF tokens. */
 void session_forget_tokens(session *s);
+
+/* The site and user ids, read from the site's facts: 0 when unknown (not
+ * an integer >= 1). */
+void session_ids(lua_State *L, const session *s, lua_Integer *site,
+                 lua_Integer *user);
+
+/* Pushes the JWT (or nil) from the JWT record and returns it (NULL when
+ * there is none); *exp (may be NULL) gets its expiry, 0 without one. The
+ * string stays valid while it is on the stack. */
+const char *session_push_jwt(lua_State *L, const session *s, lua_Integer *exp);
+
+/* Writes the JWT record: the string at the top of the stack (popped) as
+ * its token, exp as its expiry; a nil at the top forgets both. */
+void session_store_jwt(lua_State *L, const session *s, lua_Integer exp);
 
 /* Reads an integer from idx; integral floats count. Returns 0, or -1 when
  * the value is not a number, -2 when it is not integral. */
 int session_to_integer(lua_State *L, int idx, lua_Integer *out);
 
-/* Methods s:set_ids(site_id, user_id), s:info(), s:secrets() and
- * __tostring. */
-int session_set_ids(lua_State *L);
+/* Methods s:info(), s:secrets() and __tostring. */
 int session_info(lua_State *L);
 int session_secrets(lua_State *L);
 int session_tostring(lua_State *L);

@@ -47,14 +47,19 @@ static unsigned long long fnv_str(unsigned long long h, const char *s)
 
 /* The counter of s:generation(): bumped when the hash of the state
  * changed since the last call. */
-static lua_Integer generation(session *s)
+static lua_Integer generation(lua_State *L, session *s)
 {
-    struct curl_slist *list = cookie_list(s), *it;
+    struct curl_slist *list;
+    struct curl_slist *it;
     unsigned long long h = FNV_OFFSET;
-    h = fnv_str(h, s->jwt);
+    lua_Integer site, user;
+    session_ids(L, s, &site, &user);
+    h = fnv_str(h, session_push_jwt(L, s, NULL));
+    lua_pop(L, 1);
     h = fnv_str(h, s->xsrf);
-    h = fnv(h, &s->site_id, sizeof s->site_id);
-    h = fnv(h, &s->user_id, sizeof s->user_id);
+    h = fnv(h, &site, sizeof site);
+    h = fnv(h, &user, sizeof user);
+    list = cookie_list(s); /* no Lua call while it is held */
     for (it = list; it != NULL; it = it->next)
         h = fnv_str(h, it->data);
     secret_free_list(list);
@@ -71,7 +76,7 @@ static lua_Integer generation(session *s)
 int state_generation(lua_State *L)
 {
     session *s = session_check(L, 1);
-    lua_pushinteger(L, generation(s));
+    lua_pushinteger(L, generation(L, s));
     return 1;
 }
 
@@ -98,25 +103,19 @@ int state_export(lua_State *L)
     size_t need, got, off;
     lua_Integer i = 0;
     char *buf;
+    lua_Integer exp = 0;
     lua_settop(L, 1);
     lua_createtable(L, 0, 6); /* 2 */
-    if (s->jwt != NULL) {
-        lua_pushstring(L, s->jwt);
+    if (session_push_jwt(L, s, &exp) != NULL) {
         lua_setfield(L, 2, "token");
-        lua_pushinteger(L, s->exp);
+        lua_pushinteger(L, exp);
         lua_setfield(L, 2, "exp");
+    } else {
+        lua_pop(L, 1);
     }
     if (s->xsrf != NULL) {
         lua_pushstring(L, s->xsrf);
         lua_setfield(L, 2, "xsrf");
-    }
-    if (s->site_id > 0) {
-        lua_pushinteger(L, s->site_id);
-        lua_setfield(L, 2, "site_id");
-    }
-    if (s->user_id > 0) {
-        lua_pushinteger(L, s->user_id);
-        lua_setfield(L, 2, "user_id");
     }
     lua_newtable(L); /* 3: cookies */
     need = copy_cookies(s, NULL, 0);
@@ -186,28 +185,13 @@ static int cookie_line_ok(const session *s, const char *p, size_t n)
     return domain_matches(d, dn, s->base_host) ? 1 : 0;
 }
 
-/* t[field] as an id >= 1 into *out; 0 when absent, -1 when invalid. */
-static int id_field(lua_State *L, const char *field, lua_Integer *out)
-{
-    int ok = 0, rc = 0;
-    lua_getfield(L, 2, field);
-    if (!lua_isnil(L, -1)) {
-        *out = lua_tointegerx(L, -1, &ok);
-        rc = ok && *out >= 1 ? 1 : -1;
-    }
-    lua_pop(L, 1);
-    return rc;
-}
-
 int state_import(lua_State *L)
 {
     session *s = session_check(L, 1);
     const char *token, *xsrf = NULL, *why = NULL;
     size_t tlen, xlen = 0, i, ncookies = 0;
     int64_t exp = 0;
-    lua_Integer site = 0, user = 0;
-    int has_site, has_user;
-    char *jwt_copy = NULL, *xsrf_copy = NULL;
+    char *xsrf_copy = NULL;
 
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
@@ -227,13 +211,6 @@ int state_import(lua_State *L)
                 L, KIND_INPUT,
                 "import_state: the XSRF token is not header-safe");
     }
-    has_site = id_field(L, "site_id", &site);
-    has_user = id_field(L, "user_id", &user);
-    if (has_site < 0 || has_user < 0)
-        return push_failure(
-            L, KIND_INPUT,
-            "import_state: site_id and user_id must be integers "
-            ">= 1");
     lua_getfield(L, 2, "cookies"); /* 5 */
     if (!lua_isnil(L, 5)) {
         luaL_checktype(L, 5, LUA_TTABLE);
@@ -261,21 +238,14 @@ int state_import(lua_State *L)
             lua_pop(L, 1);
         }
     }
-    if ((token != NULL && secret_set(&jwt_copy, token, tlen) != 0) ||
-        (xsrf != NULL && secret_set(&xsrf_copy, xsrf, xlen) != 0)) {
-        secret_free(&jwt_copy);
+    if (xsrf != NULL && secret_set(&xsrf_copy, xsrf, xlen) != 0)
         return luaL_error(L, "not enough memory");
-    }
 
-    /* Apply. */
+    /* Apply. The JWT goes to its record (no copy here). */
     session_forget_tokens(s);
-    s->jwt = jwt_copy;
-    s->exp = (lua_Integer)exp;
     s->xsrf = xsrf_copy;
-    if (has_site > 0)
-        s->site_id = site;
-    if (has_user > 0)
-        s->user_id = user;
+    lua_pushvalue(L, 3);
+    session_store_jwt(L, s, (lua_Integer)exp);
     http_clear_cookies(s);
     for (i = 1; i <= ncookies; i++) {
         size_t n;

@@ -10,12 +10,14 @@
 
 #include "compat.h"
 
-/* s:export_state() -> {token=, exp=, xsrf=, site_id=, user_id=,
- * cookies={<Netscape cookie lines>}} (absent fields are nil). */
+/* s:export_state() -> {token=, exp=, xsrf=, cookies={<Netscape cookie
+ * lines>}} (absent fields are nil; the JWT read from its record, the ids
+ * are the site's facts': not here). */
 int state_export(lua_State *L);
 
-/* s:import_state(t) -> true: the JWT (its exp read from it), XSRF, ids and
- * cookies of t replace the session's; cookies for other hosts than
+/* s:import_state(t) -> true: the JWT (its exp read from it; written to
+ * the JWT record), XSRF and cookies of t replace the session's (the ids
+ * are not imported: the site's facts own them); cookies for other hosts than
  * base_url's are skipped. Nothing changes when a field is invalid. */
 int state_import(lua_State *L);
 

@@ -9,9 +9,14 @@
 --
 -- Methods not defined here (`request`, `discover_site`, `fetch_xsrf`, and
 -- whatever the C session offers) create the C session when needed and are
--- passed to it; a failure to create it is `nil, message, kind`. The ids
--- the C session builds its paths with come from the site's facts
--- (site.lua), given to it before every call.
+-- passed to it; a failure to create it is `nil, message, kind`.
+--
+-- One home each (doc/internals.md, "One home for the JWT and the ids"):
+-- the JWT lives in this object's JWT record (`token`, `exp`, `issued`),
+-- the ids in the site's facts (site.lua). The C session is handed both
+-- tables when it is created and reads them when it builds a request; it
+-- keeps no copy, and writes only the JWT record (a JWT received from the
+-- server, or forgotten at a new login).
 local compat = require("enphase.util.compat")
 local native = require("enphase.transport.native")
 
@@ -44,13 +49,15 @@ function M.new(options, password, site, clock, log)
     _clock = clock,
     _log = log,
     _c = nil, -- the C session, once created
-    _held = nil, -- { token=, exp=, xsrf=, cookies=, issued= } before it
-    _issued = nil, -- when the current JWT was received (our clock)
+    -- The JWT's one home: `token`, its `exp`, and when it was `issued`
+    -- (received, by our clock); the C session reads and writes it too.
+    _jwt = {},
+    _held = nil, -- { xsrf=, cookies= } before the C session
     _generation = 0, -- changes of what is held, before the C session
     _base = 0, -- the C session's generation when it was created
-    _ids = -1, -- the site's generation last given to the C session
     _closed = false,
   }
+  local jwt = self._jwt
   -- The password stays in this closure until the C session has it.
   function self._create()
     local o = {}
@@ -58,7 +65,7 @@ function M.new(options, password, site, clock, log)
       o[k] = v
     end
     o.password = password
-    o.site_id, o.user_id = site:ids()
+    o.site, o.jwt = site, jwt -- read where they live: no copy
     local core = require("enphase.core")
     local c = core.new(o)
     password = nil
@@ -67,13 +74,17 @@ function M.new(options, password, site, clock, log)
   return setmetatable(self, Session)
 end
 
-local function give_ids(self, c)
-  local site = self._site
-  if self._ids ~= site.generation then
-    local site_id, user_id = site:ids()
-    c:set_ids(site_id, user_id)
-    self._ids = site.generation
+-- Sets the JWT record's fields (`false` leaves one as it is).
+local function set_jwt(self, token, exp, issued)
+  local jwt = self._jwt
+  if token ~= false then
+    jwt.token, jwt.exp = token, exp
   end
+  jwt.issued = issued
+end
+
+local function forget_jwt(self)
+  set_jwt(self, nil, nil, nil)
 end
 
 --- The C session, created now when needed (it takes what is held).
@@ -81,7 +92,6 @@ end
 function Session:open()
   local c = self._c
   if c then
-    give_ids(self, c)
     return c
   end
   if self._closed then
@@ -89,15 +99,17 @@ function Session:open()
   end
   c = self._create()
   self._c = c
-  self._ids = self._site.generation
   local held = self._held
   self._held = nil
   if held then
-    local ok, err = c:import_state({ token = held.token, xsrf = held.xsrf, cookies = held.cookies })
-    if not ok then
+    local issued = self._jwt.issued
+    local ok, err = c:import_state({ token = self._jwt.token, xsrf = held.xsrf, cookies = held.cookies })
+    if ok then
+      set_jwt(self, false, nil, issued)
+    else
       -- Checked when it was taken: only a cookie line can still fail here.
       self._log("warn", "the cached session is not usable (%s): logging in afresh", err)
-      self._issued = nil
+      forget_jwt(self)
       self._generation = self._generation + 1
     end
   end
@@ -115,14 +127,15 @@ function Session:info()
   local c = self._c
   local info
   if self._closed then
-    info = { has_jwt = false, has_xsrf = false, requests = 0 }
+    info = { has_xsrf = false, requests = 0 }
   elseif c then
     info = c:info()
   else
     local h = self._held
-    info = { has_jwt = h ~= nil, exp = h and h.exp, has_xsrf = h ~= nil and h.xsrf ~= nil,
-             requests = 0 }
+    info = { has_xsrf = h ~= nil and h.xsrf ~= nil, requests = 0 }
   end
+  info.has_jwt = self._jwt.token ~= nil
+  info.exp = self._jwt.exp
   info.site_id, info.user_id = self._site:ids()
   return info
 end
@@ -130,7 +143,7 @@ end
 --- True when a JWT is held that is fresh enough to use (`M.is_fresh`).
 function Session:jwt_fresh(margin)
   local info = self:info()
-  return info.has_jwt and M.is_fresh(info.exp, self._issued, self._clock(), margin)
+  return info.has_jwt and M.is_fresh(info.exp, self._jwt.issued, self._clock(), margin)
 end
 
 --- `{token=, xsrf=}`: secrets, for `client:tokens()` and the log's scrubber.
@@ -139,10 +152,10 @@ function Session:secrets()
   if self._closed then
     return {}
   elseif c then
-    return c:secrets()
+    return c:secrets() -- its token read from the JWT record
   end
   local h = self._held or {}
-  return { token = h.token, xsrf = h.xsrf }
+  return { token = self._jwt.token, xsrf = h.xsrf }
 end
 
 --- A number that changes whenever the JWT, XSRF token or cookies change.
@@ -162,12 +175,13 @@ function Session:export_state()
     return { cookies = {} }
   elseif c then
     st = c:export_state()
-    st.site_id, st.user_id = nil, nil -- the site's facts own them
   else
     local h = self._held or { cookies = {} }
-    st = { token = h.token, exp = h.exp, xsrf = h.xsrf, cookies = h.cookies }
+    st = { xsrf = h.xsrf, cookies = h.cookies }
   end
-  st.issued = st.token and self._issued
+  local jwt = self._jwt
+  st.token, st.exp = jwt.token, jwt.exp
+  st.issued = jwt.token and jwt.issued
   return st
 end
 
@@ -193,10 +207,11 @@ function Session:import_state(t)
       return nil, err, "input"
     end
   else
-    self._held = { token = t.token, exp = exp, xsrf = t.xsrf, cookies = t.cookies or {} }
+    self._held = { xsrf = t.xsrf, cookies = t.cookies or {} }
+    set_jwt(self, t.token, exp, nil)
     self._generation = self._generation + 1
   end
-  self._issued = issued
+  set_jwt(self, false, nil, issued)
   return true
 end
 
@@ -243,22 +258,23 @@ function Session:set_xsrf(token)
       return nil, "no session to give an XSRF token to", "protocol"
     end
     local h = self._held
-    self._held = { token = h.token, exp = h.exp, xsrf = token,
-                   cookies = with_xsrf_cookie(h.cookies, token, self._base_url) }
+    self._held = { xsrf = token, cookies = with_xsrf_cookie(h.cookies, token, self._base_url) }
     self._generation = self._generation + 1
     return true
   end
   local st = c:export_state()
+  local issued = self._jwt.issued
   local ok, err = c:import_state({ token = st.token, xsrf = token,
                                    cookies = with_xsrf_cookie(st.cookies, token, self._base_url) })
   if not ok then
     return nil, err, "protocol"
   end
+  set_jwt(self, false, nil, issued)
   return true
 end
 
 local function jwt_received(self)
-  self._issued = math.floor(self._clock())
+  set_jwt(self, false, nil, math.floor(self._clock()))
 end
 
 --- A full web login (C). What a refusal means for the next logins is the
@@ -285,11 +301,11 @@ function Session:resume_login(cookies)
     return nil, err, kind
   end
   local ok
-  ok, err = c:import_state({ cookies = cookies })
+  ok, err = c:import_state({ cookies = cookies }) -- no token: the record is emptied
   if not ok then
     return nil, err, "input"
   end
-  self._issued = nil
+  forget_jwt(self)
   return true
 end
 
@@ -313,7 +329,7 @@ function Session:refresh_jwt()
   if not c then
     return nil, err, kind
   end
-  local before = c:info().exp
+  local before = self._jwt.exp
   local exp
   exp, err, kind = c:refresh_jwt()
   if exp and exp ~= before then
@@ -326,6 +342,7 @@ end
 function Session:close()
   self._closed = true
   self._held = nil
+  forget_jwt(self)
   if self._c then
     self._c:close()
   end
