@@ -13,8 +13,17 @@
 --
 -- A record: `{mode="cfg"|"dtg"|"rbd", start_time=, end_time=, days=,
 -- created=<epoch>, expires=<epoch, timed windows only>, turned_on=<the
--- timed action turned the mode on, or was about to>}`, kept by schedule
--- id, or by `?<mode>` while a timed action has not learnt its window's id.
+-- timed action turned the mode on, or was about to>, known=<a pending
+-- record's: the ids of the windows of its mode, times and days that were
+-- there before its add was sent>}`, kept by schedule id, or by `?<mode>`
+-- while a timed action has not learnt its window's id.
+--
+-- Adoption (a pending record whose process died after the server added
+-- its window): the record takes the one window of its mode, times and days
+-- that no record claims and that is not in its `known` list. A record
+-- without `known` (killed before its add was sent, or written by an older
+-- version) adopts nothing, and neither does one that sees two such
+-- windows: a window a user made is never taken for ours (`match` says why).
 local M = {}
 
 local function site_key(client)
@@ -107,22 +116,64 @@ function M.complete(client, key, id)
       return false
     end
     records[key], records[id] = nil, r
+    r.known = nil -- kept by its id now: nothing left to adopt
     return true
   end)
 end
 
--- The window of a pending record in `list`: the one of its mode with its
--- times and days that no other record claims.
-local function match(list, r, records)
-  for _, s in ipairs(list[r.mode] or {}) do
-    if not records[s.id] and s.start_time == r.start_time and s.end_time == r.end_time
+--- The ids, in `list`, of the windows of mode `mode` with the times and
+-- days of `r` (a record or a window: start_time, end_time, days).
+function M.same_windows(list, mode, r)
+  local ids = {}
+  for _, s in ipairs(list[mode] or {}) do
+    if s.start_time == r.start_time and s.end_time == r.end_time
       and table.concat(s.days or {}, ",") == table.concat(r.days or {}, ",") then
-      return s.id
+      ids[#ids + 1] = s.id
     end
   end
-  return nil
+  return ids
+end
+
+-- The window of a pending record in `list`: the one of its mode, times and
+-- days that no other record claims and that was not there before its add
+-- (`r.known`). Returns its id, or nil and why none is taken: "none" (no
+-- such window), "not sent" (the record has no `known` list: its add was
+-- never sent, or an older version wrote it; any such window is a user's),
+-- "ambiguous" (two or more: which one is ours cannot be told).
+local function match(list, r, records)
+  local before = {}
+  for _, id in ipairs(type(r.known) == "table" and r.known or {}) do
+    before[id] = true
+  end
+  local found = {}
+  for _, id in ipairs(M.same_windows(list, r.mode, r)) do
+    if not records[id] and not before[id] then
+      found[#found + 1] = id
+    end
+  end
+  if #found == 0 then
+    return nil, "none"
+  elseif type(r.known) ~= "table" then
+    return nil, "not sent"
+  elseif #found > 1 then
+    return nil, "ambiguous"
+  end
+  return found[1]
 end
 M.match = match
+
+--- Says in the log why a pending record took no window when one of its
+-- times was there (`why` from `match`): the user's window is left alone.
+function M.explain(client, r, why)
+  if why == "not sent" then
+    client.ctx.log("info", "the timed %s window %s-%s on the server is not ours (the run that "
+      .. "meant to add it stopped before sending it): left alone", r.mode, r.start_time, r.end_time)
+  elseif why == "ambiguous" then
+    client.ctx.log("warn", "a timed %s action stopped half-way and more than one %s-%s window "
+      .. "could be the one it added: none is taken for ours, all are left alone (delete the "
+      .. "extra one in the Enphase app)", r.mode, r.start_time, r.end_time)
+  end
+end
 
 -- Drops the records whose id `gone(id)` names.
 local function drop(client, gone)
@@ -169,6 +220,7 @@ function M.prune(client, list, listed_at)
         local id = match(list, r, records)
         if id then
           records[key], records[id] = nil, r
+          r.known = nil
           changed = true
         end
       elseif not present[key] and not (r.created and listed_at and r.created > listed_at) then

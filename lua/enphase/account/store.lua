@@ -259,6 +259,9 @@ local function check_record(key, r, now, fixed)
   if r.limit ~= nil and not is_whole(r.limit, 0, 100) then
     r.limit = fixed(nil)
   end
+  if r.known ~= nil and not is_string_list(r.known) then
+    r.known = fixed(nil) -- unreadable: the pending record adopts no window (owned.lua)
+  end
   return nil
 end
 

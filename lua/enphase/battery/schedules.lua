@@ -281,8 +281,10 @@ end
 -- instead of a plain ownership record (a timed action's own record);
 -- `before_add(client)` (optional), once the schedule is checked and before
 -- anything is written, clears the way (timed.lua: our ended timed windows)
--- and returns a number, or `nil, message, kind` to stop.
-local function add(client, spec, on_added, before_add)
+-- and returns a number, or `nil, message, kind` to stop; `before_send(list)`
+-- (optional) sees the list checked for overlaps just before the POST
+-- (timed.lua records which windows were there before its add).
+local function add(client, spec, on_added, before_add, before_send)
   local s, err, kind = checked_schedule(client, spec)
   if not s then
     return nil, err, kind
@@ -296,6 +298,9 @@ local function add(client, spec, on_added, before_add)
   local ok, ferr, fkind = check_free(client, s)
   if not ok then
     return nil, ferr, fkind
+  end
+  if before_send and not ok.dry then
+    before_send(ok)
   end
   local res, werr, wkind, failed = create(client, s, ok)
   if not res then

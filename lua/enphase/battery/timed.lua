@@ -14,6 +14,7 @@ local settings = require("enphase.battery.settings")
 local owned = require("enphase.account.owned")
 local validate = require("enphase.battery.validate")
 local errors = require("enphase.errors")
+local json = require("enphase.util.json")
 local tz = require("enphase.util.tz")
 
 local M = {}
@@ -39,10 +40,16 @@ local function ended(records, now)
 end
 
 -- The window of record `key` in `list`: its id, or nil when it is gone (a
--- pending record: the window of its times no other record claims).
-local function window_of(list, key, r, records)
+-- pending record: the window of its times that no other record claims and
+-- that was not there before its add; none when that cannot be told, and
+-- the log says so: a user's window is never taken for ours).
+local function window_of(client, list, key, r, records)
   if owned.is_pending(key) then
-    return owned.match(list, r, records)
+    local id, why = owned.match(list, r, records)
+    if not id then
+      owned.explain(client, r, why)
+    end
+    return id
   end
   for _, s in ipairs(list[r.mode] or {}) do
     if s.id == key then
@@ -77,7 +84,7 @@ end
 local function remove_windows(client, list, which, records)
   local ids, removed, gone = {}, 0, {}
   for key, r in pairs(which) do
-    ids[key] = window_of(list, key, r, records)
+    ids[key] = window_of(client, list, key, r, records)
   end
   local leaving = {}
   for _, id in pairs(ids) do
@@ -243,11 +250,20 @@ local function timed(client, mode, minutes, opts)
   end
   step(client, mode, "intent recorded")
   local recorded = key
+  -- Just before the POST: the windows already there with these times are
+  -- not ours, whatever happens next (a kill before the id is recorded must
+  -- not adopt a user's identical window).
+  local function before_send(listed)
+    if not client.ctx.dry then
+      owned.amend(client, key, { known = json.array(owned.same_windows(listed, mode, window)) })
+    end
+    step(client, mode, "add about to be sent")
+  end
   local id, state, akind, pending_id = schedules.internal.add(client, window, function(new_id)
     step(client, mode, "window added")
     owned.complete(client, key, new_id)
     recorded = new_id
-  end)
+  end, nil, before_send)
   if not id then
     if recorded ~= key or pending_id then
       state = left_behind(window, expires, state)

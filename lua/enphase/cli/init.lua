@@ -157,9 +157,10 @@ local function context(command, parsed, io_)
     -- even formatted
     opts.log_level = not verbose and "warn" or nil
     opts.log = function(level, line) -- lines come scrubbed (log.lua)
-      -- the files' own troubles are told even without --verbose
-      if verbose or (level == "warn" and (line:find("^token cache") or line:find("^account store")))
-      then
+      -- the files' own troubles, and a timed window left for the user to
+      -- delete (owned.lua), are told even without --verbose
+      if verbose or (level == "warn" and (line:find("^token cache") or line:find("^account store")
+          or line:find("^a timed %a+ action stopped half%-way"))) then
         io_.stderr:write(("enphase: %s: %s\n"):format(level, line))
       end
     end
