@@ -174,7 +174,27 @@ describe("a timed action killed half-way adopts only its own window", function()
     local next_run, probe = run_past_expiry()
     assert.same({ theirs }, ids(assert(next_run:schedules())))
     assert.same({}, records())
-    assert.truthy(logged(probe, "^info the timed cfg window 10:00%-10:45 on the server is not ours"))
+    assert.truthy(logged(probe,
+      "^info the timed cfg window 10:00%-10:45 on the server is not taken for ours"))
+    next_run:close()
+  end)
+
+  it("an unreadable list in the record read back adopts nothing (fails closed), and raises nothing",
+    function()
+    killed_at("after the add")
+    local text = assert(procs.slurp(cache))
+    local t = json.decode(text)
+    t.owned.sites[tostring(H.SITE_ID)]["?cfg"].known = { 42, true }
+    procs.spit(cache, json.encode(t), "600")
+    local after = new_client()
+    local list = assert(after:schedules())
+    assert.equal(1, #list.cfg)
+    assert.same({ "?cfg" }, keys(records())) -- not adopted
+    assert.is_nil(records()["?cfg"].known)
+    after:close()
+    local next_run = run_past_expiry()
+    assert.same(ids(list), ids(assert(next_run:schedules()))) -- left alone
+    assert.same({}, records())
     next_run:close()
   end)
 

@@ -166,8 +166,9 @@ M.match = match
 -- times was there (`why` from `match`): the user's window is left alone.
 function M.explain(client, r, why)
   if why == "not sent" then
-    client.ctx.log("info", "the timed %s window %s-%s on the server is not ours (the run that "
-      .. "meant to add it stopped before sending it): left alone", r.mode, r.start_time, r.end_time)
+    client.ctx.log("info", "the timed %s window %s-%s on the server is not taken for ours (the "
+      .. "run that meant to add it stopped before sending it, or its record cannot show that it "
+      .. "did): left alone", r.mode, r.start_time, r.end_time)
   elseif why == "ambiguous" then
     client.ctx.log("warn", "a timed %s action stopped half-way and more than one %s-%s window "
       .. "could be the one it added: none is taken for ours, all are left alone (delete the "
