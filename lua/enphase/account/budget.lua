@@ -72,7 +72,7 @@ function M.reserve(client, n, what)
       local at = free_at(list, used, n, cfg.budget, cfg.budget_window)
       return true, nil, ("%s: not sent, the account's request budget is spent (%d of %d "
         .. "requests in %d s)%s"):format(what, used, cfg.budget, cfg.budget_window,
-        at and (", room again in %d s"):format(math.max(1, at - now)) or ""), "budget"
+        at and (", room again in %d s"):format(math.max(1, math.ceil(at - now))) or ""), "budget"
     end
     add(list, now, n)
     return true, true
@@ -130,7 +130,7 @@ function M.room_in(client, n)
     return 0
   end
   local at = free_at(list, used, n, cfg.budget, cfg.budget_window)
-  return at and math.max(1, at - now) or cfg.budget_window
+  return at and math.max(1, math.ceil(at - now)) or cfg.budget_window
 end
 
 return M

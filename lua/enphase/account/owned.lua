@@ -140,6 +140,8 @@ end
 -- such window), "not sent" (the record has no `known` list: its add was
 -- never sent, or an older version wrote it; any such window is a user's),
 -- "ambiguous" (two or more: which one is ours cannot be told).
+local NONE, NOT_SENT, AMBIGUOUS = "none", "not sent", "ambiguous"
+
 local function match(list, r, records)
   local before = {}
   for _, id in ipairs(type(r.known) == "table" and r.known or {}) do
@@ -152,11 +154,11 @@ local function match(list, r, records)
     end
   end
   if #found == 0 then
-    return nil, "none"
+    return nil, NONE
   elseif type(r.known) ~= "table" then
-    return nil, "not sent"
+    return nil, NOT_SENT
   elseif #found > 1 then
-    return nil, "ambiguous"
+    return nil, AMBIGUOUS
   end
   return found[1]
 end
@@ -165,11 +167,11 @@ M.match = match
 --- Says in the log why a pending record took no window when one of its
 -- times was there (`why` from `match`): the user's window is left alone.
 function M.explain(client, r, why)
-  if why == "not sent" then
+  if why == NOT_SENT then
     client.ctx.log("info", "the timed %s window %s-%s on the server is not taken for ours (the "
       .. "run that meant to add it stopped before sending it, or its record cannot show that it "
       .. "did): left alone", r.mode, r.start_time, r.end_time)
-  elseif why == "ambiguous" then
+  elseif why == AMBIGUOUS then
     client.ctx.log("warn", "a timed %s action stopped half-way and more than one %s-%s window "
       .. "could be the one it added: none is taken for ours, all are left alone (delete the "
       .. "extra one in the Enphase app)", r.mode, r.start_time, r.end_time)
