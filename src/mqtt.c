@@ -34,6 +34,7 @@
 #include <math.h>
 #include <mosquitto.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <string.h>
 
 #if defined(_WIN32)
@@ -147,20 +148,101 @@ static const char *kind_of(int rc)
     }
 }
 
-/* nil, "<what>: <libmosquitto's words>", kind. MOSQ_ERR_ERRNO's words
- * are the system's. */
-static int push_mosq_failure(lua_State *L, const char *what, int rc)
+/* The end of a method that handed its work to libmosquitto: rc
+ * MOSQ_ERR_SUCCESS answers true, or *mid (the message id) when mid is not
+ * NULL; another rc answers nil, "<what>: <libmosquitto's words>", kind,
+ * with what formatted as lua_pushfstring does and kind NULL for the kind
+ * of rc (kind_of). MOSQ_ERR_ERRNO's words are the system's. */
+static int finish(lua_State *L, int rc, const char *kind, const int *mid,
+                  const char *fmt, ...)
 {
-    const char *why =
-        rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
-    return push_failure(L, kind_of(rc), "%s: %s", what, why);
+    const char *why, *what;
+    va_list ap;
+    if (rc == MOSQ_ERR_SUCCESS) {
+        if (mid != NULL)
+            lua_pushinteger(L, *mid);
+        else
+            lua_pushboolean(L, 1);
+        return 1;
+    }
+    /* before anything may allocate and change errno */
+    why = rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
+    va_start(ap, fmt);
+    what = lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    return push_failure(L, kind != NULL ? kind : kind_of(rc), "%s: %s", what,
+                        why);
+}
+
+/* The arguments a method of a message takes after the client, in this
+ * order from index 2, as many as its `wants` names. */
+enum {
+    ARG_TOPIC = 1 << 0,   /* a topic, named "topic" */
+    ARG_PATTERN = 1 << 1, /* a subscription's pattern, in topic */
+    ARG_PAYLOAD = 1 << 2,
+    ARG_QOS = 1 << 3, /* 0, 1 or 2; none or nil: 0 */
+    ARG_RETAIN = 1 << 4
+};
+
+typedef struct mqtt_args {
+    struct mosquitto *mosq; /* NULL: the client is closed */
+    const char *topic;
+    const char *payload;
+    int payloadlen; /* INT_MAX for a longer one: libmosquitto refuses it
+                       as too large (MQTT's limit is 256 MiB) */
+    int qos;
+    int retain;
+} mqtt_args;
+
+/* The string argument idx, called name in the error: a number is taken
+ * as Lua takes it, anything else raises. */
+static const char *check_text(lua_State *L, int idx, const char *name,
+                              size_t *len)
+{
+    if (!lua_isstring(L, idx))
+        luaL_argerror(L, idx,
+                      lua_pushfstring(L, "%s: string expected, got %s", name,
+                                      luaL_typename(L, idx)));
+    return lua_tolstring(L, idx, len);
 }
 
 static int check_qos(lua_State *L, int idx)
 {
-    lua_Integer q = luaL_optinteger(L, idx, 0);
+    int isnum = 0;
+    lua_Integer q;
+    if (lua_isnoneornil(L, idx))
+        return 0;
+    q = lua_tointegerx(L, idx, &isnum);
+    if (!isnum)
+        luaL_argerror(L, idx,
+                      lua_pushfstring(L, "qos: 0, 1 or 2 expected, got %s",
+                                      luaL_typename(L, idx)));
     luaL_argcheck(L, q >= 0 && q <= 2, idx, "QoS must be 0, 1 or 2");
     return (int)q;
+}
+
+/* Fills a from the client at index 1 and the arguments `wants` names
+ * (ARG_*). A wrong argument raises, naming it (misuse, as luaL_check*
+ * do). Returns 0 to go on, or after pushing the failure of a closed
+ * client, the number of values to return. */
+static int read_args(lua_State *L, unsigned wants, mqtt_args *a)
+{
+    int nret = 0, idx = 2;
+    size_t n = 0;
+    memset(a, 0, sizeof *a);
+    a->mosq = open_client(L, &nret);
+    if (wants & (ARG_TOPIC | ARG_PATTERN))
+        a->topic = check_text(L, idx++,
+                              wants & ARG_PATTERN ? "pattern" : "topic", NULL);
+    if (wants & ARG_PAYLOAD) {
+        a->payload = check_text(L, idx++, "payload", &n);
+        a->payloadlen = n > INT_MAX ? INT_MAX : (int)n;
+    }
+    if (wants & ARG_QOS)
+        a->qos = check_qos(L, idx++);
+    if (wants & ARG_RETAIN)
+        a->retain = lua_toboolean(L, idx++);
+    return a->mosq == NULL ? nret : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -257,40 +339,29 @@ static int client_credentials(lua_State *L)
     struct mosquitto *m = open_client(L, &nret);
     const char *user = luaL_optstring(L, 2, NULL);
     const char *pw = luaL_optstring(L, 3, NULL);
-    int rc;
     if (m == NULL)
         return nret;
-    rc = mosquitto_username_pw_set(m, user, pw);
-    if (rc != MOSQ_ERR_SUCCESS)
-        return push_mosq_failure(L, "broker user name", rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    return finish(L, mosquitto_username_pw_set(m, user, pw), NULL, NULL,
+                  "broker user name");
 }
 
 /* client:will(topic, payload, qos, retain) -> true | nil, msg, kind */
 static int client_will(lua_State *L)
 {
-    int nret = 0;
-    struct mosquitto *m = open_client(L, &nret);
-    const char *topic = luaL_checkstring(L, 2);
-    size_t n;
-    const char *payload = luaL_checklstring(L, 3, &n);
-    int qos = check_qos(L, 4);
-    int retain = lua_toboolean(L, 5);
-    int rc;
-    if (m == NULL)
+    mqtt_args a;
+    int nret =
+        read_args(L, ARG_TOPIC | ARG_PAYLOAD | ARG_QOS | ARG_RETAIN, &a);
+    if (nret != 0)
         return nret;
-    if (n > INT_MAX)
-        return push_failure(L, KIND_INPUT, "last will: payload too large");
-    rc = mosquitto_will_set(m, topic, (int)n, payload, qos, retain != 0);
-    if (rc != MOSQ_ERR_SUCCESS)
-        return push_mosq_failure(L, "last will", rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    return finish(L,
+                  mosquitto_will_set(a.mosq, a.topic, a.payloadlen, a.payload,
+                                     a.qos, a.retain != 0),
+                  NULL, NULL, "last will");
 }
 
 /* client:tls(ca_file) -> true | nil, msg, kind: TLS with the broker's
- * certificate checked against ca_file (and its host name). */
+ * certificate checked against ca_file (and its host name). Every failure
+ * is the CA file's: kind input. */
 static int client_tls(lua_State *L)
 {
     int nret = 0;
@@ -303,13 +374,9 @@ static int client_tls(lua_State *L)
         return push_failure(L, KIND_INPUT,
                             "mqtts needs a CA file (--ca-file PEM)");
     rc = mosquitto_tls_set(m, ca, NULL, NULL, NULL, NULL);
-    if (rc != MOSQ_ERR_SUCCESS)
-        return push_failure(L, KIND_INPUT, "CA file %s: %s", ca,
-                            rc == MOSQ_ERR_ERRNO ? strerror(errno)
-                                                 : mosquitto_strerror(rc));
-    (void)mosquitto_tls_insecure_set(m, 0);
-    lua_pushboolean(L, 1);
-    return 1;
+    if (rc == MOSQ_ERR_SUCCESS)
+        (void)mosquitto_tls_insecure_set(m, 0);
+    return finish(L, rc, KIND_INPUT, NULL, "CA file %s", ca);
 }
 
 /* client:connect(host, port, keepalive) -> true | nil, msg, kind. Starts
@@ -329,70 +396,46 @@ static int client_connect(lua_State *L)
                   "keepalive must be 5-65535 seconds");
     errno = 0;
     rc = mosquitto_connect_async(m, host, (int)port, (int)keepalive);
-    if (rc != MOSQ_ERR_SUCCESS)
-        return push_failure(
-            L, kind_of(rc), "broker %s:%d: %s", host, (int)port,
-            rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-    lua_pushboolean(L, 1);
-    return 1;
+    return finish(L, rc, NULL, NULL, "broker %s:%d", host, (int)port);
 }
 
 /* client:reconnect() -> true | nil, msg, kind: the same broker again. */
 static int client_reconnect(lua_State *L)
 {
-    int nret = 0;
-    struct mosquitto *m = open_client(L, &nret);
-    int rc;
-    if (m == NULL)
+    mqtt_args a;
+    int nret = read_args(L, 0, &a);
+    if (nret != 0)
         return nret;
     errno = 0;
-    rc = mosquitto_reconnect_async(m);
-    if (rc != MOSQ_ERR_SUCCESS)
-        return push_mosq_failure(L, "reconnect", rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    return finish(L, mosquitto_reconnect_async(a.mosq), NULL, NULL,
+                  "reconnect");
 }
 
 /* client:publish(topic, payload, qos, retain) -> mid | nil, msg, kind */
 static int client_publish(lua_State *L)
 {
-    int nret = 0;
-    struct mosquitto *m = open_client(L, &nret);
-    const char *topic = luaL_checkstring(L, 2);
-    size_t n;
-    const char *payload = luaL_checklstring(L, 3, &n);
-    int qos = check_qos(L, 4);
-    int retain = lua_toboolean(L, 5);
-    int mid = 0, rc;
-    if (m == NULL)
+    mqtt_args a;
+    int mid = 0;
+    int nret =
+        read_args(L, ARG_TOPIC | ARG_PAYLOAD | ARG_QOS | ARG_RETAIN, &a);
+    if (nret != 0)
         return nret;
-    if (n > INT_MAX)
-        return push_failure(L, KIND_INPUT, "publish %s: payload too large",
-                            topic);
-    rc = mosquitto_publish(m, &mid, topic, (int)n, payload, qos, retain != 0);
-    if (rc != MOSQ_ERR_SUCCESS)
-        return push_failure(L, kind_of(rc), "publish %s: %s", topic,
-                            mosquitto_strerror(rc));
-    lua_pushinteger(L, mid);
-    return 1;
+    return finish(L,
+                  mosquitto_publish(a.mosq, &mid, a.topic, a.payloadlen,
+                                    a.payload, a.qos, a.retain != 0),
+                  NULL, &mid, "publish %s", a.topic);
 }
 
 /* client:subscribe(pattern, qos) -> mid | nil, msg, kind */
 static int client_subscribe(lua_State *L)
 {
-    int nret = 0;
-    struct mosquitto *m = open_client(L, &nret);
-    const char *pattern = luaL_checkstring(L, 2);
-    int qos = check_qos(L, 3);
-    int mid = 0, rc;
-    if (m == NULL)
+    mqtt_args a;
+    int mid = 0;
+    int nret = read_args(L, ARG_PATTERN | ARG_QOS, &a);
+    if (nret != 0)
         return nret;
-    rc = mosquitto_subscribe(m, &mid, pattern, qos);
-    if (rc != MOSQ_ERR_SUCCESS)
-        return push_failure(L, kind_of(rc), "subscribe %s: %s", pattern,
-                            mosquitto_strerror(rc));
-    lua_pushinteger(L, mid);
-    return 1;
+    return finish(L, mosquitto_subscribe(a.mosq, &mid, a.topic, a.qos), NULL,
+                  &mid, "subscribe %s", a.topic);
 }
 
 /* client:disconnect() -> true: a clean DISCONNECT (no last will). */
@@ -471,10 +514,9 @@ static int client_step(lua_State *L)
         rc = mosquitto_loop_write(m, 1);
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_loop_misc(m);
-    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN)
-        return push_mosq_failure(L, "broker", rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    /* no connection (yet, or any more) is the events' news, not a failure */
+    return finish(L, rc == MOSQ_ERR_NO_CONN ? MOSQ_ERR_SUCCESS : rc, NULL,
+                  NULL, "broker");
 }
 
 /* Pushes the first event of q as a table; it stays queued until pushed
