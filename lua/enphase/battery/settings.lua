@@ -203,6 +203,24 @@ local function require_feature(client, flag_name, feature)
   return true
 end
 
+-- A toggle's row: `which` names both its control object (require_control)
+-- and its isValid mode; it is written as `{[name]=on}` (or as `change`
+-- says) and reads back as the settings' `name`.
+local function toggle_row(which, name, feature_flag, change)
+  return {
+    control = which,
+    validate = which,
+    name = name,
+    feature_flag = feature_flag,
+    change = change or function(on)
+      return { [name] = on }
+    end,
+    read = function(s)
+      return s[name]
+    end,
+  }
+end
+
 -- The settings this module writes, one row each: what `put_and_verify`
 -- needs to write one and read it back. A new battery setting is a row (and
 -- a function that checks its input). Fields:
@@ -217,42 +235,12 @@ end
 -- * `pending`: the cloud may apply it later (the profile's isBatteryChangePending);
 -- * `describe(value)`: the value in a failure message (default name(value)).
 M.TOGGLES = {
-  cfg = {
-    control = "cfg", -- its batterySettings control object (require_control)
-    validate = "cfg", -- isValid first
-    name = "charge_from_grid",
-    feature_flag = "showChargeFromGrid",
-    change = function(on, now)
-      return { charge_from_grid = on, accepted_itc_at = now }
-    end,
-    read = function(s)
-      return s.charge_from_grid
-    end,
-  },
-  dtg = {
-    control = "dtg", -- its batterySettings control object (require_control)
-    validate = "dtg", -- isValid first
-    name = "discharge_to_grid",
-    feature_flag = "showDischargeToGrid",
-    change = function(on)
-      return { discharge_to_grid = on }
-    end,
-    read = function(s)
-      return s.discharge_to_grid
-    end,
-  },
-  rbd = {
-    control = "rbd", -- its batterySettings control object (require_control)
-    validate = "rbd", -- isValid first
-    name = "restrict_discharge",
-    feature_flag = "showRestrictBatteryDischarge",
-    change = function(on)
-      return { restrict_discharge = on }
-    end,
-    read = function(s)
-      return s.restrict_discharge
-    end,
-  },
+  -- with the ITC disclaimer's time
+  cfg = toggle_row("cfg", "charge_from_grid", "showChargeFromGrid", function(on, now)
+    return { charge_from_grid = on, accepted_itc_at = now }
+  end),
+  dtg = toggle_row("dtg", "discharge_to_grid", "showDischargeToGrid"),
+  rbd = toggle_row("rbd", "restrict_discharge", "showRestrictBatteryDischarge"),
 }
 
 -- Whether control `which` may be written, from the batterySettings'
