@@ -105,6 +105,26 @@ local function count(sim, method, part)
   return #sim:requests_matching(method, part)
 end
 
+-- The broker's end of a connection to its `port` (accepted or not yet)
+-- holds unread bytes: a client's first bytes (a TLS hello) wait there while
+-- the broker is stopped. From /proc/net/tcp (IPv4; ports in hex).
+local function hello_waiting(port)
+  local want = ("%04X"):format(port)
+  for line in (procs.slurp("/proc/net/tcp") or ""):gmatch("[^\n]+") do
+    local lport, st, rxq = line:match("^%s*%d+: %x+:(%x+) %x+:%x+ (%x+) %x+:(%x+)")
+    if lport == want and st == "01" and tonumber(rxq, 16) > 0 then
+      return true
+    end
+  end
+  return false
+end
+
+-- The process sleeps (state S: waiting in its loop, not inside a call that
+-- computes, such as connect()'s TLS step on a non-blocking socket).
+local function sleeping(pid)
+  return (procs.slurp("/proc/" .. pid .. "/stat") or ""):match("^%d+ %b() (%a)") == "S"
+end
+
 describe("enphase mqtt with a real broker", function()
   if not has_broker() then
     it("needs mosquitto and mosquitto-clients (scripts/setup.sh installs them)", function()
@@ -380,27 +400,83 @@ describe("enphase mqtt with a real broker", function()
     assert.falsy(wrong:stderr():find(BROKER_PASSWORD, 1, true))
   end)
 
+  -- mqtts through a broker with a test CA's certificate. The TLS handshake
+  -- ends either inside connect() (the broker answered at once: an idle
+  -- machine) or later in the bridge's loop (the broker answered late: a
+  -- loaded one); `late` makes the second happen whatever the load: the
+  -- broker is stopped (SIGSTOP) until the bridge's hello waits unread in
+  -- the broker's socket and the bridge sleeps in its loop. Returns the
+  -- bridge's stderr and its status messages (read after its stop).
+  local function over_tls(ca, ca_file, late, until_fn)
+    local cert = ca:server("localhost", { "DNS:localhost", "IP:127.0.0.1", "DNS:127.0.0.1" })
+    local tls_broker = brokers.start({ users = { [BROKER_USER] = BROKER_PASSWORD }, tls = cert })
+    local tls_watch = tls_broker:watch("#")
+    local d = procs.tmpdir("mqtt")
+    if late then
+      os.execute("kill -STOP " .. tls_broker.pid)
+    end
+    -- 127.0.0.1, not localhost: the broker listens on IPv4 only, and a ::1
+    -- first in the resolver's answer would be tried first
+    local p = start_bridge(d, sim, tls_broker, { args = { "--broker",
+      ("mqtts://%s@127.0.0.1:%d"):format(BROKER_USER, tls_broker.port), "--ca-file", ca_file } })
+    local ok, err = pcall(function()
+      if late then
+        tls_watch:wait_until(function()
+          return hello_waiting(tls_broker.port) and sleeping(p.pid)
+        end, 30, "the bridge's TLS hello in the stopped broker's socket")
+        os.execute("kill -CONT " .. tls_broker.pid)
+      end
+      -- no answer within 30 s (a loaded machine's worst is a few) fails
+      tls_watch:wait_until(function()
+        return until_fn(p, tls_watch)
+      end, 30, "the bridge's first connection to end")
+    end)
+    os.execute("kill -CONT " .. tls_broker.pid .. " 2>/dev/null")
+    p:stop()
+    local stderr, status = p:stderr(), tls_watch:on("enphase/status")
+    tls_broker:close()
+    procs.rmdir(d)
+    assert(ok, tostring(err) .. "\n" .. stderr)
+    return stderr, status
+  end
+
   it("speaks mqtts to a broker whose certificate the --ca-file CA signed", function()
     local ca = tls_ca.new()
     local ok, err = pcall(function()
-      -- 127.0.0.1, not localhost: the broker listens on IPv4 only, and a ::1
-      -- first in the resolver's answer would be tried first
-      local cert = ca:server("localhost", { "DNS:localhost", "IP:127.0.0.1", "DNS:127.0.0.1" })
-      local tls_broker = brokers.start({ users = { [BROKER_USER] = BROKER_PASSWORD }, tls = cert })
-      local tls_watch = tls_broker:watch("#")
-      local d1 = procs.tmpdir("mqtt")
-      local p = start_bridge(d1, sim, tls_broker, { args = { "--broker",
-        ("mqtts://%s@127.0.0.1:%d"):format(BROKER_USER, tls_broker.port), "--ca-file", ca.ca } })
-      local seen = pcall(tls_watch.wait_for, tls_watch, "enphase/status", "online", 1, 30)
-      p:stop()
-      local stderr = p:stderr()
-      tls_broker:close()
-      assert(seen, stderr)
-      procs.rmdir(d1)
+      for _, late in ipairs({ false, true }) do
+        local stderr, status = over_tls(ca, ca.ca, late, function(_, w)
+          return #w:on("enphase/status") > 0
+        end)
+        assert.equal("online", status[1], stderr)
+        -- online from the first connection, not after CONNACK_WAIT's retry
+        assert.falsy(stderr:find("no answer from the broker", 1, true), stderr)
+      end
     end)
     ca:cleanup()
     assert(ok, err)
   end)
+
+  it("refuses a broker whose certificate another CA signed, says so at once, publishes nothing",
+    function()
+      local ca, other = tls_ca.new(), tls_ca.new()
+      local ok, err = pcall(function()
+        for _, late in ipairs({ false, true }) do
+          local stderr, status = over_tls(ca, other.ca, late, function(p)
+            return p:stderr():find("A TLS error occurred", 1, true)
+          end)
+          -- the refusal is the first thing said about the broker: a handshake
+          -- refused in the loop must not wait CONNACK_WAIT (10 s) in silence
+          local first = stderr:match("MQTT: ([^\n]*)")
+          assert.truthy(first and first:find("A TLS error occurred", 1, true), stderr)
+          assert.falsy(stderr:find("no answer from the broker", 1, true), stderr)
+          assert.truthy(#status == 0 or (#status == 1 and status[1] == "offline"),
+            "published through a broker with an unknown CA: " .. table.concat(status, ","))
+        end
+      end)
+      ca:cleanup()
+      other:cleanup()
+      assert(ok, err)
+    end)
 
   it("runs from examples/systemd/enphase-mqtt.service as systemd would start it", function()
     local path = simulator.ROOT .. "/examples/systemd/enphase-mqtt.service"

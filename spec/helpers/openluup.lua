@@ -78,13 +78,6 @@ function Box:get(query)
   return procs.capture("curl -s -m 10 " .. quote(self.url .. query))
 end
 
---- Seconds an id=alive request takes.
-function Box:alive_seconds()
-  local started = socket.gettime()
-  assert(self:get("id=alive") == "OK")
-  return socket.gettime() - started
-end
-
 function Box:wait(fn, seconds, what)
   local deadline = socket.gettime() + (seconds or 20)
   while true do

@@ -531,10 +531,17 @@ end
 function Bridge:step_broker(wait)
   if self.mq then
     local ok, err = self.mq:step(wait)
-    if not ok and not self.connected then
+    self:handle_events()
+    if not ok and self.connecting then
+      -- the connection failed before its CONNACK, after connect() returned
+      -- (a TLS handshake the broker answered late, then refused): no
+      -- disconnect event comes for it, so say why now and retry with
+      -- backoff, rather than wait CONNACK_WAIT in silence
+      self.connecting = false
+      self:schedule_reconnect(err)
+    elseif not ok and not self.connected then
       self:log("debug", "broker: %s", err)
     end
-    self:handle_events()
   elseif wait > 0 then
     native.sleep(math.min(wait, 1)) -- a signal is seen within a second
   end
