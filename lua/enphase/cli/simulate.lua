@@ -93,9 +93,10 @@ end
 -- The series named by the options (CSV text and parsed), bundled when absent.
 local function inputs(options)
   local series = require("enphase.sim.series")
-  local house, parsed = {}, {}
+  local house, parsed, files = {}, {}, {}
   for _, kind in ipairs({ "load", "solar", "tariff" }) do
     local path = options[kind] or series.bundled_path(kind)
+    files[kind] = path
     if not path then
       return nil, "the bundled " .. kind .. " sample is missing"
     end
@@ -109,7 +110,7 @@ local function inputs(options)
     end
     house[kind], parsed[kind] = text, s
   end
-  return house, parsed
+  return house, parsed, files
 end
 
 -- Every option checked: the numbers, the zone, the series, the policies.
@@ -133,10 +134,11 @@ local function settings(o)
   if not tz.known(v.zone) then
     return nil, ("--timezone: unknown time zone %q"):format(v.zone)
   end
-  local house, parsed = inputs(o)
+  local house, parsed, files = inputs(o)
   if not house then
     return nil, parsed
   end
+  v.files = files
   house.initial_soc = v["initial-soc"]
   house.capacity_kwh = v.capacity
   house.max_charge_kw, house.max_discharge_kw = v.power, v.power
@@ -212,18 +214,31 @@ local function one_run(sim, r, v)
 end
 
 -- The optimum beside the runs (lab/optimum.lua), streamed into
--- DIR/optimum.csv: the run or nil and a message.
+-- DIR/optimum.csv by a child process that works while the policy runs: a
+-- function that waits for it and answers the run (with `cpu_seconds` and
+-- `peak_rss_kib` of the child) or nil and a message.
 local function optimum_run(v)
   local path = v.out .. "/optimum.csv"
-  local run, err = require("enphase.lab.optimum").beside({
-    series = v.series, timezone = v.zone, start = v.start, finish = v.finish,
-    battery = { capacity_kwh = v.capacity, max_charge_kw = v.power, max_discharge_kw = v.power,
-                efficiency = v.efficiency, initial_soc = v["initial-soc"] },
-  }, path)
-  if not run then
-    os.remove(path) -- no CSV that looks whole but is not
+  local child, cerr = require("enphase.lab.child").start("enphase.lab.optimum", "beside_files", {
+    { files = v.files, timezone = v.zone, start = v.start, finish = v.finish,
+      battery = { capacity_kwh = v.capacity, max_charge_kw = v.power,
+                  max_discharge_kw = v.power, efficiency = v.efficiency,
+                  initial_soc = v["initial-soc"] } },
+    path,
+  })
+  return function()
+    local run, info
+    if child then
+      run, info = child:result()
+    else
+      info = cerr
+    end
+    if not run then
+      os.remove(path) -- no CSV that looks whole but is not
+      return nil, info
+    end
+    return run, info
   end
-  return run, err
 end
 
 M.simulate = {
@@ -252,8 +267,13 @@ M.simulate = {
     end
     local socket = require("socket")
     local began = socket.gettime()
+    local optimum = not o["no-optimum"] and optimum_run(v)
     local sim, err = require("enphase.lab.simulator").start()
     if not sim then
+      if optimum then
+        optimum()
+        os.remove(v.out .. "/optimum.csv")
+      end
       return nil, err, "network"
     end
     local runs, failed = {}, nil
@@ -271,13 +291,18 @@ M.simulate = {
     local cpu = { command = os.clock(), simulator = sim:cpu_seconds() }
     sim:stop()
     if failed then
+      if optimum then
+        optimum()
+        os.remove(v.out .. "/optimum.csv")
+      end
       return nil, failed, "protocol"
     end
-    if not o["no-optimum"] then
-      local best, oerr = optimum_run(v)
+    if optimum then
+      local best, oinfo = optimum()
       if not best then
-        return nil, oerr, "protocol"
+        return nil, oinfo, "protocol"
       end
+      peak.optimum, cpu.optimum = oinfo.peak_rss_kib, oinfo.cpu_seconds
       runs[#runs + 1] = best
       local base = runs[2] and runs[2].label == "baseline" and runs[2]
       if base then

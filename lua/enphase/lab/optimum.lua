@@ -219,6 +219,33 @@ function M.beside(opts, path)
   return run
 end
 
+--- M.beside from the series' files, for a child process (lab/child.lua:
+-- `enphase simulate` computes the optimum beside the policy runs). `spec`:
+-- files ({load=, solar=, tariff=}: CSV paths), timezone, start, finish,
+-- battery. The run or nil and a message.
+function M.beside_files(spec, path)
+  local series = require("enphase.sim.series")
+  local sys = require("enphase.lab.sys")
+  local o = { series = {} }
+  for k, v in pairs(spec) do
+    if k ~= "files" then
+      o[k] = v
+    end
+  end
+  for kind, file in pairs(spec.files) do
+    local text, err = sys.read(file)
+    if not text then
+      return nil, ("cannot read %s: %s"):format(file, tostring(err))
+    end
+    local s, perr = series.parse(text, kind, file)
+    if not s then
+      return nil, perr
+    end
+    o.series[kind] = s
+  end
+  return M.beside(o, path)
+end
+
 --- The share of the available saving (baseline cost minus the optimum's)
 -- that `cost` reaches, in percent; nil when nothing can be saved.
 function M.captured(cost, baseline_cost, optimum_cost)
