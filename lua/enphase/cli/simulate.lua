@@ -169,16 +169,14 @@ local function settings(o)
   return v
 end
 
--- One policy run on `sim`, its rows streamed into DIR/<label>.csv: the run
--- (lab/result.lua) or nil and a message.
+-- One policy run on `sim`, its rows streamed into DIR/<label>.csv (the
+-- simulator makes them, lab/run.lua): the run (lab/result.lua) or nil and
+-- a message.
 local function one_run(sim, r, v)
-  local result = require("enphase.lab.result")
-  local writer, werr = result.writer({
-    label = r.label, name = r.name, path = v.out .. "/" .. r.label .. ".csv", zone = v.zone,
-    capacity_kwh = v.capacity, start = v.start, finish = v.finish,
-  })
-  if not writer then
-    return nil, werr
+  local path = v.out .. "/" .. r.label .. ".csv"
+  local csv, cerr = sys.create(path)
+  if not csv then
+    return nil, cerr
   end
   local logf = sys.create(v.out .. "/" .. r.label .. ".log")
   local outcome, rerr = require("enphase.lab.run").run(sim, r.policy, {
@@ -190,26 +188,34 @@ local function one_run(sim, r, v)
         logf:write(line, "\n")
       end
     end,
-    rows = function(b)
-      return writer:add(b)
+    rows = { label = r.label, zone = v.zone, capacity_kwh = v.capacity },
+    csv = function(text)
+      local ok, werr = csv:write(text)
+      if not ok then
+        return nil, ("%s run: %s: %s"):format(r.label, path, tostring(werr))
+      end
+      return true
     end,
   })
   if logf then
     logf:close()
   end
+  csv:close()
   local failed
   if not outcome then
     failed = ("%s run: %s"):format(r.label, rerr)
   elseif #outcome.errors > 0 then
     failed = ("the %s (%s) failed: %s"):format(r.label, r.name, outcome.errors[1])
+  elseif not outcome.run then
+    failed = outcome.run_error
   end
-  local run, cerr = writer:close(outcome and { calls = outcome.calls,
-    requests = outcome.requests, logins = outcome.logins })
-  if failed or not run then
+  if failed then
     -- no CSV that looks whole but is not: the log stays, for the reason
-    os.remove(v.out .. "/" .. r.label .. ".csv")
-    return nil, failed or cerr
+    os.remove(path)
+    return nil, failed
   end
+  local run = outcome.run
+  run.name, run.csv = r.name, path
   return run
 end
 

@@ -85,9 +85,10 @@ local Writer = {}
 Writer.__index = Writer
 
 --- A writer of one run's rows. `opts`: label, name, path (the CSV file, made
--- anew; nil: no file), zone, capacity_kwh, start and finish (epochs: the
--- rows must cover [start, finish) without a gap). Returns the writer or nil
--- and a message.
+-- anew; nil: no file), lines (no file: the CSV text is kept for
+-- Writer:take, as the simulator does for `enphase simulate`), zone,
+-- capacity_kwh, start and finish (epochs: the rows must cover [start,
+-- finish) without a gap). Returns the writer or nil and a message.
 function M.writer(opts)
   local self = setmetatable({
     opts = opts, rows = 0, next_start = opts.start, buffer = {},
@@ -101,6 +102,8 @@ function M.writer(opts)
       return nil, err
     end
     self.file = f
+    self.buffer[1] = M.CSV_HEADER
+  elseif opts.lines then
     self.buffer[1] = M.CSV_HEADER
   end
   return self
@@ -143,8 +146,23 @@ function Writer:add(row)
     if #buf >= 96 then
       return self:flush()
     end
+  elseif self.opts.lines then
+    local buf = self.buffer
+    buf[#buf + 1] = M.csv_line(row, self.opts.zone)
   end
   return true
+end
+
+--- The CSV text of the rows added since the last take (the header first),
+-- each line ending in a newline; "" when there is none (opts.lines).
+function Writer:take()
+  local buf = self.buffer
+  if #buf == 0 then
+    return ""
+  end
+  self.buffer = {}
+  buf[#buf + 1] = ""
+  return table.concat(buf, "\n")
 end
 
 -- Writes the buffered lines; true, or nil and a message.

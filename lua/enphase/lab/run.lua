@@ -23,40 +23,17 @@ end
 -- day of rows whatever its length.
 M.FETCH_EVERY = 86400
 
--- A missing number (-1 in the compact rows): no SoC without a battery, no
--- limit without a window.
-local function optional(x)
-  if x == -1 then
-    return nil
-  end
-  return x
-end
-
--- The row (lab/result.lua) of compact row `v` whose fields are at `at`.
-local function bucket(v, at)
-  return {
-    start = v[at.start], seconds = v[at.seconds], pv_wh = v[at.pv_wh], load_wh = v[at.load_wh],
-    import_wh = v[at.import_wh], export_wh = v[at.export_wh], charge_wh = v[at.charge_wh],
-    discharge_wh = v[at.discharge_wh], stored_in_wh = v[at.stored_in_wh],
-    stored_out_wh = v[at.stored_out_wh], loss_wh = v[at.loss_wh], cost = v[at.cost],
-    import_price = v[at.import_price], export_price = v[at.export_price],
-    import_price_seconds = v[at.import_price_seconds],
-    export_price_seconds = v[at.export_price_seconds],
-    soc_start = optional(v[at.soc_start]), soc_end = optional(v[at.soc_end]),
-    reserve = v[at.reserve], very_low_soc = v[at.very_low_soc],
-    reserve_seconds = v[at.reserve_seconds], cfg_seconds = v[at.cfg_seconds],
-    dtg_seconds = v[at.dtg_seconds], rbd_seconds = v[at.rbd_seconds],
-    profile_seconds = v[at.profile_seconds], limit = optional(v[at.limit]), mode = v[at.mode],
-  }
-end
-
 --- Runs `policy` on `sim` (lab/simulator.lua). `opts`: start and finish
 -- (epochs), timezone, house (the POST /__sim/house body: series as CSV
 -- text, battery numbers), account (extra POST /__sim/account fields),
 -- tariff/load/solar (parsed series, for ctx), forecast_error, log
--- (function(line)), rows (function(bucket) -> true | nil, message: each
--- 15-minute row in time order, see lab/result.lua). Returns `{requests=,
--- logins=, calls=, errors={...}}` or nil and a message.
+-- (function(line)), rows ({label=, zone=, capacity_kwh=}: the run's rows,
+-- see lab/result.lua, are made by the simulator from its house, as CSV
+-- text: /__sim/rows), csv (function(text) -> true | nil, message: the CSV
+-- text of the rows, in time order, the header first). Returns `{requests=,
+-- logins=, calls=, errors={...}, run=, run_error=}` (run: lab/result.lua's,
+-- less name and csv; nil when there are errors, or with run_error when the
+-- rows are missing or truncated) or nil and a message.
 function M.run(sim, policy, opts)
   local ok, result = compat.pcall(function()
     must(sim:control("POST", "/__sim/reset", {}))
@@ -71,6 +48,8 @@ function M.run(sim, policy, opts)
     end
     house.start = opts.start
     must(sim:control("POST", "/__sim/house", house))
+    must(sim:control("POST", "/__sim/rows", { label = opts.rows.label, zone = opts.rows.zone,
+      capacity_kwh = opts.rows.capacity_kwh, start = opts.start, finish = opts.finish }))
     local now = opts.start
     local finish = opts.finish
     local fetched = opts.start          -- rows before this were handed on
@@ -79,15 +58,13 @@ function M.run(sim, policy, opts)
       if upto <= fetched then
         return
       end
-      local h = must(sim:control("GET", ("/__sim/house?since=%d&until=%d&rows=1"):format(fetched,
-        upto), nil, true))
-      local at = {}
-      for i, k in ipairs(h.fields) do
-        at[k] = i
+      local path = ("/__sim/rows?until=%d"):format(upto)
+      local status, text = sim:text("GET", path)
+      if status ~= 200 then
+        must(nil, status == 409 and text or not status and text
+          or ("simulator GET %s: %s %s"):format(path, tostring(status), tostring(text):sub(1, 200)))
       end
-      for _, v in ipairs(h.rows) do
-        must(opts.rows(bucket(v, at)))
-      end
+      must(opts.csv(text))
       fetched = upto
     end
     local function advance(seconds)
@@ -139,11 +116,23 @@ function M.run(sim, policy, opts)
       fetch(finish)
     end
     local state = must(sim:control("GET", "/__sim/state"))
+    local run, run_error
+    if #errors == 0 then
+      local closed = must(sim:control("POST", "/__sim/rows/close", { calls = calls,
+        requests = state.requests, logins = state.logins }))
+      if closed.ok == true and type(closed.run) == "table" then
+        run = closed.run
+      else
+        run_error = tostring(closed.error or "the simulator closed the rows without a run")
+      end
+    end
     return {
       requests = state.requests,
       logins = state.logins,
       calls = calls,
       errors = errors,
+      run = run,
+      run_error = run_error,
     }
   end)
   if not ok then

@@ -121,12 +121,9 @@ local function receive_response(sock)
   return status, body
 end
 
---- One control call: JSON in and out. Returns the decoded answer or nil
--- and a message. `plain`: decoded by lua-cjson as it is, without the
--- library's repairs (integers back, empty arrays): for the bulk rows of a
--- long run, whose numbers are all read as numbers.
-function Sim:control(method, path, body, plain)
-  local payload = body ~= nil and json.encode(body) or ""
+-- One request on the keep-alive connection (made anew once when it
+-- broke): the status and the body, or nil and a message.
+local function exchange(self, method, path, payload)
   local request = ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     .. "Content-Length: %d\r\n\r\n%s"):format(method, path, #payload, payload)
   for attempt = 1, 2 do
@@ -139,16 +136,7 @@ function Sim:control(method, path, body, plain)
     if self.sock and self.sock:send(request) then
       local status, text = receive_response(self.sock)
       if status then
-        local v
-        if plain then
-          v = cjson.decode(text)
-        else
-          v = json.decode(text)
-        end
-        if status ~= 200 or type(v) ~= "table" then
-          return nil, ("simulator %s %s: %d %s"):format(method, path, status, text:sub(1, 200))
-        end
-        return v
+        return status, text
       end
     end
     if self.sock then
@@ -160,6 +148,33 @@ function Sim:control(method, path, body, plain)
     end
   end
   return nil, ("simulator %s %s: no answer"):format(method, path)
+end
+
+--- One control call: JSON in and out. Returns the decoded answer or nil
+-- and a message. `plain`: decoded by lua-cjson as it is, without the
+-- library's repairs (integers back, empty arrays): for bulk answers whose
+-- numbers are all read as numbers.
+function Sim:control(method, path, body, plain)
+  local status, text = exchange(self, method, path, body ~= nil and json.encode(body) or "")
+  if not status then
+    return nil, text
+  end
+  local v
+  if plain then
+    v = cjson.decode(text)
+  else
+    v = json.decode(text)
+  end
+  if status ~= 200 or type(v) ~= "table" then
+    return nil, ("simulator %s %s: %d %s"):format(method, path, status, text:sub(1, 200))
+  end
+  return v
+end
+
+--- One control call answered in plain text (GET /__sim/rows): the status
+-- and the body, or nil and a message when there was no answer.
+function Sim:text(method, path)
+  return exchange(self, method, path, "")
 end
 
 --- The simulator's peak resident memory (KiB, VmHWM; Linux), or nil.

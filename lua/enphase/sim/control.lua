@@ -32,6 +32,9 @@
 --                                 batteries?, initial_soc?, start? (epoch),
 --                                 reserve?, very_low_soc? (set on every account)}
 --                                -> every account's house made anew (house.lua)
+--   POST /__sim/rows, GET /__sim/rows?until=EPOCH, POST /__sim/rows/close:
+--                                a lab run's rows as CSV, made here
+--                                (rows_control.lua; enphase simulate)
 --   POST /__sim/account          {email, password?, site_id?, user_id?, mfa?,
 --                                 locked?, timezone?} -> {"ok":true,"account":{...}}
 --   POST /__sim/storm_alert      {email?, id?, name?, source?, critical?, status?,
@@ -426,6 +429,9 @@ router:add("POST", "/__sim/config", M.config)
 router:add("POST", "/__sim/clock", M.clock)
 router:add("GET", "/__sim/house", M.house)
 router:add("POST", "/__sim/house", M.house_set)
+router:add("POST", "/__sim/rows", require("enphase.sim.rows_control").start)
+router:add("GET", "/__sim/rows", require("enphase.sim.rows_control").take)
+router:add("POST", "/__sim/rows/close", require("enphase.sim.rows_control").close)
 router:add("POST", "/__sim/account", M.account)
 router:add("POST", "/__sim/sessions/clear", M.sessions_clear)
 router:add("POST", "/__sim/storm_alert", M.storm_alert)

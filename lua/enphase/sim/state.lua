@@ -62,6 +62,7 @@ function State:reset()
   self.offset = 0
   self.frozen = nil
   self.house_config = nil       -- nil: house.DEFAULTS and the bundled week
+  self.lab_rows = nil           -- enphase simulate's run of rows (rows_control.lua)
   self.config = self:default_config()
   self.accounts = {}
   self.by_email, self.by_user, self.by_site = {}, {}, {}
