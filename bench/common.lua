@@ -240,7 +240,9 @@ local exec_cpu_bin
 -- with `env` (a table) added to the environment, through bench/exec_cpu:
 -- the CPU is wait4's rusage of that one process (microseconds), the wall
 -- time is around its fork and exit. Returns {rc=, user=, sys=, cpu=, wall=,
--- faults=, out=, err=} (seconds; faults: the process's minor page faults).
+-- faults=, maxrss_kib=, out=, err=} (seconds; faults: the process's minor
+-- page faults; maxrss: the largest peak RSS of the process and the
+-- children it waited for).
 function M.exec_cpu(argv, env)
   if not exec_cpu_bin then
     local dir = M.tmpdir()
@@ -259,11 +261,12 @@ function M.exec_cpu(argv, env)
     parts[#parts + 1] = M.shell_quote(a)
   end
   local line = M.sh(table.concat(parts, " "))
-  local rc, user, sys, wall, faults = line:match("(%d+) (%d+) (%d+) (%d+) (%d+)%s*$")
+  local rc, user, sys, wall, faults, maxrss =
+    line:match("(%d+) (%d+) (%d+) (%d+) (%d+) (%d+)%s*$")
   assert(rc, "exec_cpu: " .. line)
   local r = {
     rc = tonumber(rc), user = tonumber(user) / 1e6, sys = tonumber(sys) / 1e6,
-    wall = tonumber(wall) / 1e6, faults = tonumber(faults),
+    wall = tonumber(wall) / 1e6, faults = tonumber(faults), maxrss_kib = tonumber(maxrss),
     out = M.read_file(dir .. "/out") or "", err = M.read_file(dir .. "/err") or "",
   }
   r.cpu = r.user + r.sys

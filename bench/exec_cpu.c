@@ -1,8 +1,10 @@
 /*
  * exec_cpu: runs one command the way cron or Domoticz starts it (fork and
  * exec, no shell) and prints the CPU it used, from wait4's rusage of that
- * process alone: "rc user_us sys_us wall_us minflt" on the last line of
- * stdout (minflt: its minor page faults, the pages it touched first).
+ * process (and of the children it waited for): "rc user_us sys_us wall_us
+ * minflt maxrss_kib" on the last line of stdout (minflt: its minor page
+ * faults, the pages it touched first; maxrss: the largest peak resident set
+ * of the process and those children).
  *
  *   exec_cpu [-o OUT] [-e ERR] [NAME=VALUE ...] -- PROGRAM [ARG ...]
  *
@@ -89,7 +91,7 @@ int main(int argc, char **argv)
     long long wall = (long long)(t1.tv_sec - t0.tv_sec) * 1000000LL +
                      (t1.tv_nsec - t0.tv_nsec) / 1000;
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    printf("%d %lld %lld %lld %ld\n", rc, usec(ru.ru_utime), usec(ru.ru_stime),
-           wall, ru.ru_minflt);
+    printf("%d %lld %lld %lld %ld %ld\n", rc, usec(ru.ru_utime),
+           usec(ru.ru_stime), wall, ru.ru_minflt, ru.ru_maxrss);
     return 0;
 }
