@@ -139,16 +139,23 @@ local function new_bucket(self, start, soc)
 end
 
 -- The bucket's mode: the one it spent the most seconds in (the profile's
--- name when no window was active longest).
+-- name when no window was active longest; cfg before dtg before rbd).
 local function dominant_mode(b, profile)
   local mode, most = profile, b.profile_seconds
-  for _, m in ipairs({ "cfg", "dtg", "rbd" }) do
-    if b[m .. "_seconds"] > most then
-      mode, most = m, b[m .. "_seconds"]
-    end
+  if b.cfg_seconds > most then
+    mode, most = "cfg", b.cfg_seconds
+  end
+  if b.dtg_seconds > most then
+    mode, most = "dtg", b.dtg_seconds
+  end
+  if b.rbd_seconds > most then
+    mode = "rbd"
   end
   return mode
 end
+
+-- The bucket field counting the seconds of each window mode.
+local SECONDS_OF = { cfg = "cfg_seconds", dtg = "dtg_seconds", rbd = "rbd_seconds" }
 
 -- Adds one step [t, t + dt) of decision `d` (rules.decide) to the house
 -- and its bucket; `price` is the tariff row, `pv`/`load` in kW, `lt` the
@@ -158,7 +165,8 @@ local function apply(self, t, dt, d, price, pv, load)
   local h = dt / 3600
   local charge, discharge = d.charge_kw, d.discharge_kw
   local eta = math.sqrt(cfg.efficiency)
-  local soc_before = self:soc()
+  local capacity = cfg.capacity_kwh
+  local soc_before = capacity > 0 and self.energy / capacity * 100 or nil
   local stored_in = charge * h * eta
   local stored_out = discharge * h / eta
   self.energy = self.energy + stored_in - stored_out
@@ -171,7 +179,8 @@ local function apply(self, t, dt, d, price, pv, load)
   end
   local grid = load + charge - pv - discharge
   local import, export = math.max(grid, 0), math.max(-grid, 0)
-  self.power = { pv = pv, load = load, grid = grid, battery = discharge - charge }
+  local power = self.power
+  power.pv, power.load, power.grid, power.battery = pv, load, grid, discharge - charge
   local start = t - t % M.BUCKET
   local b = self.buckets[start] or new_bucket(self, start, soc_before)
   b.pv_wh = b.pv_wh + pv * h * 1000
@@ -188,7 +197,7 @@ local function apply(self, t, dt, d, price, pv, load)
   b.cost = b.import_cost - b.export_value
   b.import_price_seconds = b.import_price_seconds + price.import * dt
   b.export_price_seconds = b.export_price_seconds + price.export * dt
-  local soc = self:soc()
+  local soc = capacity > 0 and self.energy / capacity * 100 or nil
   b.soc_end = soc
   if soc then
     b.soc_min = math.min(b.soc_min or soc, soc, soc_before or soc)
@@ -204,8 +213,9 @@ local function apply(self, t, dt, d, price, pv, load)
   end
   b.reserve, b.very_low_soc = d.reserve, d.very_low_soc
   b.seconds = b.seconds + dt
-  if d.mode == "cfg" or d.mode == "dtg" or d.mode == "rbd" then
-    b[d.mode .. "_seconds"] = b[d.mode .. "_seconds"] + dt
+  local key = SECONDS_OF[d.mode]
+  if key then
+    b[key] = b[key] + dt
     if d.limit then
       b.limit = d.limit
     end
@@ -255,6 +265,22 @@ local function next_row(s, wall, t)
   return t + (s.start_wall + k * s.step - wall)
 end
 
+-- The minute of the day of "HH:MM", or nil; remembered per text (at most
+-- the 1440 valid ones).
+local minutes_of = {}
+local function hhmm_minutes(v)
+  local m = minutes_of[v]
+  if m == nil then
+    local hh, mm = tostring(v):match("^(%d%d):(%d%d)$")
+    if not hh then
+      return nil
+    end
+    m = tonumber(hh) * 60 + tonumber(mm)
+    minutes_of[v] = m
+  end
+  return m
+end
+
 -- Where the segment starting at `t` (local time `lt`, wall seconds `wall`)
 -- ends: at most `limit`.
 local function segment_end(self, t, lt, wall, limit)
@@ -265,12 +291,12 @@ local function segment_end(self, t, lt, wall, limit)
   local minute_start = t - t % 60
   local m = lt.minute_of_day
   for _, s in ipairs(self.acct.schedules) do
-    for _, hhmm in ipairs({ s.startTime, s.endTime }) do
-      local hh, mm = tostring(hhmm):match("^(%d%d):(%d%d)$")
-      if hh then
-        local ahead = (tonumber(hh) * 60 + tonumber(mm) - m - 1) % 1440 + 1
-        e = math.min(e, minute_start + ahead * 60)
-      end
+    local a, b = hhmm_minutes(s.startTime), hhmm_minutes(s.endTime)
+    if a then
+      e = math.min(e, minute_start + ((a - m - 1) % 1440 + 1) * 60)
+    end
+    if b then
+      e = math.min(e, minute_start + ((b - m - 1) % 1440 + 1) * 60)
     end
     if s.pending_until and s.pending_until > t then
       -- pending ends at a moment; the window is looked at from the minute after

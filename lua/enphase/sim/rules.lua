@@ -71,6 +71,35 @@ local function cheapest(tariff)
   return tariff._cheapest
 end
 
+-- The power asked for (`want`, kW), or less so as to land on `pct` % of
+-- `capacity` within a step of `h` hours (then `d.capped`): charging and
+-- discharging from `energy` kWh stored, at one-way efficiency `eta`.
+local function charge_to(d, capacity, energy, eta, h, pct, want)
+  local room = capacity * pct / 100 - energy
+  if room <= 0 then
+    return 0
+  end
+  local fit = room / (eta * h)
+  if fit < want then
+    d.capped = true
+    return fit
+  end
+  return want
+end
+
+local function discharge_to(d, capacity, energy, eta, h, pct, want)
+  local avail = energy - capacity * pct / 100
+  if avail <= 0 then
+    return 0
+  end
+  local fit = avail * eta / h
+  if fit < want then
+    d.capped = true
+    return fit
+  end
+  return want
+end
+
 --- The decision for one step of `h` hours: `{charge_kw, discharge_kw (AC),
 -- mode ("cfg"|"dtg"|"rbd"|<profile>), limit, floor (the SoC floor in force,
 -- %), reserve, very_low_soc, capped}`; `capped` is true when a power was
@@ -90,39 +119,16 @@ function M.decide(house, t, lt, price, pv, load, h)
   end
   local eta = math.sqrt(cfg.efficiency)
   local energy = house.energy
-  -- the power asked for, or less so as to land on `pct` within the step
-  local function charge_to(pct, want)
-    local room = capacity * pct / 100 - energy
-    if room <= 0 then
-      return 0
-    end
-    local fit = room / (eta * h)
-    if fit < want then
-      d.capped = true
-      return fit
-    end
-    return want
-  end
-  local function discharge_to(pct, want)
-    local avail = energy - capacity * pct / 100
-    if avail <= 0 then
-      return 0
-    end
-    local fit = avail * eta / h
-    if fit < want then
-      d.capped = true
-      return fit
-    end
-    return want
-  end
   local surplus = pv - load
   local function pv_charge()
-    return surplus > 0 and charge_to(100, math.min(surplus, cfg.max_charge_kw)) or 0
+    return surplus > 0
+      and charge_to(d, capacity, energy, eta, h, 100, math.min(surplus, cfg.max_charge_kw)) or 0
   end
   local s = settings.chargeFromGrid and M.active(acct, "CFG", lt, t)
   if s then
     d.mode, d.limit = "cfg", s.limit
-    d.charge_kw = math.max(charge_to(s.limit, cfg.max_charge_kw), pv_charge())
+    d.charge_kw = math.max(charge_to(d, capacity, energy, eta, h, s.limit, cfg.max_charge_kw),
+      pv_charge())
     return d
   end
   local dtg, rbd = settings.dtgControl, settings.rbdControl
@@ -130,7 +136,7 @@ function M.decide(house, t, lt, price, pv, load, h)
   if s then
     d.mode, d.limit = "dtg", s.limit
     d.floor = math.max(s.limit, vlow)
-    d.discharge_kw = discharge_to(d.floor, cfg.max_discharge_kw)
+    d.discharge_kw = discharge_to(d, capacity, energy, eta, h, d.floor, cfg.max_discharge_kw)
     return d
   end
   s = type(rbd) == "table" and rbd.enabled and M.active(acct, "RBD", lt, t)
@@ -142,7 +148,8 @@ function M.decide(house, t, lt, price, pv, load, h)
   if surplus > 0 then
     d.charge_kw = pv_charge()
   elseif name ~= "backup_only" and not (COST_AWARE[name] and price.import <= cheapest(cfg.tariff)) then
-    d.discharge_kw = discharge_to(d.floor, math.min(-surplus, cfg.max_discharge_kw))
+    d.discharge_kw = discharge_to(d, capacity, energy, eta, h, d.floor,
+      math.min(-surplus, cfg.max_discharge_kw))
   end
   return d
 end
