@@ -690,6 +690,18 @@ describe("enphase simulate and enphase policy against hostile inputs", function(
     assert.truthy(err:find("os.exit", 1, true), err)
     assert.is_nil(read(dir .. "/policy.csv"))
     assert.is_nil(read(dir .. "/report.txt"))
+    -- the baseline and the optimum ran beside it: none of their files stays
+    for _, name in ipairs({ "baseline.csv", "baseline.log", "optimum.csv" }) do
+      assert.is_nil(read(dir .. "/" .. name), name)
+    end
+    -- the baseline runs in a child process of its own: its failure is told the same way
+    code, _, err = simulate("--policy", "do_nothing", "--baseline", dir .. "/quit.lua", "--days",
+      "1", "--out", dir, "--no-chart")
+    assert.equal(1, code)
+    assert.truthy(err:find("the baseline (quitter) failed", 1, true), err)
+    assert.truthy(err:find("os.exit", 1, true), err)
+    assert.is_nil(read(dir .. "/baseline.csv"))
+    assert.is_nil(read(dir .. "/report.txt"))
   end)
 end)
 

@@ -247,6 +247,53 @@ local function optimum_run(v)
   end
 end
 
+-- The option names `simulate` takes (M.simulate.options), for the child.
+local OPTION_NAMES = {
+  "policy", "baseline", "days", "load", "solar", "tariff", "timezone", "initial-soc", "out",
+  "capacity", "power", "efficiency", "reserve", "very-low", "currency", "forecast-error",
+}
+
+--- The baseline run in a child process (lab/child.lua), on a simulator of
+-- its own, while the policy runs in the command: `options` are the
+-- command's, checked again there. The run (with `simulator` = {cpu_seconds,
+-- peak_rss_kib} of its simulator) or nil and a message.
+function M.baseline_run(options)
+  local v, err = settings(options)
+  if not v then
+    return nil, err
+  end
+  local sim, serr = require("enphase.lab.simulator").start()
+  if not sim then
+    return nil, serr
+  end
+  local run, rerr = one_run(sim, v.runs[2], v)
+  local used = { cpu_seconds = sim:cpu_seconds(), peak_rss_kib = sim:peak_rss() }
+  sim:stop()
+  if not run then
+    return nil, rerr
+  end
+  run.simulator = used
+  return run
+end
+
+-- Starts the baseline's child: a function that waits for it and answers
+-- the run (and the child's cpu_seconds and peak_rss_kib) or nil and a
+-- message.
+local function baseline_run(options)
+  local given = {}
+  for _, name in ipairs(OPTION_NAMES) do
+    given[name] = options[name]
+  end
+  local child, err = require("enphase.lab.child").start("enphase.cli.simulate", "baseline_run",
+    { given })
+  return function()
+    if not child then
+      return nil, err
+    end
+    return child:result()
+  end
+end
+
 M.simulate = {
   summary = "try a schedule policy on a simulated house (report, CSV, charts)",
   usage = USAGE,
@@ -274,28 +321,44 @@ M.simulate = {
     local socket = require("socket")
     local began = socket.gettime()
     local optimum = not o["no-optimum"] and optimum_run(v)
+    local baseline = v.runs[2] and baseline_run(o)
     local sim, err = require("enphase.lab.simulator").start()
     if not sim then
-      if optimum then
-        optimum()
-        os.remove(v.out .. "/optimum.csv")
+      for _, wait in ipairs({ optimum or false, baseline or false }) do
+        if wait then
+          wait()
+        end
+      end
+      for _, name in ipairs({ "optimum.csv", "baseline.csv", "baseline.log" }) do
+        os.remove(v.out .. "/" .. name)
       end
       return nil, err, "network"
     end
-    local runs, failed = {}, nil
-    for i, r in ipairs(v.runs) do
-      local run, rerr = one_run(sim, r, v)
-      if not run then
-        failed = rerr
-        break
-      end
-      runs[i] = run
-    end
+    -- the policy here, the baseline beside it (on the other core)
+    local runs = {}
+    local run, failed = one_run(sim, v.runs[1], v)
+    runs[1] = run
     local status = sys.read("/proc/self/status")
     local peak = { command = status and tonumber(status:match("VmHWM:%s*(%d+)")),
                    simulator = sim:peak_rss() }
     local cpu = { command = os.clock(), simulator = sim:cpu_seconds() }
     sim:stop()
+    if baseline then
+      local base, binfo = baseline()
+      if not run then
+        -- the policy's failure is the reason; no baseline files beside it
+        os.remove(v.out .. "/baseline.csv")
+        os.remove(v.out .. "/baseline.log")
+      elseif not base then
+        failed = binfo
+      else
+        runs[2] = base
+        peak.baseline, cpu.baseline = binfo.peak_rss_kib, binfo.cpu_seconds
+        peak.baseline_simulator = base.simulator and base.simulator.peak_rss_kib
+        cpu.baseline_simulator = base.simulator and base.simulator.cpu_seconds
+        base.simulator = nil
+      end
+    end
     if failed then
       if optimum then
         optimum()
