@@ -43,11 +43,11 @@ function M.start(module, fn, args)
 package.path = %q
 package.cpath = %q
 local json = require("enphase.util.json")
-local unpack = table.unpack or unpack
+local compat = require("enphase.util.compat")
 local args = assert(json.decode(%q))
-local ok, value, message = pcall(function(...)
+local ok, value, message = compat.pcall(function(...)
   return require(%q)[%q](...)
-end, unpack(args))
+end, compat.unpack(args))
 local status = io.open("/proc/self/status")
 local peak = status and tonumber(status:read("*a"):match("VmHWM:%%s*(%%d+)"))
 if status then status:close() end
