@@ -5,7 +5,8 @@
 -- against the baseline, the optimum and the charts included, each run
 -- exec'd without a shell, with its CPU and the peak memory of the command,
 -- its simulator and the optimum's child for 7 and for 366 days, measured in
--- the same run (target: a year under 5 s).
+-- the same run (target: a year under 5 s). BENCH_SIMULATE_BASE=<revision>
+-- adds (6c) a year at that revision and here, interleaved, and the ratios.
 --
 -- Run: lua5.4 bench/simulate.lua  (prints a markdown table).
 package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "?.lua;" .. package.path
@@ -71,6 +72,56 @@ local function year_table(dir, repeats)
   return rows
 end
 
+-- A revision's Lua files and bin/enphase (`git archive`), run with this
+-- checkout's C modules: the directory.
+local function checkout_of(rev)
+  local dir = B.tmpdir()
+  local out, code = B.sh(("git -C %s archive %s bin lua | tar -x -C %s 2>&1"):format(
+    B.shell_quote(B.ROOT), B.shell_quote(rev), B.shell_quote(dir)))
+  assert(code == 0, "BENCH_SIMULATE_BASE=" .. rev .. ": " .. out)
+  B.sh(("ln -s %s %s"):format(B.shell_quote(B.ROOT .. "/build"), B.shell_quote(dir .. "/build")))
+  return dir
+end
+
+-- Table 6c: a year of fixed_window at revision `rev` and in this checkout,
+-- the runs interleaved (base, this, base, this...) so that both meet the
+-- same load; the ratio is base / this.
+local function compare_table(dir, repeats, rev)
+  local base = checkout_of(rev)
+  local rows = {}
+  for _, charts in ipairs({ true, false }) do
+    B.progress("simulate: a year at %s and here, %s (%d runs each, interleaved)", rev,
+      charts and "charts" or "no chart", repeats)
+    local walls, cpus = { base = {}, this = {} }, { base = {}, this = {} }
+    for i = 1, repeats do
+      for _, which in ipairs({ "base", "this" }) do
+        local root = which == "base" and base or B.ROOT
+        local argv = { "lua5.4", root .. "/bin/enphase", "simulate", "--policy", "fixed_window",
+                       "--days", "366", "--out", dir .. "/compare", "--json" }
+        if not charts then
+          argv[#argv + 1] = "--no-chart"
+        end
+        local r = B.exec_cpu(argv)
+        assert(r.rc == 0, "enphase simulate failed: " .. r.err)
+        local c = B.json.decode(r.out).cpu_seconds
+        walls[which][i] = r.wall
+        cpus[which][i] = r.cpu + (c.simulator or 0) + (c.baseline_simulator or 0)
+      end
+    end
+    for _, which in ipairs({ "base", "this" }) do
+      rows[#rows + 1] = {
+        which == "base" and rev or "this checkout", charts and "yes" or "no",
+        ("%.2f"):format(math.min(table.unpack(walls[which]))),
+        ("%.2f"):format(B.median(walls[which])), ("%.2f"):format(B.median(cpus[which])),
+        which == "this" and B.ratio(B.median(walls.base), B.median(walls.this)) or "",
+        which == "this" and B.ratio(B.median(cpus.base), B.median(cpus.this)) or "",
+      }
+    end
+  end
+  B.rmdir(base)
+  return rows
+end
+
 function M.run()
   local repeats = math.min(B.REPEATS, tonumber(os.getenv("BENCH_SIMULATE_REPEATS") or "") or 5)
   local dir = B.tmpdir()
@@ -97,6 +148,8 @@ function M.run()
     }
   end
   local year_rows = year_table(dir, repeats)
+  local base_rev = os.getenv("BENCH_SIMULATE_BASE")
+  local compare_rows = base_rev and base_rev ~= "" and compare_table(dir, repeats, base_rev)
   B.rmdir(dir)
   B.print_table(("6. enphase simulate, bundled week (median of %d runs, charts %s)"):format(repeats,
     gnuplot and "drawn" or "skipped: no gnuplot"),
@@ -121,6 +174,16 @@ function M.run()
       "wait4's ru_maxrss (the largest of the command and its waited children).",
       "Load: the 1-minute load average before the runs (2 cores shared with other work).",
     })
+  if compare_rows then
+    B.print_table(("6c. a year of fixed_window before and after, exec'd, interleaved (best and "
+      .. "median of %d runs each)"):format(repeats),
+      { "code", "charts", "wall best s", "wall median s", "CPU s", "wall less", "CPU less" },
+      compare_rows, {
+        "BENCH_SIMULATE_BASE=<revision>: that revision's Lua files and bin/enphase (git archive,",
+        "with this checkout's C modules) and this checkout, one run of each in turn, so both",
+        "meet the same load; CPU as in 6b; \"less\": the base's median over this checkout's.",
+      })
+  end
 end
 
 if B.is_main("simulate") then
