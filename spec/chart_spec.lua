@@ -153,6 +153,34 @@ describe("the charts (lab/chart.lua)", function()
     assert.equal(t0 + 23 * 3600, t[5].at)
   end)
 
+  it("a long run: points of several rows (means, the mode of most rows), the shading as wide", function()
+    assert.equal(1, chart.rows_per_point(chart.MAX_POINTS))
+    assert.equal(2, chart.rows_per_point(chart.MAX_POINTS + 1))
+    assert.equal(1, chart.rows_per_point(8 * 96))
+    assert.equal(24, chart.rows_per_point(366 * 96 / 2))
+    assert.equal(48, chart.rows_per_point(366 * 96))
+    -- 30 days of 15 minutes: 2880 rows, an hour a point
+    local gp = draw(30)
+    assert.truthy(gp:find("($1+3600)", 1, true), gp)
+    local points, cfg = {}, 0
+    for line in assert(io.open(dir .. "/chart.1.dat.kept")):lines() do
+      local f = {}
+      for w in line:gmatch("%S+") do
+        f[#f + 1] = w
+      end
+      points[#points + 1] = f
+      cfg = cfg + tonumber(f[9])
+    end
+    assert.equal(30 * 24, #points)
+    -- the first hour: the means of its four rows, the cost summed to its end
+    assert.same({ "1772323200", "1.000", "0.500", "-0.500", "0.100", "50.00", "0.20000", "0.10000",
+                  "0", "0", "0", "20.0", "90.0", "0.04000" }, points[1])
+    assert.equal(3600, tonumber(points[2][1]) - tonumber(points[1][1]))
+    -- the three noon hours of each day are CFG
+    assert.equal(30 * 3, cfg)
+    assert.equal("28.80000", points[#points][14])
+  end)
+
   if chart.available() then
     it("gnuplot draws the PNG and the SVG", function()
       csv(dir .. "/policy.csv", 2, 1, "cfg")

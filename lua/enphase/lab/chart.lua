@@ -46,9 +46,94 @@ local function split(line)
   return out
 end
 
--- The rows of a run's CSV at `path` turned into the chart's columns, written
+-- A long run is drawn from points of several rows each: no more than
+-- MAX_POINTS a panel (a person reads no more, and gnuplot takes seconds per
+-- ten thousand), with rows per point one of GROUPS (15 minutes to a day).
+M.MAX_POINTS = 800
+local GROUPS = { 1, 2, 4, 8, 12, 24, 48, 96 }
+
+--- The rows each point of the chart stands for, for a run of `rows` rows.
+function M.rows_per_point(rows)
+  for _, g in ipairs(GROUPS) do
+    if rows <= g * M.MAX_POINTS then
+      return g
+    end
+  end
+  return GROUPS[#GROUPS]
+end
+
+-- Writes a point (one row, or the rows of a group) to `out`; widens the
+-- ranges in `r`.
+local function write_point(out, r, x, pv, load, grid, battery, soc, import, export, mode,
+                           reserve, limit, cost)
+  r.kw_min = math.min(r.kw_min, pv, load, grid, battery)
+  r.kw_max = math.max(r.kw_max, pv, load, grid, battery)
+  r.price_min = math.min(r.price_min, import, export)
+  r.price_max = math.max(r.price_max, import, export)
+  r.cost_min, r.cost_max = math.min(r.cost_min, cost), math.max(r.cost_max, cost)
+  out:write(("%d %.3f %.3f %.3f %.3f %.2f %.5f %.5f %d %d %d %s %s %.5f\n"):format(
+    x, pv, load, grid, battery, soc, import, export,
+    mode == "cfg" and 1 or 0, mode == "dtg" and 1 or 0, mode == "rbd" and 1 or 0,
+    reserve and ("%.1f"):format(reserve) or "NaN", limit and ("%.1f"):format(limit) or "NaN",
+    cost))
+end
+
+-- Points of `per_point` rows: the means of the powers and prices, the SoC,
+-- reserve, limit and cumulative cost at the last row, the mode of most
+-- rows, at the first row's time. Rows go together while their local time
+-- falls in the same span of `per_point` x 15 minutes (groups start at local
+-- hours and midnights). Returns add(x, local_x, pv, load, grid, battery,
+-- soc, import, export, mode, reserve, limit, cost) and flush().
+local function grouper(out, r, per_point)
+  if per_point == 1 then
+    return function(x, _, ...)
+      write_point(out, r, x, ...)
+    end, function() end
+  end
+  local width = per_point * BUCKET
+  local key, x0, n, pv_sum, load_sum, grid_sum, battery_sum, import_sum, export_sum
+  local modes, soc_last, reserve_last, limit_last, cost_last
+  local function flush()
+    if key then
+      local mode, most = "", 0
+      for m, count in pairs(modes) do
+        if count > most or (count == most and m < mode) then
+          mode, most = m, count
+        end
+      end
+      write_point(out, r, x0, pv_sum / n, load_sum / n, grid_sum / n, battery_sum / n, soc_last,
+        import_sum / n, export_sum / n, mode, reserve_last, limit_last, cost_last)
+      key = nil
+    end
+  end
+  local function add(x, local_x, pv, load, grid, battery, soc, import, export, mode, reserve,
+                     limit, cost)
+    local k = math.floor(local_x / width)
+    if key ~= k then
+      flush()
+      key, x0, n, modes, limit_last = k, x, 0, {}, nil
+      pv_sum, load_sum, grid_sum, battery_sum, import_sum, export_sum = 0, 0, 0, 0, 0, 0
+    end
+    n = n + 1
+    pv_sum, load_sum = pv_sum + pv, load_sum + load
+    grid_sum, battery_sum = grid_sum + grid, battery_sum + battery
+    import_sum, export_sum = import_sum + import, export_sum + export
+    modes[mode] = (modes[mode] or 0) + 1
+    soc_last, reserve_last, cost_last = soc, reserve, cost
+    limit_last = limit or limit_last
+  end
+  return add, flush
+end
+
+-- The columns the chart reads.
+local WANTED = { time = true, start = true, pv_w = true, load_w = true, grid_w = true,
+                 battery_w = true, soc = true, import_price = true, export_price = true,
+                 cost = true, mode = true, reserve = true, limit = true }
+
+-- The rows of a run's CSV at `path` turned into the chart's columns
+-- (`per_point` rows a point, grouped by the local time of `zone`), written
 -- to `dat`; widens the ranges in `r`. Returns true or nil and a message.
-local function convert(path, dat, r)
+local function convert(path, dat, r, per_point, zone)
   local src, err = io.open(path, "rb")
   if not src then
     return nil, ("cannot read %s: %s"):format(path, tostring(err))
@@ -58,47 +143,63 @@ local function convert(path, dat, r)
     src:close()
     return nil, werr
   end
-  local col
+  per_point = per_point or 1
+  local add, flush = grouper(out, r, per_point)
+  local pattern, at -- the header's: one match gives a line's columns
   local cost = 0
+  local min, max = math.min, math.max
+  local function num(v) -- nil for a missing column
+    return v and tonumber(v)
+  end
   for line in src:lines() do
-    local f = split(line)
-    if not col then
-      col = {}
-      for i, name in ipairs(f) do
-        col[name] = i
+    if not pattern then
+      at = {}
+      local parts, n = {}, 0
+      for i, name in ipairs(split(line)) do
+        if WANTED[name] and not at[name] then
+          n = n + 1
+          at[name] = n
+          parts[i] = "([^,]*)"
+        else
+          parts[i] = "[^,]*"
+        end
       end
+      pattern = "^" .. table.concat(parts, ",")
     else
-      local function num(name)
-        local i = col[name]
-        return i and tonumber(f[i]) or nil
-      end
-      local start = num("start")
+      local f = { line:match(pattern) }
+      local start = num(f[at.start])
       if start then
         local x = start -- UTC: strictly increasing through a clock change
-        local kw = {}
-        for i, name in ipairs({ "pv_w", "load_w", "grid_w", "battery_w" }) do
-          kw[i] = (num(name) or 0) / 1000
-          r.kw_min, r.kw_max = math.min(r.kw_min, kw[i]), math.max(r.kw_max, kw[i])
+        local local_x = x
+        if per_point > 1 then
+          -- the local time: the offset the time column gives, else the zone's
+          local sign, hh, mm = (f[at.time] or ""):match("([+-])(%d%d):(%d%d)$")
+          local_x = x + (sign and (sign == "-" and -1 or 1) * (tonumber(hh) * 3600
+            + tonumber(mm) * 60) or tz.offset(zone or "UTC", start) or 0)
         end
-        local import, export = num("import_price") or 0, num("export_price") or 0
-        r.price_min = math.min(r.price_min, import, export)
-        r.price_max = math.max(r.price_max, import, export)
-        cost = cost + (num("cost") or 0)
-        r.cost_min, r.cost_max = math.min(r.cost_min, cost), math.max(r.cost_max, cost)
-        r.x_min, r.x_max = math.min(r.x_min, x), math.max(r.x_max, x + BUCKET)
-        local mode = col.mode and f[col.mode] or ""
-        local limit = num("limit")
-        out:write(("%d %.3f %.3f %.3f %.3f %.2f %.5f %.5f %d %d %d %s %s %.5f\n"):format(
-          x, kw[1], kw[2], kw[3], kw[4], num("soc") or 0, import, export,
-          mode == "cfg" and 1 or 0, mode == "dtg" and 1 or 0, mode == "rbd" and 1 or 0,
-          num("reserve") and ("%.1f"):format(num("reserve")) or "NaN",
-          limit and ("%.1f"):format(limit) or "NaN", cost))
+        cost = cost + (num(f[at.cost]) or 0)
+        r.x_min, r.x_max = min(r.x_min, x), max(r.x_max, x + BUCKET)
+        add(x, local_x, (num(f[at.pv_w]) or 0) / 1000, (num(f[at.load_w]) or 0) / 1000,
+          (num(f[at.grid_w]) or 0) / 1000, (num(f[at.battery_w]) or 0) / 1000,
+          num(f[at.soc]) or 0, num(f[at.import_price]) or 0, num(f[at.export_price]) or 0,
+          f[at.mode] or "", num(f[at.reserve]), num(f[at.limit]), cost)
       end
     end
   end
+  flush()
   src:close()
   out:close()
   return true
+end
+
+-- The rows of the CSV file at `path` (its lines less the header), or 0.
+local function count_rows(path)
+  local text = sys.read(path)
+  if not text then
+    return 0
+  end
+  local _, lines = text:gsub("\n", "\n")
+  return math.max(0, lines - 1)
 end
 
 -- Tick spacing (local hours, or local days) and label format for a run of `days`.
@@ -187,6 +288,7 @@ function M.script(panels, r, output, terminal, opts)
   -- for its tick labels (two lines on a short run) and the next title
   local top, bottom = 1 - 33 / height, 42 / height
   local band = (top - bottom) / rows
+  local width = r.width or BUCKET -- seconds a point stands for
   local lines = {
     ("set terminal %s size 1400,%d %s"):format(terminal, height,
       terminal == "svg" and "dynamic background rgb 'white'" or "background rgb 'white'"),
@@ -230,9 +332,9 @@ function M.script(panels, r, output, terminal, opts)
     local shade = "using 1:(%.3f):1:($1+%d):(%.3f):($%d>0?%.3f:%.3f) axes x1y1 with boxxyerror "
       .. "fs transparent solid 0.15 noborder lc rgb '%s' title '%s'"
     lines[#lines + 1] = table.concat({
-      ("plot %s " .. shade):format(f, kw_lo, BUCKET, kw_lo, 9, kw_hi, kw_lo, "#009e73", "CFG"),
-      ("'' " .. shade):format(kw_lo, BUCKET, kw_lo, 10, kw_hi, kw_lo, "#d55e00", "DTG"),
-      ("'' " .. shade):format(kw_lo, BUCKET, kw_lo, 11, kw_hi, kw_lo, "#888888", "RBD"),
+      ("plot %s " .. shade):format(f, kw_lo, width, kw_lo, 9, kw_hi, kw_lo, "#009e73", "CFG"),
+      ("'' " .. shade):format(kw_lo, width, kw_lo, 10, kw_hi, kw_lo, "#d55e00", "DTG"),
+      ("'' " .. shade):format(kw_lo, width, kw_lo, 11, kw_hi, kw_lo, "#888888", "RBD"),
       "'' using 1:5 with filledcurves y=0 fs transparent solid 0.35 lc rgb '#d55e00' "
         .. "title 'battery kW (+out)'",
       "'' using 1:2 with lines lw 1.3 lc rgb '#e69f00' title 'PV kW'",
@@ -277,6 +379,12 @@ function M.draw(panels, base, program, opts)
   local r = { kw_min = 0, kw_max = 0, price_min = math.huge, price_max = -math.huge,
               cost_min = 0, cost_max = 0, x_min = math.huge, x_max = -math.huge }
   local data = {}
+  local rows = 0
+  for _, p in ipairs(panels) do
+    rows = math.max(rows, count_rows(p.csv))
+  end
+  local per_point = M.rows_per_point(rows)
+  r.width = per_point * BUCKET
   local function clean()
     for _, p in ipairs(data) do
       os.remove(p.dat)
@@ -285,7 +393,7 @@ function M.draw(panels, base, program, opts)
   for i, p in ipairs(panels) do
     local d = { title = p.title, label = p.label or ("run " .. i), dat = ("%s.%d.dat"):format(base, i) }
     data[i] = d
-    local ok, err = convert(p.csv, d.dat, r)
+    local ok, err = convert(p.csv, d.dat, r, per_point, opts.timezone)
     if not ok then
       clean()
       return nil, err
@@ -295,14 +403,15 @@ function M.draw(panels, base, program, opts)
     clean()
     return nil, "no rows to draw"
   end
-  local outputs = {}
+  local outputs, scripts = {}, {}
+  local log = base .. ".gnuplot.log"
   for _, terminal in ipairs({ "pngcairo", "svg" }) do
     local ext = terminal == "svg" and ".svg" or ".png"
     local script_path = base .. ext .. ".gp"
     local ok, err = sys.write(script_path, M.script(data, r, base .. ext, terminal, opts))
     -- gnuplot and the shell open these themselves: made here first, anew,
     -- so that none of them is a link planted in the folder
-    for _, path in ipairs({ base .. ext, base .. ".gnuplot.log" }) do
+    for _, path in ipairs({ base .. ext, log }) do
       local f = ok and sys.create(path)
       if f then
         f:close()
@@ -312,15 +421,21 @@ function M.draw(panels, base, program, opts)
       clean()
       return nil, err
     end
-    local ran = compat.execute(("%s %s >/dev/null 2>%s"):format(sys.quote(program),
-      sys.quote(script_path), sys.quote(base .. ".gnuplot.log")))
-    if not (ran == true or ran == 0) then
-      local why = sys.read(base .. ".gnuplot.log") or ""
-      clean()
-      return nil, "gnuplot failed: " .. why:sub(1, 400)
-    end
-    os.remove(script_path)
+    scripts[#scripts + 1] = script_path
     outputs[#outputs + 1] = base .. ext
+  end
+  -- the PNG and the SVG drawn side by side (two cores), both must succeed
+  local gnuplot = sys.quote(program)
+  local ran = compat.execute(("%s %s >/dev/null 2>>%s & p=$!; %s %s >/dev/null 2>>%s; b=$?; "
+    .. "wait $p && [ $b -eq 0 ]"):format(gnuplot, sys.quote(scripts[1]), sys.quote(log), gnuplot,
+    sys.quote(scripts[2]), sys.quote(log)))
+  if not (ran == true or ran == 0) then
+    local why = sys.read(log) or ""
+    clean()
+    return nil, "gnuplot failed: " .. why:sub(1, 400)
+  end
+  for _, path in ipairs(scripts) do
+    os.remove(path)
   end
   os.remove(base .. ".gnuplot.log")
   clean()
