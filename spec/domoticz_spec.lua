@@ -5,29 +5,13 @@
 local simulator = require("helpers.sim")
 local domoticz = require("helpers.domoticz")
 local H = require("helpers.client")
+local fixture = require("helpers.fixture")
 local procs = require("helpers.procs")
 
 local SCRIPT = "examples/domoticz/enphase_battery.lua"
 local CFG, DTG, RBD, TEXT = "Enphase CFG", "Enphase DTG", "Enphase RBD", "Enphase battery"
 
-local function logins(sim)
-  return #sim:requests_matching("POST", "/login/login")
-end
-
-local function battery(sim)
-  local s = sim:state().accounts[1].settings
-  return { cfg = s.chargeFromGrid, dtg = s.dtgControl.enabled, rbd = s.rbdControl.enabled }
-end
-
--- The Enphase app changes a setting straight on the server (isValid, PUT).
-local function app_sets(sim, kind, body)
-  local t = assert(sim:tokens())
-  sim:bc(t, "POST", ("/battery/sites/%d/schedules/isValid"):format(t.site_id), { scheduleType = kind })
-  local res = sim:bc(t, "PUT", ("/batterySettings/%d?userId=%d&source=enho"):format(t.site_id,
-    t.user_id), body)
-  assert.equal(200, res.status, res.body)
-  return t
-end
+local logins, battery, app_sets = fixture.logins, fixture.battery, fixture.app_sets
 
 local function find_line(lines, text)
   for _, line in ipairs(lines) do
@@ -43,14 +27,8 @@ describe("the Domoticz script on the real dzVents runtime", function()
   local host, config
 
   local function write_config(opts)
-    local f = assert(io.open(config, "w"))
-    f:write("ENPHASE_EMAIL=", H.EMAIL, "\n", "ENPHASE_PASSWORD=", opts.password or H.PASSWORD, "\n",
-      "ENPHASE_BASE_URL=", opts.base_url or sim.base_url, "\n")
-    if not opts.no_cache then
-      f:write("ENPHASE_TOKEN_CACHE=", host.dir, "session.json\n")
-    end
-    f:close()
-    os.execute("chmod 600 " .. simulator.shell_quote(config))
+    fixture.write_config(config, sim, { password = opts.password, base_url = opts.base_url,
+      cache = not opts.no_cache and host.dir .. "session.json" or nil })
   end
 
   -- A host with the three switches (all Off), the text device, the two user

@@ -11,8 +11,8 @@ local simulator = require("helpers.sim")
 local openluup = require("helpers.openluup")
 local procs = require("helpers.procs")
 local child = require("helpers.child")
-local H = require("helpers.client")
 local socket = require("socket")
+local fixture = require("helpers.fixture")
 
 local SID = "urn:lua-enphase:serviceId:EnphaseBattery1"
 local SWP = "urn:upnp-org:serviceId:SwitchPower1"
@@ -20,24 +20,7 @@ local GATEWAY = "urn:micasaverde-com:serviceId:HomeAutomationGateway1"
 local FILES = { "examples/openluup/D_EnphaseBattery1.xml", "examples/openluup/I_EnphaseBattery1.xml",
   "examples/openluup/S_EnphaseBattery1.xml", "examples/openluup/L_EnphaseBattery1.lua" }
 
-local function logins(sim)
-  return #sim:requests_matching("POST", "/login/login")
-end
-
-local function battery(sim)
-  local s = sim:state().accounts[1].settings
-  return { cfg = s.chargeFromGrid, dtg = s.dtgControl.enabled, rbd = s.rbdControl.enabled }
-end
-
--- The Enphase app changes a setting straight on the server (isValid, PUT).
-local function app_sets(sim, kind, body)
-  local t = assert(sim:tokens())
-  sim:bc(t, "POST", ("/battery/sites/%d/schedules/isValid"):format(t.site_id), { scheduleType = kind })
-  local res = sim:bc(t, "PUT", ("/batterySettings/%d?userId=%d&source=enho"):format(t.site_id,
-    t.user_id), body)
-  assert.equal(200, res.status, res.body)
-  return t
-end
+local logins, battery, app_sets = fixture.logins, fixture.battery, fixture.app_sets
 
 local FULL = _VERSION == "Lua 5.4"
 
@@ -63,10 +46,8 @@ describe("the openLuup plugin on the real openLuup runtime", function()
       -- the config file: the simulator, a private token cache
       local function write_config(opts)
         opts = opts or {}
-        procs.spit(priv .. "/enphase.conf", ("ENPHASE_EMAIL=%s\nENPHASE_PASSWORD=%s\n"
-          .. "ENPHASE_BASE_URL=%s\nENPHASE_TOKEN_CACHE=%s/%s\n"):format(H.EMAIL,
-          opts.password or H.PASSWORD, opts.base_url or sim.base_url, priv,
-          opts.cache or "session.json"), "600")
+        fixture.write_config(priv .. "/enphase.conf", sim, { password = opts.password,
+          base_url = opts.base_url, cache = priv .. "/" .. (opts.cache or "session.json") })
       end
 
       local function status(kind)
@@ -142,7 +123,7 @@ describe("the openLuup plugin on the real openLuup runtime", function()
       setup(function()
         local missing = openluup.missing(case.lua)
         assert(not missing, missing)
-        priv = procs.tmpdir("openluup-priv")
+        priv = fixture.scratch("openluup-priv")
         -- openLuup's folder is not the checkout: the CLI by its absolute path
         local root = simulator.ROOT:sub(1, 1) == "/" and simulator.ROOT
           or (procs.capture("pwd"):gsub("%s+$", "") .. "/" .. simulator.ROOT)

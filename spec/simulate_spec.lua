@@ -13,6 +13,33 @@ local function simulate(...)
   return H.main({ "simulate", ... }, {})
 end
 
+-- `enphase simulate` with the arguments, which must succeed (exit 0, else
+-- the test fails with its stderr). Returns its stdout, decoded when the
+-- arguments hold --json, and its stderr.
+local function simulated(...)
+  local code, out, errs = simulate(...)
+  assert.equal(0, code, errs)
+  for _, a in ipairs({ ... }) do
+    if a == "--json" then
+      return require("cjson").decode(out), errs
+    end
+  end
+  return out, errs
+end
+
+-- A new scratch folder for each test of the describe block this is called
+-- in: `set` gets it before the test, and it is removed after.
+local function scratch_folder(set)
+  local current
+  before_each(function()
+    current = procs.tmpdir("simulate")
+    set(current)
+  end)
+  after_each(function()
+    procs.rmdir(current)
+  end)
+end
+
 local function csv_rows(path)
   local rows = {}
   local header
@@ -36,19 +63,12 @@ end
 
 describe("enphase simulate", function()
   local dir
-
-  before_each(function()
-    dir = procs.tmpdir("simulate")
-  end)
-
-  after_each(function()
-    procs.rmdir(dir)
+  scratch_folder(function(d)
+    dir = d
   end)
 
   it("runs the seed's fixed window against do_nothing: report, CSV per interval, charts", function()
-    local code, out, errs = simulate("--policy", "fixed_window", "--days", "2", "--out", dir, "--json")
-    assert.equal(0, code, errs)
-    local report = require("cjson").decode(out)
+    local report = simulated("--policy", "fixed_window", "--days", "2", "--out", dir, "--json")
     assert.equal(3, #report.runs) -- policy, baseline, optimum
     assert.equal("fixed 02:00-05:00 CFG", report.runs[1].policy)
     assert.equal("do nothing", report.runs[2].policy)
@@ -95,9 +115,8 @@ describe("enphase simulate", function()
         return ctx.seconds_until("06:30")
       end }
     ]]):format(log))
-    local code, out, errs = simulate("--policy", dir .. "/p.lua", "--baseline", "none",
+    local out = simulated("--policy", dir .. "/p.lua", "--baseline", "none",
       "--days", "3", "--out", dir)
-    assert.equal(0, code, errs)
     local calls = {}
     for line in assert(io.open(log)):lines() do
       calls[#calls + 1] = line
@@ -114,9 +133,7 @@ describe("enphase simulate", function()
   end)
 
   it("runs the bundled price-driven policy: cheaper than doing nothing on the bundled week", function()
-    local code, out, errs = simulate("--policy", "price_driven", "--out", dir, "--json", "--no-chart")
-    assert.equal(0, code, errs)
-    local report = require("cjson").decode(out)
+    local report = simulated("--policy", "price_driven", "--out", dir, "--json", "--no-chart")
     assert.truthy(report.runs[1].figures.cost < report.runs[2].figures.cost)
     assert.truthy(report.seconds < 60)
     assert.is_nil(read(dir .. "/chart.png"))
@@ -139,10 +156,8 @@ describe("enphase simulate", function()
         return p.run(proxy, ctx)
       end }
     ]])
-    local code, out, errs = simulate("--policy", "price_driven", "--baseline", dir .. "/no_export.lua",
+    local report = simulated("--policy", "price_driven", "--baseline", dir .. "/no_export.lua",
       "--out", dir, "--json", "--no-chart")
-    assert.equal(0, code, errs)
-    local report = require("cjson").decode(out)
     local with, without = report.runs[1], report.runs[2]
     assert.equal("price-driven, no export", without.policy)
     -- the branch fires: DTG windows in the evening peak (export 0.25, import
@@ -184,11 +199,9 @@ describe("enphase simulate", function()
     write(dir .. "/load.csv", table.concat(load, "\n"))
     write(dir .. "/solar.csv", table.concat(solar, "\n"))
     write(dir .. "/tariff.csv", table.concat(tariff, "\n"))
-    local code, out, errs = simulate("--policy", "do_nothing", "--baseline", "none", "--days", "1",
+    local f = simulated("--policy", "do_nothing", "--baseline", "none", "--days", "1",
       "--load", dir .. "/load.csv", "--solar", dir .. "/solar.csv", "--tariff", dir .. "/tariff.csv",
-      "--initial-soc", "20", "--out", dir, "--json", "--no-chart")
-    assert.equal(0, code, errs)
-    local f = require("cjson").decode(out).runs[1].figures
+      "--initial-soc", "20", "--out", dir, "--json", "--no-chart").runs[1].figures
     -- 24 kWh of load, no PV; the battery gives nothing below its 20 % reserve
     assert.near(24, f.import_kwh, 0.001)
     assert.near(12, f.cost, 0.001)
@@ -227,9 +240,8 @@ describe("enphase simulate", function()
   end)
 
   it("runs the README's example policy: a timed CFG window 01:00-04:00 on weekdays only", function()
-    local code, _, errs = simulate("--policy", "examples/weekday_night_charge_policy.lua",
+    simulated("--policy", "examples/weekday_night_charge_policy.lua",
       "--baseline", "none", "--days", "7", "--out", dir, "--no-chart")
-    assert.equal(0, code, errs)
     local charged = {}
     for _, row in ipairs(csv_rows(dir .. "/policy.csv")) do
       if row.mode == "cfg" then
@@ -287,13 +299,8 @@ end)
 
 describe("enphase simulate over any length", function()
   local dir
-
-  before_each(function()
-    dir = procs.tmpdir("simulate")
-  end)
-
-  after_each(function()
-    procs.rmdir(dir)
+  scratch_folder(function(d)
+    dir = d
   end)
 
   -- Three days of series from `first` (local), flat load, no PV, one price.
@@ -314,10 +321,8 @@ describe("enphase simulate over any length", function()
 
   it("runs 41 and 100 days whole: every row from the first local midnight, none lost", function()
     for _, days in ipairs({ 41, 100 }) do
-      local code, out, errs = simulate("--policy", "fixed_window", "--days", tostring(days),
+      local report = simulated("--policy", "fixed_window", "--days", tostring(days),
         "--out", dir, "--json", "--no-chart")
-      assert.equal(0, code, errs)
-      local report = require("cjson").decode(out)
       for _, r in ipairs(report.runs) do
         local rows = csv_rows(dir .. "/" .. r.label .. ".csv")
         assert.equal(r.rows, #rows)
@@ -343,9 +348,8 @@ describe("enphase simulate over any length", function()
     for _, case in ipairs({ { 2026, 10, 24, 100, "+01:00", "+00:00" },
                             { 2026, 3, 28, 92, "+00:00", "+01:00" } }) do
       local y, m, d, second_day, before, after = case[1], case[2], case[3], case[4], case[5], case[6]
-      local code, out, errs = simulate("--policy", "do_nothing", "--baseline", "none", "--days", "3",
+      local report = simulated("--policy", "do_nothing", "--baseline", "none", "--days", "3",
         "--out", dir, "--json", "--no-chart", flat_series(tz.timegm(y, m, d, 0, 0, 0)))
-      assert.equal(0, code, errs)
       local rows = csv_rows(dir .. "/policy.csv")
       assert.equal(96 + second_day + 96, #rows)
       assert.equal(("%04d-%02d-%02dT00:00%s"):format(y, m, d, before), rows[1].time)
@@ -355,7 +359,6 @@ describe("enphase simulate over any length", function()
         assert.is_nil(seen[row.time], "a local time repeated without its UTC offset: " .. row.time)
         seen[row.time] = true
       end
-      local report = require("cjson").decode(out)
       assert.equal(tz.to_epoch("Europe/London", y, m, d + 3, 0, 0, 0), report.finish)
     end
   end)
@@ -402,15 +405,9 @@ describe("a run's results (lab/result.lua)", function()
 end)
 
 describe("enphase simulate: your battery, what a policy sees, files that match the physics", function()
-  local cjson = require("cjson")
   local dir
-
-  before_each(function()
-    dir = procs.tmpdir("simulate")
-  end)
-
-  after_each(function()
-    procs.rmdir(dir)
+  scratch_folder(function(d)
+    dir = d
   end)
 
   it("takes the battery and the house as options, each checked, with the defaults in --help", function()
@@ -435,11 +432,9 @@ describe("enphase simulate: your battery, what a policy sees, files that match t
       assert.truthy(err:find(bad[1], 1, true), err)
     end
     -- a small, slow, lossless battery with a high reserve
-    local c, json_out, err = simulate("--policy", "do_nothing", "--baseline", "none", "--days", "2",
+    local report = simulated("--policy", "do_nothing", "--baseline", "none", "--days", "2",
       "--capacity", "5", "--power", "2", "--efficiency", "1", "--reserve", "40", "--very-low", "10",
       "--initial-soc", "60", "--currency", "EUR", "--out", dir, "--json", "--no-chart")
-    assert.equal(0, c, err)
-    local report = cjson.decode(json_out)
     assert.equal("EUR", report.currency)
     local f = report.runs[1].figures
     assert.near(0, f.loss_kwh, 1e-9)
@@ -472,9 +467,8 @@ describe("enphase simulate: your battery, what a policy sees, files that match t
       end }
     ]]):format(log))
     local function seen(...)
-      local code, _, errs = simulate("--policy", dir .. "/p.lua", "--baseline", "none", "--days", "1",
+      simulated("--policy", dir .. "/p.lua", "--baseline", "none", "--days", "1",
         "--out", dir, "--no-chart", ...)
-      assert.equal(0, code, errs)
       local rows = {}
       for line in assert(io.open(log)):lines() do
         local hhmm, now, int, soc, n, load, pv, import = line:match(
@@ -556,10 +550,8 @@ describe("enphase simulate: your battery, what a policy sees, files that match t
         return nil
       end }
     ]])
-    local code, out, errs = simulate("--policy", dir .. "/p.lua", "--days", "2", "--tariff",
+    local report = simulated("--policy", dir .. "/p.lua", "--days", "2", "--tariff",
       dir .. "/tariff.csv", "--out", dir, "--json", "--no-chart")
-    assert.equal(0, code, errs)
-    local report = cjson.decode(out)
     local rows = csv_rows(dir .. "/policy.csv")
     local cfg_rows, dtg_held = 0, 0
     for _, row in ipairs(rows) do
@@ -640,13 +632,8 @@ end)
 
 describe("enphase simulate and enphase policy against hostile inputs", function()
   local dir
-
-  before_each(function()
-    dir = procs.tmpdir("simulate")
-  end)
-
-  after_each(function()
-    procs.rmdir(dir)
+  scratch_folder(function(d)
+    dir = d
   end)
 
   it("never writes through a symbolic link, in --out or as --out", function()
@@ -656,9 +643,8 @@ describe("enphase simulate and enphase policy against hostile inputs", function(
       assert(os.execute(("ln -s %s %s"):format(procs.shell_quote(dir .. "/precious"),
         procs.shell_quote(dir .. "/out/" .. name))))
     end
-    local code, _, errs = simulate("--policy", "do_nothing", "--baseline", "none", "--days", "1",
+    simulated("--policy", "do_nothing", "--baseline", "none", "--days", "1",
       "--out", dir .. "/out")
-    assert.equal(0, code, errs)
     assert.equal("keep me\n", read(dir .. "/precious"))
     assert.truthy(read(dir .. "/out/policy.csv"):find("^time,"))
     assert(os.execute("ln -s " .. procs.shell_quote(dir .. "/out") .. " "

@@ -4,7 +4,7 @@
 -- alone.
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
-local tz = require("enphase.util.tz")
+local site_clock = require("helpers.site_clock")
 local json = require("cjson")
 
 local ZONE = "Europe/London"
@@ -12,35 +12,15 @@ local SCHEDULES = "/battery/sites/" .. H.SITE_ID .. "/schedules"
 
 describe("timed actions", function()
   local sim = simulator.for_file(_ENV)
-  local client, now, dir
-
-  local function at(y, mo, d, h, mi, s)
-    now = tz.to_epoch(ZONE, y, mo, d, h, mi, s or 0)
-    sim:control("POST", "/__sim/clock", { at = now, freeze = true })
-  end
-
-  local function advance(seconds)
-    now = now + seconds
-    sim:control("POST", "/__sim/clock", { advance = seconds })
-  end
-
-  local function new_client(extra)
-    local opts = { clock = function()
-      return now
-    end }
-    for k, v in pairs(extra or {}) do
-      opts[k] = v
-    end
-    return H.new(sim, opts)
-  end
+  local clock = site_clock.new(sim, ZONE)
+  local client, dir
 
   before_each(function()
-    at(2026, 4, 6, 23, 40, 10) -- a Monday, 23:40:10 BST
-    sim:control("POST", "/__sim/house", { start = now })
+    clock:start(2026, 4, 6, 23, 40, 10) -- a Monday, 23:40:10 BST
     dir = os.tmpname()
     os.remove(dir)
     os.execute("mkdir -m 700 " .. dir)
-    client = new_client()
+    client = clock:client()
   end)
 
   after_each(function()
@@ -62,7 +42,7 @@ describe("timed actions", function()
     local id, info = client:charge_for(45)
     assert.truthy(id, info)
     assert.same({ start_time = "23:40", end_time = "00:25", days = { 1 }, timezone = ZONE,
-                  limit = 100, expires = now - 10 + 45 * 60 }, info)
+                  limit = 100, expires = clock.now - 10 + 45 * 60 }, info)
     local list = assert(client:schedules())
     assert.equal(1, #list.cfg)
     assert.equal(id, list.cfg[1].id)
@@ -71,7 +51,7 @@ describe("timed actions", function()
     assert.same({ { id = id, mode = "cfg", start_time = "23:40", end_time = "00:25", days = { 1 },
                     expires = info.expires } }, client:own_schedules())
     -- the house charges from the grid for those 45 minutes, into Tuesday
-    advance(3600)
+    clock:advance(3600)
     local house = sim:control("GET", "/__sim/house")
     local charged = 0
     for _, b in ipairs(house.buckets) do
@@ -93,7 +73,7 @@ describe("timed actions", function()
 
   it("removes an ended timed window on the next operation, turning the mode off first", function()
     local id = assert(client:charge_for(30))
-    advance(31 * 60)
+    clock:advance(31 * 60)
     local mark = #sim:log()
     local other = assert(client:add_schedule({ type = "DTG", start_time = "17:00", end_time = "18:00",
       days = { 1, 2, 3 }, timezone = ZONE }))
@@ -128,7 +108,7 @@ describe("timed actions", function()
     assert.truthy(err:find(theirs, 1, true))
     local mine = assert(client:add_schedule({ type = "CFG", start_time = "02:00", end_time = "05:00",
       days = { 2 }, timezone = ZONE }))
-    advance(15 * 60) -- 23:55, after their window
+    clock:advance(15 * 60) -- 23:55, after their window
     local later = assert(client:charge_for(20, { timezone = ZONE }))
     assert.truthy(later)
     local n, failures = client:delete_schedules("cfg", { only_own = true })
@@ -148,7 +128,7 @@ describe("timed actions", function()
 
   it("a new timed window replaces our overlapping one", function()
     local first = assert(client:charge_for(30))
-    advance(600)
+    clock:advance(600)
     local second, info = client:charge_for(30)
     assert.truthy(second, info)
     local list = assert(client:schedules())
@@ -159,7 +139,7 @@ describe("timed actions", function()
 
   it("keeps the record in the account store, private, for the next process", function()
     local cache = dir .. "/session.json"
-    local c1 = new_client({ token_cache = cache })
+    local c1 = clock:client({ token_cache = cache })
     local id = assert(c1:charge_for(30))
     c1:close()
     local f = assert(io.open(cache))
@@ -167,14 +147,14 @@ describe("timed actions", function()
     f:close()
     assert.truthy(json.decode(text).owned.sites[tostring(H.SITE_ID)][id], text)
     assert.equal(tonumber("600", 8), require("enphase.store").file_mode(cache) % 512)
-    advance(3600)
-    local c2 = new_client({ token_cache = cache })
+    clock:advance(3600)
+    local c2 = clock:client({ token_cache = cache })
     assert.equal(1, #c2:own_schedules())
     assert.equal(1, c2:remove_expired())
     assert.equal(0, #assert(c2:schedules()).cfg)
     c2:close()
     -- a schedule deleted in the app is forgotten at the next listing
-    local c3 = new_client({ token_cache = cache })
+    local c3 = clock:client({ token_cache = cache })
     local other = assert(c3:add_schedule({ type = "RBD", start_time = "12:00", end_time = "13:00",
       days = { 3 }, timezone = ZONE }))
     local t = sim:tokens(H.EMAIL, H.PASSWORD)

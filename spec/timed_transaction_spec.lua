@@ -9,7 +9,7 @@ local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local procs = require("helpers.procs")
 local child = require("helpers.child")
-local tz = require("enphase.util.tz")
+local site_clock = require("helpers.site_clock")
 local json = require("cjson")
 
 local ZONE = "Europe/London"
@@ -50,26 +50,16 @@ os.exit(4)
 
 describe("timed actions as transactions", function()
   local sim = simulator.for_file(_ENV)
-  local now, dir, cache
+  local clock = site_clock.new(sim, ZONE)
+  local dir, cache
 
-  local function at(y, mo, d, h, mi, s)
-    now = tz.to_epoch(ZONE, y, mo, d, h, mi, s or 0)
-    sim:control("POST", "/__sim/clock", { at = now, freeze = true })
-  end
-
-  local function advance(seconds)
-    now = now + seconds
-    sim:control("POST", "/__sim/clock", { advance = seconds })
-  end
-
+  -- a client on the virtual clock with the token cache (`extra` may change it)
   local function new_client(extra)
-    local opts = { token_cache = cache, clock = function()
-      return now
-    end }
+    local opts = { token_cache = cache }
     for k, v in pairs(extra or {}) do
       opts[k] = v
     end
-    return H.new(sim, opts)
+    return clock:client(opts)
   end
 
   -- The owned section of the account store, for this site ({} when none).
@@ -88,8 +78,7 @@ describe("timed actions as transactions", function()
   end
 
   before_each(function()
-    at(2026, 4, 6, 10, 0, 0) -- a Monday morning
-    sim:control("POST", "/__sim/house", { start = now })
+    clock:start(2026, 4, 6, 10, 0, 0) -- a Monday morning
     dir = procs.tmpdir("timed")
     cache = dir .. "/session.json"
   end)
@@ -111,8 +100,8 @@ describe("timed actions as transactions", function()
       c:close()
       assert.equal(1, #assert(new_client():schedules()).cfg) -- there for its 45 minutes
       local r = select(2, next(records()))
-      assert.equal(now + 45 * 60, r.expires)
-      advance(46 * 60)
+      assert.equal(clock.now + 45 * 60, r.expires)
+      clock:advance(46 * 60)
       local c2 = new_client()
       assert.equal(1, c2:remove_expired())
       assert.equal(0, #assert(c2:schedules()).cfg)
@@ -126,7 +115,7 @@ describe("timed actions as transactions", function()
       sim:fault({ match = "/batterySettings/", method = "GET", status = 503, count = 20 })
       assert.is_nil((c:charge_for(45)))
       sim:control("POST", "/__sim/fault", { clear = true })
-      advance(60)
+      clock:advance(60)
       local id, info = c:charge_for(45)
       assert.truthy(id, info)
       local list = assert(c:schedules())
@@ -134,13 +123,13 @@ describe("timed actions as transactions", function()
       assert.equal(id, list.cfg[1].id)
       assert.equal(1, count(records()))
       -- once more, after success: still one
-      advance(60)
+      clock:advance(60)
       local again = assert(c:charge_for(30))
       list = assert(c:schedules())
       assert.equal(1, #list.cfg)
       assert.equal(again, list.cfg[1].id)
       assert.is_true(c:settings().charge_from_grid)
-      advance(31 * 60)
+      clock:advance(31 * 60)
       assert.equal(1, c:remove_expired())
       assert.equal(0, #assert(c:schedules()).cfg)
       assert.is_false(c:settings().charge_from_grid) -- turned on by us: off again
@@ -158,7 +147,7 @@ describe("timed actions as transactions", function()
       -- the list's answer is in, from before b's window: b adds it now
       if not added and line:match("schedules %-> 200$") then
         added = true
-        now = now + 1
+        clock.now = clock.now + 1
         added = assert(b:charge_for(45))
       end
     end })
@@ -169,7 +158,7 @@ describe("timed actions as transactions", function()
     -- the next list (which shows it) keeps it, and it ends as it should
     assert.equal(1, #assert(a:schedules()).cfg)
     assert.truthy(records()[added])
-    advance(46 * 60)
+    clock:advance(46 * 60)
     assert.equal(1, a:remove_expired())
     assert.equal(0, #assert(a:schedules()).cfg)
     assert.same({}, records())
@@ -188,7 +177,7 @@ describe("timed actions as transactions", function()
         procs.spit(dir .. "/child.lua", CHILD)
         local cmd = ("%s %s %s %s %s %d %s 2>%s"):format(child.lua,
           procs.shell_quote(dir .. "/child.lua"), procs.shell_quote(child.cpath),
-          procs.shell_quote(sim.base_url), procs.shell_quote(cache), now,
+          procs.shell_quote(sim.base_url), procs.shell_quote(cache), clock.now,
           procs.shell_quote(point), procs.shell_quote(dir .. "/err"))
         local status, how, code = os.execute(cmd)
         if type(status) == "number" then -- Lua 5.1: the wait status of the shell
@@ -204,7 +193,7 @@ describe("timed actions as transactions", function()
           assert.truthy(records()[list.cfg[1].id], "the next run finishes the record")
         end
         after:close()
-        advance(46 * 60)
+        clock:advance(46 * 60)
         local next_run = new_client()
         assert.truthy(next_run:remove_expired())
         assert.equal(0, #assert(next_run:schedules()).cfg)

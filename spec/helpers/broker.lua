@@ -24,12 +24,7 @@ local PUB = "env -u LD_PRELOAD mosquitto_pub " .. AUTH
 local SUB = "env -u LD_PRELOAD mosquitto_sub " .. AUTH
 
 --- A TCP port nobody listens on now (the kernel's pick, released).
-function M.free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+M.free_port = require("helpers.fixture").free_port
 
 local Broker = {}
 Broker.__index = Broker

@@ -22,14 +22,14 @@
 local luadata = require("helpers.luadata")
 local simulator = require("helpers.sim")
 local procs = require("helpers.procs")
+local fixture = require("helpers.fixture")
 
 local M = {}
 
 local quote = simulator.shell_quote
 
 --- The dzVents runtime folder (with a trailing slash).
-M.RUNTIME = (os.getenv("ENPHASE_DZVENTS") or (simulator.ROOT .. "/../shared/hosts/dzvents/runtime"))
-  :gsub("/*$", "/")
+M.RUNTIME = fixture.folder("dzvents/runtime", "ENPHASE_DZVENTS") .. "/"
 
 --- nil when the host can run, else why not (no lua5.3, no runtime).
 function M.missing()
@@ -46,8 +46,7 @@ local Host = {}
 Host.__index = Host
 
 function M.new()
-  local dir = procs.capture("mktemp -d /tmp/enphase-dzvents.XXXXXX"):gsub("%s+$", "")
-  assert(dir ~= "", "mktemp failed")
+  local dir = fixture.scratch("dzvents")
   for _, sub in ipairs({ "scripts", "data", "generated_scripts" }) do
     assert(os.execute("mkdir " .. quote(dir .. "/" .. sub)))
   end

@@ -13,7 +13,7 @@
 --   box:log()                             logs/LuaUPnP.log
 --   box:reload()  box:stop()
 local procs = require("helpers.procs")
-local simulator = require("helpers.sim")
+local fixture = require("helpers.fixture")
 local socket = require("socket")
 local cjson = require("cjson")
 
@@ -21,8 +21,7 @@ local M = {}
 
 local quote = procs.shell_quote
 
-M.FIXTURE = (os.getenv("OPENLUUP_FIXTURE") or (simulator.ROOT .. "/../shared/hosts/openluup"))
-  :gsub("/*$", "")
+M.FIXTURE = fixture.folder("openluup", "OPENLUUP_FIXTURE")
 
 --- nil when openLuup can run under `lua`, else why not.
 function M.missing(lua)
@@ -38,13 +37,6 @@ function M.missing(lua)
   return nil
 end
 
-local function free_port()
-  local t = assert(socket.bind("127.0.0.1", 0))
-  local _, port = t:getsockname()
-  t:close()
-  return tonumber(port)
-end
-
 local function urlencode(s)
   return (tostring(s):gsub("[^%w%-_%.~]", function(c)
     return ("%%%02X"):format(c:byte())
@@ -58,7 +50,7 @@ Box.__index = Box
 --- Starts openLuup. opts: lua ("lua5.1" or "luajit"), files (paths to copy),
 -- folder ("cmh-ludl" or "cmh-lu": where the files go).
 function M.start(opts)
-  local self = setmetatable({ dir = procs.tmpdir("openluup"), port = free_port(),
+  local self = setmetatable({ dir = fixture.scratch("openluup"), port = fixture.free_port(),
     lua = opts.lua }, Box)
   self.url = ("http://127.0.0.1:%d/data_request?"):format(self.port)
   local folder = self.dir .. "/" .. (opts.folder or "cmh-ludl")
