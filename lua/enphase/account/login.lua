@@ -37,14 +37,10 @@ local function reuse(client)
   return store:load(client)
 end
 
--- An account that needs a one-time code, whose JWT is stale: a new JWT
--- from the web session of this process, when it still lives.
-local function renew_from_web_session(client)
-  local session = client.ctx.session
-  if not (session:is_open() and session:info().has_jwt) then
-    return false
-  end
-  local before = session:info().exp
+-- True when the web session gave a new JWT, later than the one held and
+-- not already expired (and the cache was told).
+local function jwt_refreshed(client)
+  local before = client.ctx.session:info().exp
   local exp = budget.call(client, 1, "refresh_jwt")
   if exp and exp ~= before and exp > client.ctx.clock() then
     client.ctx.log("info", "JWT renewed from the web session")
@@ -52,6 +48,16 @@ local function renew_from_web_session(client)
     return true
   end
   return false
+end
+
+-- An account that needs a one-time code, whose JWT is stale: a new JWT
+-- from the web session of this process, when it still lives.
+local function renew_from_web_session(client)
+  local session = client.ctx.session
+  if not (session:is_open() and session:info().has_jwt) then
+    return false
+  end
+  return jwt_refreshed(client)
 end
 
 --- A web login through the lock-out guard (guard.lua): refused while the
@@ -166,12 +172,7 @@ end
 --- After the API refused the JWT (401): fetch a new JWT from the web
 -- session first; when that gives nothing new, log in again.
 function M.renew_token(client)
-  local session = client.ctx.session
-  local before = session:info().exp
-  local exp = budget.call(client, 1, "refresh_jwt")
-  if exp and exp ~= before and exp > client.ctx.clock() then
-    client.ctx.log("info", "JWT renewed from the web session")
-    cache.changed(client)
+  if jwt_refreshed(client) then
     return true
   end
   return M.login(client)

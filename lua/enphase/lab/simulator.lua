@@ -3,6 +3,7 @@
 -- keep-alive connection, stopped at the end (and by itself, through
 -- --watch-pid, should this process die first).
 local compat = require("enphase.util.compat")
+local lab_child = require("enphase.lab.child")
 local socket = require("socket")
 local json = require("enphase.util.json")
 local cjson = require("cjson.safe")
@@ -12,19 +13,6 @@ local M = {}
 
 local Sim = {}
 Sim.__index = Sim
-
--- The interpreter running us ("lua5.4", "lua5.3"...), for the child.
-local function interpreter()
-  local lowest = 0
-  while arg and arg[lowest - 1] do
-    lowest = lowest - 1
-  end
-  local first = arg and arg[lowest]
-  if lowest < 0 and type(first) == "string" and first:match("lua[%d.]*$") then
-    return first
-  end
-  return "lua" .. _VERSION:match("%d+%.%d+")
-end
 
 --- Starts a simulator; `args` are extra `enphase sim` arguments. Returns
 -- the simulator or nil and a message.
@@ -57,7 +45,7 @@ function M.start(args)
     .. 'os.exit(require("enphase.sim.cli").main({%s}), true)'):format(package.path,
     package.cpath, table.concat(lits, ","))
   local cmd = ("exec env -u LD_PRELOAD %s -e %s >%s 2>&1 </dev/null & echo $!"):format(
-    sys.quote(interpreter()), sys.quote(code), sys.quote(tmp .. "/log"))
+    sys.quote(lab_child.interpreter()), sys.quote(code), sys.quote(tmp .. "/log"))
   local p = io.popen(cmd)
   local child = p and tonumber((p:read("*a") or ""):match("(%d+)"))
   if p then
