@@ -8,59 +8,25 @@
 local simulator = require("helpers.sim")
 local H = require("helpers.client")
 local procs = require("helpers.procs")
-local child = require("helpers.child")
+local killed_child = require("helpers.killed_child")
+local site_clock = require("helpers.site_clock")
 local tz = require("enphase.util.tz")
 local json = require("cjson")
 
 local ZONE = "Europe/London"
 
--- The child: charge_for(45) with the token cache, killed at `point`.
-local CHILD = [[
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = arg[1] .. ";" .. package.cpath
-local base_url, cache, now, point = arg[2], arg[3], tonumber(arg[4]), arg[5]
-local function die()
-  local stat = assert(io.open("/proc/self/stat")):read("*a")
-  os.execute("kill -KILL " .. stat:match("^(%d+)"))
-  os.exit(3) -- not reached
-end
-local client = assert(require("enphase").new({
-  email = "demo@example.com", password = "demo-password", base_url = base_url,
-  token_cache = cache, timeout = 5, timezone = "Europe/London",
-  clock = function() return now end,
-  sleep = function() end,
-  log = function(_, line)
-    if (point == "before the add" and line == "timed cfg: intent recorded")
-      or (point == "after the add" and line:find("^added CFG schedule")) then
-      die()
-    end
-  end,
-}))
-local ok, err = client:charge_for(45)
-io.stderr:write("not killed: ", tostring(ok), " ", tostring(err), "\n")
-os.exit(4)
-]]
-
 describe("a timed action killed half-way adopts only its own window", function()
   local sim = simulator.for_file(_ENV)
-  local now, dir, cache
-
-  local function advance(seconds)
-    now = now + seconds
-    sim:control("POST", "/__sim/clock", { advance = seconds })
-  end
+  local clock = site_clock.new(sim, ZONE)
+  local dir, cache
 
   local function new_client()
-    return H.new(sim, { token_cache = cache, clock = function()
-      return now
-    end })
+    return clock:client({ token_cache = cache })
   end
 
   -- The owned section of the account store, for this site ({} when none).
   local function records()
-    local text = procs.slurp(cache)
-    local t = text and json.decode(text) or {}
-    return t.owned and t.owned.sites[tostring(H.SITE_ID)] or {}
+    return killed_child.records(cache)
   end
 
   local function keys(t)
@@ -78,7 +44,7 @@ describe("a timed action killed half-way adopts only its own window", function()
     local t = sim:tokens(H.EMAIL, H.PASSWORD)
     local res = sim:bc(t, "POST", ("/battery/sites/%d/schedules"):format(H.SITE_ID), {
       timezone = ZONE, startTime = "10:00", endTime = "10:45", limit = 100, scheduleType = "CFG",
-      days = { tz.local_time(ZONE, now).wday }, isEnabled = enabled })
+      days = { tz.local_time(ZONE, clock.now).wday }, isEnabled = enabled })
     assert.equal(200, res.status, res.body)
     return json.decode(res.body).scheduleId
   end
@@ -97,23 +63,13 @@ describe("a timed action killed half-way adopts only its own window", function()
     local warm = new_client()
     assert(warm:status()) -- the cache knows the site
     warm:close()
-    procs.spit(dir .. "/child.lua", CHILD)
-    local cmd = ("%s %s %s %s %s %d %s 2>%s"):format(child.lua,
-      procs.shell_quote(dir .. "/child.lua"), procs.shell_quote(child.cpath),
-      procs.shell_quote(sim.base_url), procs.shell_quote(cache), now,
-      procs.shell_quote(point), procs.shell_quote(dir .. "/err"))
-    local status, how, code = os.execute(cmd)
-    if type(status) == "number" then -- Lua 5.1: the wait status of the shell
-      how, code = "exit", math.floor(status / 256)
-    end
-    local killed = (how == "signal" and code == 9) or (how == "exit" and code == 128 + 9)
-    assert.is_true(killed, how .. " " .. code .. ": " .. tostring(procs.slurp(dir .. "/err")))
+    killed_child.run(dir, sim.base_url, cache, clock.now, point)
     assert.same({ "?cfg" }, keys(records())) -- the intent, not completed
   end
 
   -- The next run past the expiry: returns its client and log lines.
   local function run_past_expiry()
-    advance(46 * 60)
+    clock:advance(46 * 60)
     local client, probe = new_client()
     assert.truthy(client:remove_expired())
     return client, probe
@@ -129,9 +85,7 @@ describe("a timed action killed half-way adopts only its own window", function()
   end
 
   before_each(function()
-    now = tz.to_epoch(ZONE, 2026, 4, 6, 10, 0, 0) -- a Monday morning
-    sim:control("POST", "/__sim/clock", { at = now, freeze = true })
-    sim:control("POST", "/__sim/house", { start = now })
+    clock:start(2026, 4, 6, 10, 0, 0) -- a Monday morning
     dir = procs.tmpdir("adopt")
     cache = dir .. "/session.json"
   end)
@@ -205,11 +159,11 @@ describe("a timed action killed half-way adopts only its own window", function()
     local theirs = user_window(false) -- made after our add: cannot be told from ours
     -- the next run past the expiry is the CLI's: the warning is on stderr
     -- without --verbose
-    advance(46 * 60)
+    clock:advance(46 * 60)
     local code, _, err = H.main({ "cfg", "on", "--for", "20m", "--token-cache", cache },
       { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = H.PASSWORD, ENPHASE_BASE_URL = sim.base_url,
         ENPHASE_TIMEZONE = ZONE },
-      { clock = function() return now end, sleep = function() end })
+      { clock = function() return clock.now end, sleep = function() end })
     assert.equal(0, code, err)
     assert.truthy(err:find("enphase: warn: a timed cfg action stopped half-way and more than one "
       .. "10:00-10:45 window could be the one it added: none is taken for ours, all are left "

@@ -6,47 +6,11 @@
 -- running charge_for sends itself SIGKILL at an injected point (a step's
 -- log line, or the wait inside the toggle). Clocks are virtual.
 local simulator = require("helpers.sim")
-local H = require("helpers.client")
 local procs = require("helpers.procs")
-local child = require("helpers.child")
+local killed_child = require("helpers.killed_child")
 local site_clock = require("helpers.site_clock")
-local json = require("cjson")
 
 local ZONE = "Europe/London"
-
--- The child: charge_for(45) with the token cache, killed at `point`.
-local CHILD = [[
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = arg[1] .. ";" .. package.cpath
-local base_url, cache, now, point = arg[2], arg[3], tonumber(arg[4]), arg[5]
-local function die()
-  local stat = assert(io.open("/proc/self/stat")):read("*a")
-  os.execute("kill -KILL " .. stat:match("^(%d+)"))
-  os.exit(3) -- not reached
-end
-local armed = false
-local client = assert(require("enphase").new({
-  email = "demo@example.com", password = "demo-password", base_url = base_url,
-  token_cache = cache, timeout = 5, timezone = "Europe/London",
-  clock = function() return now end,
-  sleep = function()
-    if point == "during the wait" and armed then
-      die()
-    end
-  end,
-  log = function(_, line)
-    if (point == "before the add" and line == "timed cfg: intent recorded")
-      or (point == "after the add" and line:find("^added CFG schedule"))
-      or (point == "after the toggle" and line == "timed cfg: mode turned on") then
-      die()
-    end
-    armed = armed or line == "validate" -- isValid sent: the wait before the PUT is next
-  end,
-}))
-local ok, err = client:charge_for(45)
-io.stderr:write("not killed: ", tostring(ok), " ", tostring(err), "\n")
-os.exit(4)
-]]
 
 describe("timed actions as transactions", function()
   local sim = simulator.for_file(_ENV)
@@ -64,9 +28,7 @@ describe("timed actions as transactions", function()
 
   -- The owned section of the account store, for this site ({} when none).
   local function records()
-    local text = procs.slurp(cache)
-    local t = text and json.decode(text) or {}
-    return t.owned and t.owned.sites[tostring(H.SITE_ID)] or {}
+    return killed_child.records(cache)
   end
 
   local function count(t)
@@ -174,17 +136,7 @@ describe("timed actions as transactions", function()
         local warm = new_client()
         assert(warm:status()) -- the cache knows the site
         warm:close()
-        procs.spit(dir .. "/child.lua", CHILD)
-        local cmd = ("%s %s %s %s %s %d %s 2>%s"):format(child.lua,
-          procs.shell_quote(dir .. "/child.lua"), procs.shell_quote(child.cpath),
-          procs.shell_quote(sim.base_url), procs.shell_quote(cache), clock.now,
-          procs.shell_quote(point), procs.shell_quote(dir .. "/err"))
-        local status, how, code = os.execute(cmd)
-        if type(status) == "number" then -- Lua 5.1: the wait status of the shell
-          how, code = "exit", math.floor(status / 256)
-        end
-        local killed = (how == "signal" and code == 9) or (how == "exit" and code == 128 + 9)
-        assert.is_true(killed, how .. " " .. code .. ": " .. tostring(procs.slurp(dir .. "/err")))
+        killed_child.run(dir, sim.base_url, cache, clock.now, point)
         assert.equal(1, count(records())) -- the intent, at least, is on disk
         local after = new_client()
         local list = assert(after:schedules())
