@@ -622,6 +622,38 @@ describe("the simulator", function()
       assert.equal(60, p.exp - p.iat)
     end)
 
+    it("reads a control body as a JSON object: empty is {}, anything else a 400 in JSON", function()
+      local refused = '{"error":"body must be a JSON object","ok":false}'
+      local function post(path, body)
+        local res = assert(sim:request("POST", path, { body = body }))
+        return res.status, res.body
+      end
+      -- control.lua, house_control.lua and rows_control.lua alike
+      for _, path in ipairs({ "/__sim/clock", "/__sim/fault", "/__sim/house", "/__sim/rows" }) do
+        for _, body in ipairs({ "{not json", "[1", '"text"', "3", "null" }) do
+          assert.same({ 400, refused }, { post(path, body) }, path .. " " .. body)
+        end
+      end
+      assert.equal(200, (post("/__sim/clock", "")))
+      assert.equal(200, (post("/__sim/house", "")))
+      assert.same({ 400, '{"error":"label (a string) and zone (a known time zone) are needed","ok":false}' },
+        { post("/__sim/rows", "") })
+      -- where a body is optional, an unreadable one counts as none
+      sim:login("demo@example.com", "demo-password")
+      local sessions = sim:state().sessions
+      assert.truthy(sessions >= 1)
+      assert.same({ 200, ('{"cleared":%d,"ok":true}'):format(sessions) },
+        { post("/__sim/sessions/clear", "[1") })
+      assert.equal(0, sim:state().sessions)
+      assert.same({ 400, '{"error":"POST /__sim/rows first","ok":false}' },
+        { post("/__sim/rows/close", "[1") })
+      -- and the control API's own refusals, in the same JSON
+      local res = assert(sim:request("GET", "/__sim/nowhere"))
+      assert.same({ 404, '{"error":"no such control endpoint","ok":false}' }, { res.status, res.body })
+      res = assert(sim:request("GET", "/__sim/reset"))
+      assert.same({ 405, '{"error":"method not allowed","ok":false}' }, { res.status, res.body })
+    end)
+
     it("prints help and refuses unknown options", function()
       local cli = require("enphase.sim.cli")
       assert.truthy(cli.USAGE:find("--portfile", 1, true))

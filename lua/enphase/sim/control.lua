@@ -60,6 +60,7 @@
 local compat = require("enphase.util.compat")
 local http = require("enphase.sim.http")
 local json = require("enphase.sim.json")
+local request_body = require("enphase.sim.request_body")
 local router_mod = require("enphase.sim.router")
 
 local M = {}
@@ -70,20 +71,7 @@ local function ok(t)
   return http.json(200, t)
 end
 
-local function fail(message, status)
-  return http.json(status or 400, { ok = false, error = message })
-end
-
-local function body_object(req)
-  if req.body == nil or req.body == "" then
-    return {}
-  end
-  local v = json.decode(req.body)
-  if type(v) ~= "table" then
-    return nil
-  end
-  return v
-end
+local fail = request_body.fail
 
 local LOGIN_PAGES = { normal = true, no_token = true, two_tokens = true, meta_only = true }
 
@@ -176,9 +164,9 @@ function M.reset(app)
 end
 
 function M.fault(app, req)
-  local spec = body_object(req)
+  local spec, refused = request_body.object(req)
   if not spec then
-    return fail("body must be a JSON object")
+    return refused
   end
   if spec.clear then
     app.faults:clear()
@@ -192,9 +180,9 @@ function M.fault(app, req)
 end
 
 function M.config(app, req)
-  local spec = body_object(req)
+  local spec, refused = request_body.object(req)
   if not spec then
-    return fail("body must be a JSON object")
+    return refused
   end
   for k, v in pairs(spec) do
     local check = CONFIG_CHECKS[k]
@@ -226,9 +214,9 @@ function M.config(app, req)
 end
 
 function M.clock(app, req)
-  local spec = body_object(req)
+  local spec, refused = request_body.object(req)
   if not spec then
-    return fail("body must be a JSON object")
+    return refused
   end
   local st = app.state
   if spec.freeze ~= nil then
@@ -260,9 +248,9 @@ M.house = require("enphase.sim.house_control").get
 M.house_set = require("enphase.sim.house_control").set
 
 function M.account(app, req)
-  local spec = body_object(req)
+  local spec, refused = request_body.object(req)
   if not spec then
-    return fail("body must be a JSON object")
+    return refused
   end
   local acct, err = app.state:add_account(spec)
   if not acct then
@@ -288,9 +276,9 @@ end
 local ALERT_STATUSES = { active = true, ["opted-out"] = true, expired = true }
 
 function M.storm_alert(app, req)
-  local spec = body_object(req)
+  local spec, refused = request_body.object(req)
   if not spec then
-    return fail("body must be a JSON object")
+    return refused
   end
   local st = app.state
   local acct = spec.email == nil and st.accounts[1] or st:account_by_email(spec.email)
@@ -337,7 +325,7 @@ function M.storm_alert(app, req)
 end
 
 function M.sessions_clear(app, req)
-  local spec = body_object(req) or {}
+  local spec = request_body.object(req) or {}
   local st = app.state
   local n = 0
   for id, s in pairs(st.sessions) do
@@ -350,9 +338,9 @@ function M.sessions_clear(app, req)
 end
 
 function M.tokens_revoke(app, req)
-  local spec = body_object(req)
+  local spec, refused = request_body.object(req)
   if not spec then
-    return fail("body must be a JSON object")
+    return refused
   end
   for _, k in ipairs({ "jwt", "xsrf" }) do
     if spec[k] ~= nil and type(spec[k]) ~= "boolean" then
@@ -390,9 +378,9 @@ function M.tokens_revoke(app, req)
 end
 
 function M.refuse(app, req, conn)
-  local spec = body_object(req)
+  local spec, refused = request_body.object(req)
   if not spec then
-    return fail("body must be a JSON object")
+    return refused
   end
   local seconds = spec.seconds
   if type(seconds) ~= "number" or seconds <= 0 or seconds > 60 then

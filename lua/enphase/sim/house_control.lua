@@ -5,13 +5,12 @@ local compat = require("enphase.util.compat")
 local http = require("enphase.sim.http")
 local json = require("enphase.sim.json")
 local house_mod = require("enphase.sim.house")
+local request_body = require("enphase.sim.request_body")
 local series = require("enphase.sim.series")
 
 local M = {}
 
-local function fail(message)
-  return http.json(400, { ok = false, error = message })
-end
+local fail = request_body.fail
 
 local BUCKET_FIELDS = {
   "start", "pv_wh", "load_wh", "import_wh", "export_wh", "charge_wh", "discharge_wh",
@@ -108,9 +107,9 @@ function M.get(app, req)
 end
 
 function M.set(app, req)
-  local spec = json.decode(req.body ~= "" and req.body or "{}")
-  if type(spec) ~= "table" then
-    return fail("body must be a JSON object")
+  local spec, refused = request_body.object(req)
+  if not spec then
+    return refused
   end
   local cfg = {}
   for k, v in pairs(spec) do

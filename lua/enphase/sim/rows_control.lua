@@ -13,26 +13,19 @@
 --                           -> {"ok":true,"run":{label, rows, figures, ...}}
 --                           or {"ok":false,"error":...} (no rows, truncated)
 local http = require("enphase.sim.http")
-local json = require("enphase.sim.json")
 local house_mod = require("enphase.sim.house")
+local request_body = require("enphase.sim.request_body")
 local result = require("enphase.lab.result")
 local tz = require("enphase.util.tz")
 
 local M = {}
 
-local function fail(message)
-  return http.json(400, { ok = false, error = message })
-end
-
-local function body_object(req)
-  local v = json.decode(req.body ~= "" and req.body or "{}")
-  return type(v) == "table" and v or nil
-end
+local fail = request_body.fail
 
 function M.start(app, req)
-  local spec = body_object(req)
+  local spec, refused = request_body.object(req)
   if not spec then
-    return fail("body must be a JSON object")
+    return refused
   end
   if type(spec.label) ~= "string" or not tz.known(spec.zone) then
     return fail("label (a string) and zone (a known time zone) are needed")
@@ -80,7 +73,7 @@ function M.close(app, req)
   if not w then
     return fail("POST /__sim/rows first")
   end
-  local extra = body_object(req) or {}
+  local extra = request_body.object(req) or {}
   local run, err = w:close({ calls = extra.calls or 0, requests = extra.requests or 0,
                              logins = extra.logins or 0 })
   app.state.lab_rows = nil
