@@ -42,3 +42,55 @@ describe("a function in a child process (lab/child.lua)", function()
     assert.truthy(err:find("cannot start a child", 1, true), err)
   end)
 end)
+
+-- The child's paths: the C modules bin/enphase would load under the child's
+-- Lua (a checkout's build for that Lua), whatever build this process
+-- loaded; an installed copy's child gets this process's cpath.
+describe("a child's package paths (lab/child.lua)", function()
+  local procs = require("helpers.procs")
+
+  -- What a child's Lua prints running `code` after the paths it gets.
+  local function in_child(paths_code, code)
+    return procs.capture(("%s -e %s 2>&1"):format(procs.shell_quote(child.interpreter()),
+      procs.shell_quote(paths_code .. code)))
+  end
+
+  it("loads the checkout's build for its own Lua, not another build first on this cpath", function()
+    local other = procs.tmpdir("lab-child")
+    os.execute("mkdir -p " .. procs.shell_quote(other .. "/enphase"))
+    procs.spit(other .. "/enphase/core.so", "")
+    local saved = package.cpath
+    package.cpath = other .. "/?.so;" .. saved -- as build-asan/ under scripts/sanitize.sh
+    local code = child.paths_code()
+    package.cpath = saved
+    -- the file require("enphase.core") loads: the first on the child's cpath
+    local out = in_child(code, [[
+local found
+for template in package.cpath:gmatch("[^;]+") do
+  local f = io.open((template:gsub("%?", "enphase/core")))
+  if f then
+    f:close()
+    found = template:gsub("%?", "enphase/core")
+    break
+  end
+end
+io.write(tostring(found), "\t", _VERSION, "\t", tostring(rawget(_G, "jit") ~= nil))
+]])
+    procs.rmdir(other)
+    local found, version, jit = out:match("^(.-)\t(.-)\t(.-)$")
+    assert.truthy(found, out)
+    local build = (jit == "true" and "build-luajit")
+      or ({ ["Lua 5.3"] = "build-5.3", ["Lua 5.1"] = "build-5.1" })[version] or "build"
+    assert.equal("./" .. build .. "/enphase/core.so", found)
+    assert.equal("loaded", in_child(code, 'io.write(require("enphase.store") and "loaded")'))
+  end)
+
+  it("gives an installed copy's child this process's package.path and cpath", function()
+    local saved = package.path
+    package.path = "/nonexistent/share/lua/?.lua;/nonexistent/share/lua/?/init.lua"
+    local code = child.paths_code()
+    package.path = saved
+    assert.equal("/nonexistent/share/lua/?.lua;/nonexistent/share/lua/?/init.lua\n" .. package.cpath,
+      in_child(code, 'io.write(package.path, "\\n", package.cpath)'))
+  end)
+end)

@@ -7,6 +7,7 @@
 --     local c = child.start("enphase.lab.optimum", "beside_files", { spec, path })
 --     ... other work ...
 --     local answer, err = c:result()   -- waits for the child
+local compat = require("enphase.util.compat")
 local json = require("enphase.util.json")
 local sys = require("enphase.lab.sys")
 
@@ -31,6 +32,38 @@ function M.interpreter()
   return "lua" .. _VERSION:match("%d+%.%d+")
 end
 
+-- The source checkout our modules come from (ROOT when package.path finds
+-- ROOT/lua/enphase/init.lua, as bin/enphase and .busted set it), or nil
+-- for an installed copy.
+local function checkout()
+  local init = compat.searchpath("enphase", package.path)
+  if init == "lua/enphase/init.lua" then
+    return "."
+  end
+  return init and init:match("^(.+)/lua/enphase/init%.lua$")
+end
+
+--- The Lua code that sets a child's package.path and package.cpath: this
+-- process's, with the C modules chosen as bin/enphase chooses them for the
+-- child's own Lua: from a checkout, its build for that Lua (build/ for
+-- 5.4, build-5.3/, build-5.1/, build-luajit/) before this process's cpath;
+-- installed, this process's cpath alone. A child thus loads the plain build
+-- whatever build this process loaded (the specs under scripts/sanitize.sh
+-- load build-asan/, whose runtime only the busted process has).
+function M.paths_code()
+  local root = checkout()
+  return ([[
+package.path = %q
+package.cpath = %q
+local checkout = %s
+if checkout then
+  local build = (rawget(_G, "jit") and "/build-luajit")
+    or ({ ["Lua 5.3"] = "/build-5.3", ["Lua 5.1"] = "/build-5.1" })[_VERSION] or "/build"
+  package.cpath = checkout .. build .. "/?.so;" .. package.cpath
+end
+]]):format(package.path, package.cpath, root and ("%q"):format(root) or "nil")
+end
+
 --- Starts `require(module)[fn](unpack(args))` in a child process. `args`: a
 -- list of values JSON carries. Returns the child (call :result()) or nil
 -- and a message.
@@ -39,9 +72,7 @@ function M.start(module, fn, args)
   if not encoded then
     return nil, "cannot start a child: " .. tostring(err)
   end
-  local code = ([[
-package.path = %q
-package.cpath = %q
+  local code = M.paths_code() .. ([[
 local json = require("enphase.util.json")
 local compat = require("enphase.util.compat")
 local args = assert(json.decode(%q))
@@ -62,7 +93,7 @@ end
 local text, jerr = json.encode(answer)
 text = text or json.encode({ error = "cannot encode the answer: " .. tostring(jerr) })
 io.write("\n", %q, "\n", text, "\n")
-]]):format(package.path, package.cpath, encoded, module, fn, MARK)
+]]):format(encoded, module, fn, MARK)
   local p, perr = io.popen(("exec %s -e %s 2>&1 </dev/null"):format(sys.quote(M.interpreter()),
     sys.quote(code)), "r")
   if not p then

@@ -41,9 +41,8 @@ function M.start(args)
   for i, a in ipairs(argv) do
     lits[i] = ("%q"):format(a)
   end
-  local code = ("package.path=%q package.cpath=%q "
-    .. 'os.exit(require("enphase.sim.cli").main({%s}), true)'):format(package.path,
-    package.cpath, table.concat(lits, ","))
+  local code = lab_child.paths_code()
+    .. ('os.exit(require("enphase.sim.cli").main({%s}), true)'):format(table.concat(lits, ","))
   local cmd = ("exec env -u LD_PRELOAD %s -e %s >%s 2>&1 </dev/null & echo $!"):format(
     sys.quote(lab_child.interpreter()), sys.quote(code), sys.quote(tmp .. "/log"))
   local p = io.popen(cmd)
