@@ -11,12 +11,11 @@
 #
 # The runtimes stay in the busted process only (scripts/preload-once.c):
 # children are other programs, or Lua loading the plain build (build/,
-# build-5.3/), except the lab's children (lab/child.lua: the baseline and
-# the optimum of an in-process `enphase simulate`), which take the parent's
-# package.cpath and so load this build: verify_asan_link_order=0 lets the
-# runtime come in with it, later than the libc (those children are then
-# checked less strictly, not left out). busted closes the Lua state on exit, so every __gc has run
-# when LeakSanitizer looks: what it reports is a leak. Under 5.4 the
+# build-5.3/, build-5.1/) as bin/enphase, the specs' helpers/child.lua and
+# the lab's children (lab/child.lua) choose it, so ASan checks the link
+# order of every process it runs in. busted closes the Lua state on exit,
+# so every __gc has run when LeakSanitizer looks: what it reports is a
+# leak. Under 5.4 the
 # generational collector makes __gc paths of young objects run during the
 # specs too (an incremental collector with a short pause was tried: it
 # tripled the run time); 5.3 has only the incremental one. Prints busted's
@@ -57,7 +56,7 @@ status=0
 # LD_PRELOAD set by env for lua itself (preload-once.so drops it in the
 # first process it loads into, so it cannot be set for timeout)
 timeout "${ENPHASE_SANITIZE_TIMEOUT:-1800}" env \
-  ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:verify_asan_link_order=0 \
+  ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   LD_PRELOAD="$runtimes $PWD/$build/preload-once.so" \
   "lua$version" /usr/bin/busted --ignore-lua --lua="lua$version" --cpath="$build/?.so" \
