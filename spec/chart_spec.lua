@@ -120,15 +120,21 @@ describe("the charts (lab/chart.lua)", function()
     return xs, tics(gp)
   end
 
+  -- The x values `xs` of a day `hours` long: `rows` of them, each after the
+  -- one before, the last row starting 15 minutes before the day ends.
+  local function assert_rising_day(xs, rows, hours)
+    assert.equal(rows, #xs)
+    for i = 2, #xs do
+      assert.truthy(xs[i] > xs[i - 1], "x goes back at row " .. i)
+    end
+    assert.equal(hours * 3600 - 900, xs[rows] - xs[1])
+  end
+
   it("draws the day the clocks go back as 25 hours, the repeated hour beside the first", function()
     -- Europe/London, Sunday 25 October 2026: 100 rows from 00:00 BST (24 Oct 23:00 UTC)
     local t0 = 1792882800
     local xs, t = day_of(t0, 100)
-    assert.equal(100, #xs)
-    for i = 2, #xs do
-      assert.truthy(xs[i] > xs[i - 1], "x goes back at row " .. i)
-    end
-    assert.equal(25 * 3600 - 900, xs[100] - xs[1])
+    assert_rising_day(xs, 100, 25)
     -- ticks at local 00:00, 06:00, 12:00, 18:00 and the next 00:00: 7 hours
     -- from midnight to 06:00 (01:00-02:00 happens twice), then 6
     assert.same({ "Sun 25 Oct\\n00:00", "Sun 25 Oct\\n06:00", "Sun 25 Oct\\n12:00",
@@ -142,11 +148,7 @@ describe("the charts (lab/chart.lua)", function()
     -- Europe/London, Sunday 29 March 2026: 92 rows from 00:00 GMT
     local t0 = 1774742400
     local xs, t = day_of(t0, 92)
-    assert.equal(92, #xs)
-    for i = 2, #xs do
-      assert.truthy(xs[i] > xs[i - 1], "x goes back at row " .. i)
-    end
-    assert.equal(23 * 3600 - 900, xs[92] - xs[1])
+    assert_rising_day(xs, 92, 23)
     assert.equal("Sun 29 Mar\\n06:00", t[2].label)
     assert.equal(t0 + 5 * 3600, t[2].at)
     assert.equal("Mon 30 Mar\\n00:00", t[5].label)
