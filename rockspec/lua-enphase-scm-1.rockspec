@@ -35,6 +35,7 @@ build = {
     LUA_MOD_DIR = "$(LUADIR)",
     CMAKE_INSTALL_PREFIX = "$(PREFIX)",
     ENPHASE_MQTT = "ON",
+    LUA_INTERPRETER = "$(LUA)", -- bytecode for enphase.precompiled, by the same Lua
   },
   install = {
     bin = { enphase = "bin/enphase" },

@@ -53,7 +53,8 @@ for v in "${VALGRIND[@]}"; do
   valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
     "lua$v" /usr/bin/busted --ignore-lua -o TAP spec/core_spec.lua spec/login_spec.lua \
     spec/retry_spec.lua spec/settings_spec.lua spec/cache_spec.lua spec/engine_spec.lua \
-    spec/operations_spec.lua spec/mfa_spec.lua spec/mqtt_client_spec.lua spec/optimum_spec.lua | grep -v '^ok '
+    spec/operations_spec.lua spec/mfa_spec.lua spec/mqtt_client_spec.lua spec/optimum_spec.lua \
+    spec/precompiled_spec.lua | grep -v '^ok '
   phase "valgrind, Lua $v (a shorter soak, TLS)"
   ENPHASE_SOAK_OPS=300 ENPHASE_SOAK_TIMEOUT=2 ENPHASE_SOAK_REPORT="build/valgrind-soak-$v.txt" \
   valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
