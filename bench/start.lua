@@ -12,7 +12,9 @@
 -- as much as thousands of instructions). Rows, measured interleaved (one
 -- run of each in turn, `repeats` rounds, so that the machine's load drifts
 -- alike for all): a bare `lua5.4 -e ''`, one that loads the library
--- (`require "enphase"`), the warm CLI commands. "CPU / bare" is the
+-- (`require "enphase"`), the warm CLI commands (which load the library's
+-- files from enphase.precompiled's bytecode), and `token --json` once more
+-- with every file compiled from source. "CPU / bare" is the
 -- median of each round's ratio to that round's bare run, with the middle
 -- half of the rounds (25th-75th percentile) beside it. The "libcurl"
 -- column and the modules loaded come from one more run of each (through a
@@ -124,6 +126,14 @@ function M.run()
     ENPHASE_EMAIL = B.EMAIL, ENPHASE_PASSWORD = B.PASSWORD, ENPHASE_BASE_URL = sim.base_url,
     ENPHASE_TOKEN_CACHE = dir .. "/token-cache",
   }
+  -- the same command with enphase.precompiled's install() doing nothing:
+  -- every file compiled from source, as before the module (LUA_INIT runs
+  -- first; its one line costs next to nothing)
+  local source_env = {}
+  for k, v in pairs(env) do
+    source_env[k] = v
+  end
+  source_env.LUA_INIT = "package.loaded['enphase.precompiled'] = { install = function() end }"
   local lib_paths = ("package.path=%q..package.path package.cpath=%q..package.cpath"):format(
     B.ROOT .. "/lua/?.lua;" .. B.ROOT .. "/lua/?/init.lua;", B.ROOT .. "/build/?.so;")
   local enphase = B.ROOT .. "/bin/enphase"
@@ -137,6 +147,8 @@ function M.run()
       env = env },
     { key = "status_json", label = "warm `enphase status --json`",
       argv = { "lua5.4", enphase, "status", "--json" }, env = env },
+    { key = "token_source", label = "warm `enphase token --json`, compiled from source",
+      argv = { "lua5.4", enphase, "token", "--json" }, env = source_env },
   }
   local base_rev, base_dir = os.getenv("BENCH_BASE")
   if base_rev and base_rev ~= "" then
