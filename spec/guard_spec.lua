@@ -203,6 +203,26 @@ describe("the lock-out guard", function()
     assert.matches("ENPHASE_TEST_CLOCK_OFFSET is a test setting", r.err, 1, true)
   end)
 
+  it("moves the test clock by the CLI's waits instead of waiting", function()
+    -- nothing listens on port 1: every login is refused at once, and each
+    -- is retried after a back-off the log announces
+    local t0 = store.monotonic()
+    local r = procs.run(dir, { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = "x",
+      ENPHASE_BASE_URL = "http://127.0.0.1:1", ENPHASE_TEST_CLOCK_OFFSET = "0" },
+      { "dtg", "on", "--verbose" })
+    local seconds = store.monotonic() - t0
+    assert.equal(1, r.code, r.err)
+    assert.matches("^enphase dtg: GET /login: Couldn't connect", r.err:match("[^\n]*\n?$"))
+    local waits, announced = 0, 0
+    for s in r.err:gmatch("retrying in ([%d.]+) s") do
+      waits, announced = waits + 1, announced + tonumber(s)
+    end
+    assert.truthy(waits >= 2, r.err)
+    assert.truthy(announced >= 1.4, r.err) -- the first two waits: 0.5-1 s and 1-2 s
+    assert.truthy(seconds < announced, ("%.2f s: the waits passed (%.1f s)"):format(seconds,
+      announced))
+  end)
+
   it("lets `enphase login` through the wait", function()
     local env = { ENPHASE_EMAIL = H.EMAIL, ENPHASE_PASSWORD = "wrong", ENPHASE_BASE_URL = sim.base_url,
                   ENPHASE_TOKEN_CACHE = dir .. "/cli/session.json" }

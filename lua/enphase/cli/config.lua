@@ -30,9 +30,10 @@ M.OTHER_KEYS = { ENPHASE_MQTT_PASSWORD = true }
 local NUMBERS = { budget = true, max_age = true, profile_wait = true }
 
 --- The variable of a virtual clock for tests: seconds added to the wall
--- clock. It moves the lock-out guard's and the budget's time, so it is
--- honoured only against a loopback server (a simulator), and refused with
--- any other base URL.
+-- clock. It moves the lock-out guard's and the budget's time, and the
+-- client's waits (the retry back-off, the seed's delays) move it instead of
+-- passing, so it is honoured only against a loopback server (a simulator),
+-- and refused with any other base URL.
 M.TEST_CLOCK = "ENPHASE_TEST_CLOCK_OFFSET"
 
 local function unquote(v)
@@ -159,8 +160,14 @@ function M.load(options, getenv)
     elseif not seconds then
       return nil, M.TEST_CLOCK .. " must be a number of seconds"
     end
+    local slept = 0
     opts.clock = function()
-      return native.now() + seconds
+      return native.now() + seconds + slept
+    end
+    opts.sleep = function(wait)
+      if wait > 0 then
+        slept = slept + wait
+      end
     end
   end
   local defaulted = false
