@@ -3,7 +3,7 @@
 # reference, cppcheck, clang-tidy), the Debian package (built once here: the
 # suite's spec/deb_spec.lua installs it), the libFuzzer targets, then for
 # the four Luas (5.4, 5.3, 5.1 and LuaJIT 2.1): the C-heavy specs under
-# valgrind (5.4 and 5.1), the whole suite under ASan/UBSan (not LuaJIT: see
+# valgrind (5.4 and 5.1), the suite under ASan/UBSan (not LuaJIT: see
 # scripts/sanitize.sh), and every busted spec. The busted runs of the four
 # Luas, and the ASan runs, go side by side (they wait on the network and
 # timers more than they compute). Ends with the time of each phase and the
@@ -67,7 +67,7 @@ done
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-phase "ASan + UBSan, Lua ${SANITIZED[*]} side by side (the whole suite, the full soak)"
+phase "ASan + UBSan, Lua ${SANITIZED[*]} side by side (the suite but the specs of other processes, the full soak)"
 asan_status=0
 # three side by side take longer than one: the hang guard of each run
 # (scripts/sanitize.sh, 900 s alone) is 1800 s here
