@@ -41,13 +41,22 @@ describe("the openLuup plugin on the real openLuup runtime", function()
   for _, case in ipairs({ { lua = "lua5.1", folder = "cmh-lu", says = "Lua 5.1" },
                           { lua = "luajit", folder = "cmh-ludl", says = "LuaJIT 2.1" } }) do
     describe("under " .. case.lua .. " (plugin files in " .. case.folder .. "/)", function()
-      local box, priv, parent, kids
+      local box, priv, parent, kids, cli
 
       -- the config file: the simulator, a private token cache
       local function write_config(opts)
         opts = opts or {}
         fixture.write_config(priv .. "/enphase.conf", sim, { password = opts.password,
           base_url = opts.base_url, cache = priv .. "/" .. (opts.cache or "session.json") })
+      end
+
+      -- The command the plugin runs (its Command variable): the CLI under the
+      -- Lua under test, by its absolute path. `virtual_waits`: on the CLI's
+      -- test clock, whose waits (the retry back-off) move it instead of passing.
+      local function write_command(virtual_waits)
+        procs.spit(priv .. "/enphase", "#!/bin/sh\n"
+          .. (virtual_waits and "export ENPHASE_TEST_CLOCK_OFFSET=0\n" or "")
+          .. "exec " .. child.lua .. " " .. simulator.shell_quote(cli) .. ' "$@"\n', "755")
       end
 
       local function status(kind)
@@ -127,8 +136,8 @@ describe("the openLuup plugin on the real openLuup runtime", function()
         -- openLuup's folder is not the checkout: the CLI by its absolute path
         local root = simulator.ROOT:sub(1, 1) == "/" and simulator.ROOT
           or (procs.capture("pwd"):gsub("%s+$", "") .. "/" .. simulator.ROOT)
-        procs.spit(priv .. "/enphase", "#!/bin/sh\nexec " .. child.lua .. " "
-          .. simulator.shell_quote(root .. "/bin/enphase") .. ' "$@"\n', "755")
+        cli = root .. "/bin/enphase"
+        write_command()
         write_config()
         box = openluup.start({ lua = case.lua, files = FILES, folder = case.folder })
         -- the README's install step: CreateDevice through the HTTP API
@@ -166,6 +175,7 @@ describe("the openLuup plugin on the real openLuup runtime", function()
       end)
 
       before_each(function()
+        write_command()
         write_config()
         box:set_var(parent, SID, "Timeout", "60")
         poll()
@@ -259,6 +269,8 @@ describe("the openLuup plugin on the real openLuup runtime", function()
       end)
 
       check("the network down, then a timeout: LastError says which", function()
+        -- every call fails after 3 attempts (a toggle: 9), on the test clock
+        write_command(true)
         write_config({ base_url = "http://127.0.0.1:1", cache = "down.json" })
         set_target("cfg", "1")
         box:wait(function()
