@@ -33,11 +33,14 @@ describe("the charts (lab/chart.lua)", function()
     procs.rmdir(dir)
   end)
 
-  -- gnuplot that only copies its script and data, so they are what is checked
+  -- gnuplot that only copies its script and data, so they are what is checked.
+  -- The PNG's and the SVG's run side by side and both copy every data file:
+  -- `cat >` (the same bytes to the same offsets), as `cp` of two processes
+  -- can fail with "File exists" when both create the copy at once.
   local function draw_panels(panels)
     local fake = dir .. "/gnuplot"
-    procs.spit(fake, "#!/bin/sh\ncp \"$1\" \"$1.kept\"\n"
-      .. "for f in \"$(dirname \"$1\")\"/*.dat; do cp \"$f\" \"$f.kept\"; done\n")
+    procs.spit(fake, "#!/bin/sh\ncat \"$1\" > \"$1.kept\"\n"
+      .. "for f in \"$(dirname \"$1\")\"/*.dat; do cat \"$f\" > \"$f.kept\"; done\n")
     os.execute("chmod +x " .. fake)
     local png, svg = chart.draw(panels, dir .. "/chart", fake, { timezone = "Europe/London",
                                                                   currency = "GBP" })
