@@ -36,6 +36,14 @@ describe("a function in a child process (lab/child.lua)", function()
     assert.truthy(err:find("os.exit: the child process failed", 1, true), err)
   end)
 
+  it("starts the same Lua as this one (LuaJIT, not lua5.1, under LuaJIT)", function()
+    local procs = require("helpers.procs")
+    local probe = [[io.write(_VERSION, rawget(_G, "jit") and " JIT" or "")]]
+    local out = procs.capture(("%s -e %s 2>&1"):format(procs.shell_quote(child.interpreter()),
+      procs.shell_quote(probe)))
+    assert.equal(_VERSION .. (rawget(_G, "jit") and " JIT" or ""), out)
+  end)
+
   it("refuses arguments JSON cannot carry, starting nothing", function()
     local c, err = child.start("os", "exit", { 0 / 0 })
     assert.is_nil(c)

@@ -26,10 +26,12 @@ function M.interpreter()
     lowest = lowest - 1
   end
   local first = arg and arg[lowest]
-  if lowest < 0 and type(first) == "string" and first:match("lua[%d.]*$") then
+  if lowest < 0 and type(first) == "string"
+      and (first:match("lua[%d.]*$") or first:match("luajit[%d.%-]*$")) then
     return first
   end
-  return "lua" .. _VERSION:match("%d+%.%d+")
+  -- LuaJIT says "Lua 5.1" too, but a child under lua5.1 would be another Lua
+  return rawget(_G, "jit") and "luajit" or "lua" .. _VERSION:match("%d+%.%d+")
 end
 
 -- The source checkout our modules come from (ROOT when package.path finds
