@@ -53,14 +53,15 @@ cc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$build/preload-once.so" scripts/p
 
 # Spec files left to the plain busted runs (scripts/test.sh runs them under
 # every Lua): every check they make is on other processes, which load the
-# plain build or none of ours (the CLI as cron, Domoticz, openLuup, Home
-# Assistant or the MQTT bridge runs it; luarocks and the Debian package
+# plain build or none of ours (the CLI as a shell, cron, Domoticz, openLuup,
+# Home Assistant or the MQTT bridge runs it; luarocks and the Debian package
 # build their own), so under the runtimes they would check no byte of our C
 # more. In this process they load nothing of ours but enphase.store through
 # require("enphase") (LD_DEBUG=files; rockspec, deb, manpage, portable:
 # nothing), except mqtt_spec's few clients, which log in, read and write a
 # setting as settings_spec does here. A file named on the command line runs.
-outside=(rockspec deb manpage portable openluup domoticz homeassistant schedulers mqtt)
+outside=(rockspec deb manpage portable cli cli_input openluup domoticz homeassistant schedulers
+  mqtt)
 excluded=()
 for name in "${outside[@]}"; do excluded+=("--exclude-pattern=^${name}_spec%.lua\$"); done
 
