@@ -47,8 +47,8 @@ end
 
 --- The Lua code that sets a child's package.path and package.cpath: this
 -- process's, with the C modules chosen as bin/enphase chooses them for the
--- child's own Lua: from a checkout, its build for that Lua (build/ for
--- 5.4, build-5.3/, build-5.1/, build-luajit/) before this process's cpath;
+-- child's own Lua: from a checkout, its build for that Lua
+-- (enphase.util.checkout) before this process's cpath;
 -- installed, this process's cpath alone. A child thus loads the plain build
 -- whatever build this process loaded (the specs under scripts/sanitize.sh
 -- load build-asan/, whose runtime only the busted process has).
@@ -59,9 +59,7 @@ package.path = %q
 package.cpath = %q
 local checkout = %s
 if checkout then
-  local build = (rawget(_G, "jit") and "/build-luajit")
-    or ({ ["Lua 5.3"] = "/build-5.3", ["Lua 5.1"] = "/build-5.1" })[_VERSION] or "/build"
-  package.cpath = checkout .. build .. "/?.so;" .. package.cpath
+  package.cpath = require("enphase.util.checkout").cpath(checkout) .. ";" .. package.cpath
 end
 ]]):format(package.path, package.cpath, root and ("%q"):format(root) or "nil")
 end
