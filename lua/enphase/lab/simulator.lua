@@ -43,7 +43,7 @@ function M.start(args)
   end
   local code = lab_child.paths_code()
     .. ('os.exit(require("enphase.sim.cli").main({%s}), true)'):format(table.concat(lits, ","))
-  local cmd = ("exec env -u LD_PRELOAD %s -e %s >%s 2>&1 </dev/null & echo $!"):format(
+  local cmd = ("exec %s -e %s >%s 2>&1 </dev/null & echo $!"):format(
     sys.quote(lab_child.interpreter()), sys.quote(code), sys.quote(tmp .. "/log"))
   local p = io.popen(cmd)
   local child = p and tonumber((p:read("*a") or ""):match("(%d+)"))
